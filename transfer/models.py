@@ -1,0 +1,39 @@
+"""Pure flax.linen models whose parameters fall into named layer groups.
+
+Every backbone layer is a top-level submodule `layer_{i}` and the classifier is `head`, so parameter paths read
+`layer_0/kernel`, ..., `head/bias`: the names the group rules in a config match against.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+
+class MLP(nn.Module):
+  """ReLU MLP: `depth` hidden layers of `width` units (`layer_0 .. layer_{depth-1}`), then a linear `head`."""
+
+  width: int
+  depth: int
+  num_classes: int
+
+  def setup(self):
+    for i in range(self.depth):
+      setattr(self, f'layer_{i}', nn.Dense(self.width))
+    self.head = nn.Dense(self.num_classes)
+
+  def features(self, x: jax.Array) -> jax.Array:
+    """The backbone's output: what a frozen backbone hands to the head."""
+    for i in range(self.depth):
+      x = nn.relu(getattr(self, f'layer_{i}')(x))
+    return x
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.head(self.features(x))
+
+
+def make_model(model_config, num_classes: int) -> nn.Module:
+  """Builds the model named by `model_config.name` with `num_classes` outputs."""
+  if model_config.name != 'mlp':
+    raise ValueError(f"model.name must be 'mlp', got {model_config.name!r}")
+  return MLP(width=model_config.width, depth=model_config.depth, num_classes=num_classes)
