@@ -1,0 +1,84 @@
+"""Defaults every experiment config starts from; each field is commented where it is set.
+
+An experiment file calls `base()`, changes what it studies, and locks the result. Every field can be overridden
+on the command line, e.g. `--config.seeds=3 --config.data_sizes='(50,100)'`.
+"""
+
+import math
+
+import ml_collections
+
+
+def base(experiment: str) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.experiment = experiment  # name in results.json; default workdir outputs/<experiment>
+
+  # The grid: every strategy runs seeds x data_sizes x shifts (x lr_mults if it uses a backbone multiplier).
+  c.seeds = 10  # seeds 0..seeds-1; one world, target pool, test set and pre-trained model each
+  c.strategies = ('fine_tuning', 'feature_extraction', 'scratch')  # names from transfer/strategies.py
+  c.data_sizes = (100,)  # labelled target examples a run may see (prefixes of one pool per seed)
+  c.shifts = (0.0,)  # domain shift of the target inputs (0 = the source's generator)
+  c.lr_mults = (0.1,)  # backbone LR / head LR for strategies with backbone='lr_mult'
+
+  # Target training (one compiled run per lane).
+  c.lr = 1e-3  # Adam LR of the head; backbone groups get lr * their multiplier
+  c.steps = 500  # optimizer steps on the target task, whatever the data size
+  c.batch_size = 64  # minibatch drawn with replacement from the lane's first data_size examples
+  c.max_lanes_per_call = 0  # lanes per compiled call (0 = the whole grid of a strategy in one call)
+
+  # Data: the synthetic task family (transfer/tasks.py).
+  c.data = ml_collections.ConfigDict()
+  c.data.name = 'synthetic'  # the task family; the only one so far
+  c.data.path = ''  # file for file-based data sources (unused by 'synthetic')
+  c.data.label_factors = 8  # latent factors that decide the class (shared by source and target)
+  c.data.nuisance_factors = 8  # latent factors that only move the input
+  c.data.input_dim = 64  # input width (and the generator's hidden width)
+  c.data.generator_depth = 3  # tanh layers of the random generator
+  c.data.generator_gain = 2.5  # pre-activation gain of each generator layer (higher = more non-linear)
+  c.data.noise = 0.1  # std of Gaussian input noise
+  c.data.source_classes = 50  # source task classes (random projections of the label factors)
+  c.data.source_pool = 30_000  # labelled source examples for pre-training
+  c.data.target_classes = 5  # target task classes (other projections of the same factors)
+  c.data.test_size = 2000  # target test examples per seed (and held-out source examples)
+  c.data.shift_angle = math.pi / 6  # radians of first-layer rotation per unit of shift (3 -> orthogonal)
+
+  # Model.
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'mlp'  # transfer/models.py
+  c.model.width = 128  # units per backbone layer
+  c.model.depth = 3  # backbone layers layer_0 .. layer_{depth-1}
+
+  # Parameter groups: ordered (regex on 'layer_0/kernel'-style paths, group); first match wins; every parameter
+  # must match a rule. Bottom group first: strategies read the order as depth.
+  c.groups = tuple((f'^layer_{i}/', f'layer_{i}') for i in range(c.model.depth)) + (('^head/', 'head'),)
+  c.head_group = 'head'  # the group that is always re-initialised for the target classes
+
+  # Pre-training on the source task, once per seed, cached by everything that determines it.
+  c.pretrain = ml_collections.ConfigDict()
+  c.pretrain.steps = 2000  # Adam steps on the source pool
+  c.pretrain.batch_size = 256  # source minibatch size
+  c.pretrain.lr = 1e-3  # source Adam LR
+  c.pretrain.cache_dir = ''  # where source models are cached ('' = <workdir>/pretrained)
+
+  # Report: which comparison table.md and plot.png show.
+  c.report = ml_collections.ConfigDict()
+  c.report.title = experiment  # heading of table.md and plot.png
+  c.report.axis = 'shift'  # grid key along the table's rows: data_size, shift or lr_mult
+  c.report.axis_label = 'Domain Shift'  # its column header
+  c.report.transfer = 'fine_tuning'  # the strategy whose gain decides the verdict column
+  c.report.baseline = 'scratch'  # gains are paired differences against this strategy
+  c.report.log_x = False  # log-scale x axis in plot.png
+  return c
+
+
+def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
+  """Makes `c` run in seconds for tests: 2 seeds, a tiny world, model and step counts."""
+  c.seeds = 2
+  c.steps = 20
+  c.batch_size = 16
+  c.data.source_pool = 512
+  c.data.test_size = 128
+  c.data.source_classes = 10
+  c.model.width = 16
+  c.pretrain.steps = 20
+  c.pretrain.batch_size = 32

@@ -1,0 +1,86 @@
+"""Invariants of one training run: freezing, LR multipliers, vmapped lanes."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from transfer import experiment
+from transfer import strategies
+from transfer import sweep
+from transfer import train
+
+
+def lane(seed=0, data_size=32, shift=0.0, lr_mult=0.1):
+  return train.Lane(jnp.int32(seed), jnp.int32(data_size), jnp.float32(shift), jnp.float32(lr_mult))
+
+
+def seed_params(source_params, seed):
+  return jax.tree.map(lambda a: a[seed], source_params)
+
+
+def fit(config, task, source_params, name, run_lane):
+  """Final target params of one run of strategy `name`."""
+  pool, _ = train.target_data(run_lane, task=task)
+  kwargs = experiment.fit_kwargs(config, task, strategies.get(name))
+  fn = jax.jit(functools.partial(train.fit, **kwargs))
+  params, _ = fn(run_lane, seed_params(source_params, run_lane.seed), pool)
+  return params
+
+
+def backbone(params):
+  return {k: v for k, v in params.items() if k != 'head'}
+
+
+def test_feature_extraction_leaves_the_backbone_bit_identical(config, task, source_params):
+  params = fit(config, task, source_params, 'feature_extraction', lane())
+  jax.tree.map(np.testing.assert_array_equal, backbone(params), backbone(seed_params(source_params, 0)))
+  fresh = fit(config, task, source_params, 'feature_extraction', lane(seed=1))
+  assert not np.array_equal(params['head']['kernel'], fresh['head']['kernel'])
+
+
+def test_fine_tuning_moves_the_backbone(config, task, source_params):
+  params = fit(config, task, source_params, 'fine_tuning', lane(lr_mult=0.5))
+  assert not np.array_equal(params['layer_0']['kernel'], seed_params(source_params, 0)['layer_0']['kernel'])
+
+
+def test_lr_mult_zero_equals_freezing(config, task, source_params):
+  frozen = fit(config, task, source_params, 'feature_extraction', lane())
+  zero = fit(config, task, source_params, 'fine_tuning', lane(lr_mult=0.0))
+  jax.tree.map(np.testing.assert_array_equal, zero, frozen)
+
+
+def count_dots(fn, *args) -> int:
+  return str(jax.make_jaxpr(fn)(*args)).count('dot_general')
+
+
+@pytest.mark.parametrize('name, backward_dots', [('feature_extraction', 1), ('fine_tuning', 2 * 3 + 1)])
+def test_frozen_backbone_is_not_differentiated(config, task, source_params, name, backward_dots):
+  """Backward matmuls: the head's weight gradient only, vs every layer's weight and input gradients."""
+  kwargs = experiment.fit_kwargs(config, task, strategies.get(name))
+  model = kwargs['model']
+  pool, _ = train.target_data(lane(), task=task)
+  params = train.transplant(model.init(jax.random.key(0), pool.x[:1])['params'], seed_params(source_params, 0),
+                            {k: {'kernel': k, 'bias': k} for k in ('layer_0', 'layer_1', 'layer_2', 'head')},
+                            head_group='head')
+  frozen = {k: {'kernel': k != 'head' and name == 'feature_extraction',
+                'bias': k != 'head' and name == 'feature_extraction'} for k in params}
+  loss = functools.partial(train.frozen_cross_entropy, frozen=frozen, apply_fn=model.apply)
+  forward = count_dots(loss, params, pool)
+  assert forward == config.model.depth + 1
+  assert count_dots(jax.grad(loss), params, pool) == forward + backward_dots
+
+
+def test_a_vmapped_lane_equals_the_same_run_alone(task, source_params, train_fn_for):
+  fn = train_fn_for('fine_tuning')
+  cells = [dict(seed=s, data_size=n, shift=sh, lr_mult=m)
+           for s, n, sh, m in ((0, 8, 0.0, 0.1), (1, 32, 3.0, 0.5), (1, 8, 0.5, 1.0))]
+  lanes = sweep.stack_lanes(cells)
+  batched = jax.jit(functools.partial(sweep.train_lanes, train_fn=fn))(lanes, source_params)
+  single = jax.jit(fn)
+  for i, cell in enumerate(cells):
+    alone = single(jax.tree.map(lambda a: a[i], lanes), seed_params(source_params, cell['seed']))
+    for key, value in alone.items():
+      np.testing.assert_allclose(batched[key][i], value, atol=1e-5, rtol=0, err_msg=key)

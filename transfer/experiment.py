@@ -1,0 +1,102 @@
+"""One generic experiment: validate the config, pre-train (cached), sweep every strategy, write the workdir."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from transfer import checkpoints
+from transfer import groups as groups_lib
+from transfer import models
+from transfer import optim
+from transfer import report
+from transfer import strategies
+from transfer import sweep
+from transfer import tasks
+from transfer import train
+from transfer import validate
+
+TASK_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
+               'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')
+
+
+def task_spec(config) -> tasks.TaskSpec:
+  """The static task shapes: the data config's generator fields; the target pool holds the largest data size."""
+  return tasks.TaskSpec(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=max(config.data_sizes))
+
+
+def source_config(config) -> dict:
+  """Everything that determines the pre-trained source models (and so their cache key)."""
+  return {'data': {f: config.data[f] for f in TASK_FIELDS}, 'model': config.model.to_dict(),
+          'pretrain': {k: config.pretrain[k] for k in ('steps', 'batch_size', 'lr')}, 'seeds': config.seeds}
+
+
+def pretrain_all(config, task: tasks.TaskSpec):
+  """Pre-trains one source model per seed in one `jit(vmap(pretrain))`; returns params and source metrics."""
+  fn = functools.partial(train.pretrain, task=task, model=models.make_model(config.model, task.source_classes),
+                         adam=optim.AdamSpec(lr=config.pretrain.lr),
+                         loop=train.LoopSpec(config.pretrain.steps, config.pretrain.batch_size))
+  params, metrics = jax.jit(jax.vmap(fn))(jnp.arange(config.seeds))
+  return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)
+
+
+def pretrained_sources(config, task: tasks.TaskSpec, cache_dir: str):
+  """The per-seed source models, from `cache_dir` when a run with the same source config made them."""
+  source = source_config(config)
+  path = os.path.join(cache_dir, checkpoints.cache_key(source))
+  if os.path.exists(path + '.msgpack'):
+    logging.info('Pre-trained source models: reusing %s.msgpack', path)
+    return checkpoints.load(path + '.msgpack')
+  start = time.perf_counter()
+  params, metrics = pretrain_all(config, task)
+  os.makedirs(cache_dir, exist_ok=True)
+  checkpoints.save(path + '.msgpack', params)
+  report.write_json(path + '.json', {'source_config': source, 'source_test': metrics})
+  logging.info('Pre-trained %d source models in %.1fs; held-out source accuracy per seed: %s', config.seeds,
+               time.perf_counter() - start, np.round(metrics['accuracy'], 3).tolist())
+  return params
+
+
+def fit_kwargs(config, task: tasks.TaskSpec, strategy: strategies.Strategy) -> dict:
+  """The structural, keyword-only arguments of `train.fit` (and `train.train`) for one strategy."""
+  return dict(strategy=strategy, model=models.make_model(config.model, task.target_classes),
+              rules=tuple(map(tuple, config.groups)), head_group=config.head_group,
+              adam=optim.AdamSpec(lr=config.lr), loop=train.LoopSpec(config.steps, config.batch_size))
+
+
+def strategy_train_fn(config, task: tasks.TaskSpec, strategy: strategies.Strategy):
+  """`train` with everything structural bound: what `sweep.train_lanes` vmaps over lanes."""
+  return functools.partial(train.train, task=task, **fit_kwargs(config, task, strategy))
+
+
+def log_groups(config, task: tasks.TaskSpec) -> None:
+  model = models.make_model(config.model, task.target_classes)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, task.input_dim)))['params']
+  groups_lib.log_assignment(shapes, config.groups)
+
+
+def run(config, workdir: str) -> str:
+  """Runs the experiment `config` describes into `workdir`; returns the result table (markdown)."""
+  task_classes = config.data.target_classes
+  validate.check(config, task_classes)
+  task = task_spec(config)
+  log_groups(config, task)
+  os.makedirs(workdir, exist_ok=True)
+  source = pretrained_sources(config, task, config.pretrain.cache_dir or os.path.join(workdir, 'pretrained'))
+  records = []
+  for name in config.strategies:
+    strategy = strategies.get(name)
+    compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, task, strategy)))
+    cells = sweep.grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
+                       lr_mults=config.lr_mults)
+    records += sweep.run_strategy(name, cells, source, compiled=compiled,
+                                  max_lanes_per_call=config.max_lanes_per_call)
+  return report.write_workdir(workdir, experiment=config.experiment, records=records,
+                              config_json=config.to_json(indent=1), report_config=config.report)
