@@ -1,0 +1,37 @@
+import functools
+
+import chex
+
+import jax
+import numpy as np
+
+from transfer import strategies
+from transfer import sweep
+
+
+def test_grid_skips_the_lr_mult_axis_for_strategies_without_it():
+  kwargs = dict(seeds=2, data_sizes=(8, 32), shifts=(0.0, 1.0, 3.0), lr_mults=(0.1, 1.0))
+  assert len(sweep.grid(strategies.get('fine_tuning'), **kwargs)) == 2 * 2 * 3 * 2
+  cells = sweep.grid(strategies.get('scratch'), **kwargs)
+  assert len(cells) == 2 * 2 * 3 and all(c['lr_mult'] is None for c in cells)
+
+
+def test_chunks_cover_every_lane_once():
+  assert sweep.chunks(5, 2) == [(0, 2), (2, 4), (4, 5)]
+  assert sweep.chunks(5, 0) == [(0, 5)]
+
+
+def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_fn_for):
+  @chex.assert_max_traces(n=1)  # raises on a second trace
+  def counted(lane, params):
+    return train_fn_for('fine_tuning')(lane, params)
+
+  compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=counted))
+  cells = sweep.grid(strategies.get('fine_tuning'), seeds=2, data_sizes=(8, 32), shifts=(0.0,), lr_mults=(0.1,))
+  chunked = sweep.run_strategy('fine_tuning', cells, source_params, compiled=compiled, max_lanes_per_call=3)
+  assert compiled._cache_size() == 1  # 4 lanes in chunks of 3, the last padded: one compilation
+  whole = sweep.run_strategy('fine_tuning', cells, source_params, compiled=jax.jit(
+      functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning'))), max_lanes_per_call=0)
+  assert [r['seed'] for r in chunked] == [c['seed'] for c in cells]
+  for a, b in zip(chunked, whole):
+    np.testing.assert_allclose(a['test_loss'], b['test_loss'], atol=1e-5)
