@@ -1,0 +1,66 @@
+"""The files of a workdir: results.json, summary.csv, table.md, plot.png, config.json (each written atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+
+from transfer import compare
+from transfer import plots
+from transfer import stats
+from transfer import tables
+
+SUMMARY_KEYS = ('strategy', 'data_size', 'shift', 'lr_mult')
+
+
+def write_text(path: str, text: str) -> None:
+  """Writes via a temporary file and a rename, so a reader never sees a half-written file."""
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+  write_text(path, json.dumps(obj, indent=1, allow_nan=False) + '\n')
+
+
+def summary_rows(records: Sequence[dict], metric: str = 'test_accuracy') -> list[dict]:
+  """One row per grid cell (strategy, data size, shift, lr_mult): seeds, mean and 95% CI of `metric`."""
+  cells: dict[tuple, list[float]] = {}
+  for r in records:
+    cells.setdefault(tuple(r[k] for k in SUMMARY_KEYS), []).append(r[metric])
+  rows = []
+  for key, values in cells.items():
+    mean, lo, hi = stats.mean_ci(values)
+    rows.append(dict(zip(SUMMARY_KEYS, key), metric=metric, n_seeds=len(values), mean=mean, ci_low=lo,
+                     ci_high=hi))
+  return rows
+
+
+def csv_text(rows: Sequence[dict]) -> str:
+  out = io.StringIO()
+  writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator='\n')
+  writer.writeheader()
+  writer.writerows(rows)
+  return out.getvalue()
+
+
+def write_workdir(workdir: str, *, experiment: str, records: Sequence[dict], config_json: str,
+                  report_config) -> str:
+  """Writes all five files into `workdir`; returns the markdown table (also in table.md)."""
+  rc = report_config
+  names = list(dict.fromkeys(r['strategy'] for r in records))
+  found = compare.panels(records, axis=rc.axis, strategies=names, baseline=rc.baseline, anchor=rc.transfer)
+  table = tables.comparison_markdown(found, title=rc.title, axis_label=rc.axis_label, transfer=rc.transfer,
+                                     baseline=rc.baseline)
+  write_text(os.path.join(workdir, 'config.json'), config_json)
+  write_json(os.path.join(workdir, 'results.json'), {'experiment': experiment, 'runs': list(records)})
+  write_text(os.path.join(workdir, 'summary.csv'), csv_text(summary_rows(records)))
+  write_text(os.path.join(workdir, 'table.md'), table)
+  plots.comparison_plot(found, os.path.join(workdir, 'plot.png'), title=rc.title, axis_label=rc.axis_label,
+                        baseline=rc.baseline, log_x=rc.log_x)
+  return table

@@ -1,0 +1,52 @@
+"""Markdown tables of a comparison: the original study's columns, with 95% CIs and a verdict per row."""
+
+from __future__ import annotations
+
+import math
+
+from transfer import compare
+from transfer import stats
+
+
+def fmt(interval: compare.Interval, signed: bool = False) -> str:
+  mean, lo, hi = interval
+  f = '{:+.3f}' if signed else '{:.3f}'
+  if math.isnan(mean):
+    return 'n/a'
+  if math.isnan(lo):
+    return f.format(mean)
+  return f'{f.format(mean)} [{f.format(lo)}, {f.format(hi)}]'
+
+
+def fmt_value(value) -> str:
+  return 'n/a' if value is None else f'{value:g}'
+
+
+def panel_table(panel: compare.Panel, *, axis_label: str, transfer: str, baseline: str) -> str:
+  """One markdown table: axis | transfer acc | other accs | baseline acc | gains | verdict of the transfer gain."""
+  others = [s for s in panel.accuracy if s not in (transfer, baseline)]
+  header = ([axis_label, f'Transfer Acc ({transfer})'] + [f'{s} Acc' for s in others] +
+            [f'Scratch Acc ({baseline})', 'Transfer Gain'] + [f'{s} Gain' for s in others] + ['Verdict'])
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for i, value in enumerate(panel.values):
+    gain = panel.gain[transfer][i]
+    row = ([fmt_value(value), fmt(panel.accuracy[transfer][i])] +
+           [fmt(panel.accuracy[s][i]) for s in others] + [fmt(panel.accuracy[baseline][i]), fmt(gain, True)] +
+           [fmt(panel.gain[s][i], True) for s in others] + [stats.verdict(gain[1], gain[2])])
+    lines.append('| ' + ' | '.join(row) + ' |')
+  return '\n'.join(lines)
+
+
+def comparison_markdown(panels: list[compare.Panel], *, title: str, axis_label: str, transfer: str,
+                        baseline: str) -> str:
+  """Every panel's table under a heading naming its fixed grid keys, plus how to read the numbers."""
+  n_seeds = max(max(n) for p in panels for n in p.n_seeds.values())
+  parts = [f'# {title}', '',
+           f'Test accuracy, mean [95% t-interval] over {n_seeds} seeds. Gains are paired per seed '
+           f'(strategy - {baseline} on the same world, target pool and test set). '
+           "'negative transfer' = the transfer gain's CI lies entirely below 0; 'transfer helps' = entirely above.",
+           '']
+  for panel in panels:
+    fixed = ', '.join(f'{k} = {fmt_value(v)}' for k, v in panel.fixed.items())
+    parts += [f'## {fixed}', '', panel_table(panel, axis_label=axis_label, transfer=transfer, baseline=baseline), '']
+  return '\n'.join(parts)

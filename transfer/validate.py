@@ -1,0 +1,84 @@
+"""Checks a config before anything compiles or is written: one clear error naming the field and what is allowed."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+
+from transfer import compare
+from transfer import groups as groups_lib
+from transfer import models
+from transfer import strategies
+
+
+class ConfigError(ValueError):
+  """A user error in the experiment config (reported without a traceback)."""
+
+
+def require(ok: bool, field: str, value, allowed: str) -> None:
+  if not ok:
+    raise ConfigError(f'config.{field} = {value!r} is not allowed: {allowed}')
+
+
+def is_number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_grid(config) -> None:
+  require(isinstance(config.seeds, int) and config.seeds >= 1, 'seeds', config.seeds, 'an integer >= 1')
+  names = tuple(config.strategies)
+  require(len(names) > 0 and len(set(names)) == len(names), 'strategies', names, 'a non-empty tuple, no repeats')
+  for name in names:
+    require(name in strategies.STRATEGIES, 'strategies', name, f'one of {sorted(strategies.STRATEGIES)}')
+  require(len(config.data_sizes) > 0 and all(isinstance(n, int) and n >= 1 for n in config.data_sizes),
+          'data_sizes', config.data_sizes, 'a non-empty tuple of integers >= 1')
+  require(len(config.shifts) > 0 and all(is_number(s) and s >= 0 for s in config.shifts), 'shifts',
+          config.shifts, 'a non-empty tuple of finite numbers >= 0')
+  require(len(config.lr_mults) > 0 and all(is_number(m) and m >= 0 for m in config.lr_mults), 'lr_mults',
+          config.lr_mults, 'a non-empty tuple of finite numbers >= 0')
+  require(is_number(config.lr) and config.lr > 0, 'lr', config.lr, 'a finite number > 0')
+  counts = (('steps', config.steps), ('batch_size', config.batch_size), ('pretrain.steps', config.pretrain.steps),
+            ('pretrain.batch_size', config.pretrain.batch_size))
+  for field, value in counts:
+    require(isinstance(value, int) and value >= 1, field, value, 'an integer >= 1')
+  require(is_number(config.pretrain.lr) and config.pretrain.lr > 0, 'pretrain.lr', config.pretrain.lr,
+          'a finite number > 0')
+  require(isinstance(config.max_lanes_per_call, int) and config.max_lanes_per_call >= 0, 'max_lanes_per_call',
+          config.max_lanes_per_call, 'an integer >= 0 (0 = every lane in one call)')
+  require(config.data.name == 'synthetic', 'data.name', config.data.name, "'synthetic' (the only source so far)")
+
+
+def check_report(config) -> None:
+  rc = config.report
+  require(rc.axis in compare.AXES, 'report.axis', rc.axis, f'one of {compare.AXES}')
+  for field in ('transfer', 'baseline'):
+    require(rc[field] in config.strategies, f'report.{field}', rc[field],
+            f'one of the strategies run: {tuple(config.strategies)}')
+
+
+def check_groups(config, num_classes: int) -> None:
+  """Every rule is a valid regex, the head group exists, and the rules cover every model parameter."""
+  for pattern, group in config.groups:
+    try:
+      re.compile(pattern)
+    except re.error as e:
+      raise ConfigError(f'config.groups: {pattern!r} (for group {group!r}) is not a valid regex: {e}') from e
+  require(config.head_group in groups_lib.group_names(config.groups), 'head_group', config.head_group,
+          f'one of the groups the rules name: {groups_lib.group_names(config.groups)}')
+  require(config.model.name == 'mlp', 'model.name', config.model.name, "'mlp'")
+  model = models.make_model(config.model, num_classes)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, config.data.input_dim)))['params']
+  try:
+    groups_lib.assign_groups(shapes, config.groups)
+  except ValueError as e:
+    raise ConfigError(f'config.groups: {e}') from e
+
+
+def check(config, num_classes: int) -> None:
+  """Raises ConfigError on the first problem found; returns None for a runnable config."""
+  check_grid(config)
+  check_report(config)
+  check_groups(config, num_classes)
