@@ -24,7 +24,8 @@ class Panel:
   values: list  # axis values, sorted
   accuracy: dict[str, list[Interval]]  # strategy -> one interval per axis value
   gain: dict[str, list[Interval]]  # non-baseline strategy -> paired gain over the baseline, per axis value
-  n_seeds: dict[str, list[int]]  # strategy -> seeds behind each interval
+  n_seeds: dict[str, list[int]]  # strategy -> seeds behind each interval (diverged runs excluded)
+  n_diverged: dict[str, list[int]]  # strategy -> runs left out of each interval because they diverged
 
 
 def matches(record: dict, strategy: str, keys: dict) -> bool:
@@ -35,7 +36,12 @@ def matches(record: dict, strategy: str, keys: dict) -> bool:
 
 
 def by_seed(records: Sequence[dict], strategy: str, keys: dict, metric: str) -> dict[int, float]:
-  return {r['seed']: r[metric] for r in records if matches(r, strategy, keys)}
+  """seed -> metric of the cell's runs that did not diverge."""
+  return {r['seed']: r[metric] for r in records if matches(r, strategy, keys) and r[metric] is not None}
+
+
+def count_diverged(records: Sequence[dict], strategy: str, keys: dict) -> int:
+  return sum(1 for r in records if matches(r, strategy, keys) and r.get('diverged'))
 
 
 def panels(records: Sequence[dict], *, axis: str, strategies: Sequence[str], baseline: str,
@@ -51,13 +57,14 @@ def panels(records: Sequence[dict], *, axis: str, strategies: Sequence[str], bas
   out = []
   for combo in combos:
     fixed = dict(zip(fixed_keys, combo))
-    acc, gain, n = {}, {}, {}
+    acc, gain, n, diverged = {}, {}, {}, {}
     for s in strategies:
       cells = [by_seed(records, s, {**fixed, axis: v}, metric) for v in values]
       acc[s] = [stats.mean_ci(list(c.values())) for c in cells]
       n[s] = [len(c) for c in cells]
+      diverged[s] = [count_diverged(records, s, {**fixed, axis: v}) for v in values]
       if s != baseline:
         base = [by_seed(records, baseline, {**fixed, axis: v}, metric) for v in values]
         gain[s] = [stats.mean_ci(stats.paired_differences(c, b)) for c, b in zip(cells, base)]
-    out.append(Panel(axis, fixed, values, acc, gain, n))
+    out.append(Panel(axis, fixed, values, acc, gain, n, diverged))
   return out

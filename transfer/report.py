@@ -1,4 +1,4 @@
-"""The files of a workdir: results.json, summary.csv, table.md, plot.png, config.json (each written atomically)."""
+"""Derived files of a workdir: summary.csv, table.md, plot.png (each written atomically); JSON helpers."""
 
 from __future__ import annotations
 
@@ -30,14 +30,15 @@ def write_json(path: str, obj) -> None:
 
 def summary_rows(records: Sequence[dict], metric: str = 'test_accuracy') -> list[dict]:
   """One row per grid cell (strategy, data size, shift, lr_mult): seeds, mean and 95% CI of `metric`."""
-  cells: dict[tuple, list[float]] = {}
+  cells: dict[tuple, list] = {}
   for r in records:
     cells.setdefault(tuple(r[k] for k in SUMMARY_KEYS), []).append(r[metric])
   rows = []
   for key, values in cells.items():
-    mean, lo, hi = stats.mean_ci(values)
-    rows.append(dict(zip(SUMMARY_KEYS, key), metric=metric, n_seeds=len(values), mean=mean, ci_low=lo,
-                     ci_high=hi))
+    finite = [v for v in values if v is not None]
+    mean, lo, hi = stats.mean_ci(finite)
+    rows.append(dict(zip(SUMMARY_KEYS, key), metric=metric, n_seeds=len(finite),
+                     n_diverged=len(values) - len(finite), mean=mean, ci_low=lo, ci_high=hi))
   return rows
 
 
@@ -49,16 +50,13 @@ def csv_text(rows: Sequence[dict]) -> str:
   return out.getvalue()
 
 
-def write_workdir(workdir: str, *, experiment: str, records: Sequence[dict], config_json: str,
-                  report_config) -> str:
-  """Writes all five files into `workdir`; returns the markdown table (also in table.md)."""
+def write_workdir(workdir: str, *, records: Sequence[dict], report_config) -> str:
+  """Writes summary.csv, table.md and plot.png into `workdir`; returns the markdown table (also in table.md)."""
   rc = report_config
   names = list(dict.fromkeys(r['strategy'] for r in records))
   found = compare.panels(records, axis=rc.axis, strategies=names, baseline=rc.baseline, anchor=rc.transfer)
   table = tables.comparison_markdown(found, title=rc.title, axis_label=rc.axis_label, transfer=rc.transfer,
                                      baseline=rc.baseline)
-  write_text(os.path.join(workdir, 'config.json'), config_json)
-  write_json(os.path.join(workdir, 'results.json'), {'experiment': experiment, 'runs': list(records)})
   write_text(os.path.join(workdir, 'summary.csv'), csv_text(summary_rows(records)))
   write_text(os.path.join(workdir, 'table.md'), table)
   plots.comparison_plot(found, os.path.join(workdir, 'plot.png'), title=rc.title, axis_label=rc.axis_label,

@@ -58,17 +58,28 @@ def pad_to(lanes: train.Lane, size: int) -> train.Lane:
   return jax.tree.map(lambda a: np.concatenate([a, np.repeat(a[-1:], size - len(a))]), lanes)
 
 
+def to_record(strategy: str, cell: dict, metrics: dict) -> dict:
+  """One tidy record; a diverged run keeps its grid keys but no metric values (never averaged in)."""
+  diverged = bool(metrics['diverged'])
+  values = {k: None if diverged else float(v) for k, v in metrics.items() if k != 'diverged'}
+  return dict(strategy=strategy, **cell, **values, diverged=diverged)
+
+
 def run_strategy(name: str, cells: Sequence[dict], source_params, *, compiled: Callable,
-                 max_lanes_per_call: int) -> list[dict]:
-  """Runs every cell through `compiled` (a jitted `train_lanes`) chunk by chunk; returns one record per cell."""
+                 max_lanes_per_call: int, on_chunk: Callable[[list[dict]], None] = lambda _: None) -> list[dict]:
+  """Runs every cell through `compiled` (a jitted `train_lanes`) chunk by chunk; returns one record per cell.
+
+  `on_chunk` receives each chunk's records as soon as they are on the host (to persist them).
+  """
   bounds = chunks(len(cells), max_lanes_per_call)
   width = bounds[0][1] - bounds[0][0]
   records, start = [], time.perf_counter()
   for i, (lo, hi) in enumerate(bounds):
     out = compiled(pad_to(stack_lanes(cells[lo:hi]), width), source_params)
     out = jax.tree.map(lambda a: np.asarray(a)[:hi - lo], out)  # one host transfer per chunk
-    records += [dict(strategy=name, **cell, **{k: float(v[j]) for k, v in out.items()})
-                for j, cell in enumerate(cells[lo:hi])]
+    done = [to_record(name, cell, {k: v[j] for k, v in out.items()}) for j, cell in enumerate(cells[lo:hi])]
+    on_chunk(done)
+    records += done
     logging.info('[%s] chunk %d/%d: %d lanes done, %.1fs elapsed%s', name, i + 1, len(bounds), hi - lo,
                  time.perf_counter() - start, ' (includes compilation)' if i == 0 else '')
   return records

@@ -22,6 +22,13 @@ def fmt_value(value) -> str:
   return 'n/a' if value is None else f'{value:g}'
 
 
+def acc_cell(panel: compare.Panel, strategy: str, i: int) -> str:
+  """Accuracy interval, with the number of diverged runs it leaves out, if any."""
+  text = fmt(panel.accuracy[strategy][i])
+  k = panel.n_diverged[strategy][i]
+  return f'{text} ({k} diverged)' if k else text
+
+
 def panel_table(panel: compare.Panel, *, axis_label: str, transfer: str, baseline: str) -> str:
   """One markdown table: axis | transfer acc | other accs | baseline acc | gains | verdict of the transfer gain."""
   others = [s for s in panel.accuracy if s not in (transfer, baseline)]
@@ -30,8 +37,8 @@ def panel_table(panel: compare.Panel, *, axis_label: str, transfer: str, baselin
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for i, value in enumerate(panel.values):
     gain = panel.gain[transfer][i]
-    row = ([fmt_value(value), fmt(panel.accuracy[transfer][i])] +
-           [fmt(panel.accuracy[s][i]) for s in others] + [fmt(panel.accuracy[baseline][i]), fmt(gain, True)] +
+    row = ([fmt_value(value), acc_cell(panel, transfer, i)] + [acc_cell(panel, s, i) for s in others] +
+           [acc_cell(panel, baseline, i), fmt(gain, True)] +
            [fmt(panel.gain[s][i], True) for s in others] + [stats.verdict(gain[1], gain[2])])
     lines.append('| ' + ' | '.join(row) + ' |')
   return '\n'.join(lines)
@@ -44,7 +51,8 @@ def comparison_markdown(panels: list[compare.Panel], *, title: str, axis_label: 
   parts = [f'# {title}', '',
            f'Test accuracy, mean [95% t-interval] over {n_seeds} seeds. Gains are paired per seed '
            f'(strategy - {baseline} on the same world, target pool and test set). '
-           "'negative transfer' = the transfer gain's CI lies entirely below 0; 'transfer helps' = entirely above.",
+           "'negative transfer' = the transfer gain's CI lies entirely below 0; 'transfer helps' = entirely above. "
+           "Runs whose loss or parameters became NaN/inf are counted as '(k diverged)' and left out of every mean.",
            '']
   for panel in panels:
     fixed = ', '.join(f'{k} = {fmt_value(v)}' for k, v in panel.fixed.items())

@@ -166,5 +166,6 @@ def train(lane: Lane, source_params, *, task: tasks.TaskSpec, strategy: strategi
                        head_group=head_group, adam=adam, loop=loop)
   metrics = evaluate(params, test, apply_fn=model.apply)
   tail = max(1, loop.steps // 10)
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in [losses, *jax.tree.leaves(params)]]))
   return {'test_accuracy': metrics['accuracy'], 'test_loss': metrics['loss'],
-          'train_loss': jnp.mean(losses[-tail:])}
+          'train_loss': jnp.mean(losses[-tail:]), 'diverged': ~finite}
