@@ -1,8 +1,15 @@
 """Shared smoke-sized fixtures: a config, its task and per-seed pre-trained source models."""
 
 import functools
+import os
+import tempfile
 
-import pytest
+# Identical programs compiled by several tests (and by the scripts they start) are compiled once per session.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='transfer-jax-cache-'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+import pytest  # pylint: disable=g-import-not-at-top
 
 from configs import domain_shift
 from transfer import experiment
@@ -31,6 +38,14 @@ def task(config):
 def source_params(config, task):
   params, _ = experiment.pretrain_all(config, task)
   return params
+
+
+@pytest.fixture(scope='session')
+def smoke_run(tmp_path_factory):
+  """One uninterrupted smoke experiment: (workdir, config, table)."""
+  workdir = str(tmp_path_factory.mktemp('smoke'))
+  config = smoke_config()
+  return workdir, config, experiment.run(config, workdir)
 
 
 @pytest.fixture(scope='session')

@@ -14,6 +14,8 @@ import flax.serialization
 import jax
 import numpy as np
 
+from transfer.errors import CheckpointError
+
 
 def cache_key(source_config: dict) -> str:
   """A short stable hash of the JSON-serialised source config."""
@@ -36,4 +38,5 @@ def load(path: str):
   try:
     return flax.serialization.msgpack_restore(data)
   except Exception as e:  # msgpack raises several types for truncated or corrupt input
-    raise ValueError(f'checkpoint {path!r} is damaged or not a msgpack checkpoint: {e}') from e
+    raise CheckpointError(f'checkpoint {path!r} is damaged or not a msgpack checkpoint ({e}); delete it to '
+                          'recompute it') from e

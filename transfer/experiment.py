@@ -17,6 +17,7 @@ from transfer import groups as groups_lib
 from transfer import models
 from transfer import optim
 from transfer import report
+from transfer import store
 from transfer import strategies
 from transfer import sweep
 from transfer import tasks
@@ -82,21 +83,30 @@ def log_groups(config, task: tasks.TaskSpec) -> None:
   groups_lib.log_assignment(shapes, config.groups)
 
 
-def run(config, workdir: str) -> str:
-  """Runs the experiment `config` describes into `workdir`; returns the result table (markdown)."""
-  task_classes = config.data.target_classes
-  validate.check(config, task_classes)
+def run(config, workdir: str, *, overwrite: bool = False) -> str:
+  """Runs the experiment `config` describes into `workdir`; returns the result table (markdown).
+
+  Finished runs already in `workdir` (from an interrupted run of the same config) are not recomputed.
+  """
+  validate.check(config, config.data.target_classes)
   task = task_spec(config)
   log_groups(config, task)
-  os.makedirs(workdir, exist_ok=True)
+  runs = store.open_workdir(workdir, experiment=config.experiment, config_json=config.to_json(indent=1),
+                            overwrite=overwrite)
   source = pretrained_sources(config, task, config.pretrain.cache_dir or os.path.join(workdir, 'pretrained'))
-  records = []
+  order = []
   for name in config.strategies:
     strategy = strategies.get(name)
-    compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, task, strategy)))
     cells = sweep.grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
                        lr_mults=config.lr_mults)
-    records += sweep.run_strategy(name, cells, source, compiled=compiled,
-                                  max_lanes_per_call=config.max_lanes_per_call)
-  return report.write_workdir(workdir, experiment=config.experiment, records=records,
-                              config_json=config.to_json(indent=1), report_config=config.report)
+    order += [store.run_key({'strategy': name, **c}) for c in cells]
+    todo = runs.missing(name, cells)
+    logging.info('[%s] %d of %d runs already in the workdir; running %d', name, len(cells) - len(todo),
+                 len(cells), len(todo))
+    if todo:
+      compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, task, strategy)))
+      sweep.run_strategy(name, todo, source, compiled=compiled, max_lanes_per_call=config.max_lanes_per_call,
+                         on_chunk=runs.add)
+  records = runs.ordered(order)
+  runs.save(records)
+  return report.write_workdir(workdir, records=records, report_config=config.report)

@@ -12,10 +12,7 @@ from transfer import compare
 from transfer import groups as groups_lib
 from transfer import models
 from transfer import strategies
-
-
-class ConfigError(ValueError):
-  """A user error in the experiment config (reported without a traceback)."""
+from transfer.errors import ConfigError
 
 
 def require(ok: bool, field: str, value, allowed: str) -> None:
@@ -57,6 +54,7 @@ def check_report(config) -> None:
   for field in ('transfer', 'baseline'):
     require(rc[field] in config.strategies, f'report.{field}', rc[field],
             f'one of the strategies run: {tuple(config.strategies)}')
+  require(rc.transfer != rc.baseline, 'report.transfer', rc.transfer, 'a strategy other than report.baseline')
 
 
 def check_groups(config, num_classes: int) -> None:

@@ -1,0 +1,137 @@
+"""Failures are loud, early and harmless: bad input, divergence, killed sweeps, reruns, damaged files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import smoke_config
+from transfer import errors
+from transfer import experiment
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(*flags, timeout=180):
+  return subprocess.run([sys.executable, '-m', 'scripts.run', '--config=configs/domain_shift.py:smoke', *flags],
+                        cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def load_runs(workdir):
+  with open(os.path.join(workdir, 'results.json')) as f:
+    return json.load(f)['runs']
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (dict(strategies=('fine_tuning', 'finetune')), "config.strategies = 'finetune'"),
+    (dict(seeds=0), 'config.seeds = 0'),
+    (dict(data_sizes=(8, 0)), 'config.data_sizes'),
+    (dict(shifts=(0.0, -1.0)), 'config.shifts'),
+    (dict(lr=-1e-3), 'config.lr = -0.001'),
+    (dict(lr_mults=(float('nan'),)), 'config.lr_mults'),
+    (dict(groups=(('^layer_', 'backbone'), ('^head/kernel', 'head'))), "'head/bias' is covered by no group rule"),
+    (dict(groups=(('^layer_', 'backbone'),)), 'config.head_group'),
+    (dict(groups=(('^layer_(', 'backbone'), ('^head/', 'head'))), 'not a valid regex'),
+])
+def test_bad_configs_fail_before_anything_is_written(tmp_path, overrides, message):
+  workdir = str(tmp_path / 'out')
+  with pytest.raises(errors.ConfigError, match=message.replace('(', r'\(')):
+    experiment.run(smoke_config(**overrides), workdir)
+  assert not os.path.exists(workdir)
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--config.data_sizes=(0,)', 'ConfigError: config.data_sizes = (0,) is not allowed'),
+    ('--config.sedes=3', 'unknown config field in --config.sedes=3'),
+    ('--config.seeds=three', 'Flag error'),
+])
+def test_script_reports_user_errors_in_one_line(tmp_path, flag, message):
+  workdir = str(tmp_path / 'out')
+  proc = run_script(f'--workdir={workdir}', flag)
+  assert proc.returncode != 0
+  assert message in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not os.path.exists(workdir)
+
+
+def test_a_diverged_run_is_recorded_and_never_averaged(tmp_path):
+  config = smoke_config(lr=1e30, strategies=('fine_tuning', 'scratch'))
+  table = experiment.run(config, str(tmp_path))
+  runs = load_runs(str(tmp_path))
+  assert runs and all(r['diverged'] for r in runs)
+  assert all(r['test_accuracy'] is None and r['train_loss'] is None for r in runs)
+  assert '(2 diverged)' in table  # 2 seeds per cell, both left out
+  with open(tmp_path / 'summary.csv') as f:
+    rows = f.read().splitlines()[1:]
+  assert all(',0,2,nan,nan,nan' in row for row in rows)
+
+
+def test_a_different_config_in_the_workdir_is_refused_unless_overwrite(smoke_run, tmp_path):
+  workdir, config, _ = smoke_run
+  with open(os.path.join(workdir, 'results.json')) as f:
+    before = f.read()
+  with pytest.raises(errors.WorkdirError, match='fields that differ: steps'):
+    experiment.run(smoke_config(steps=21), workdir)
+  with open(os.path.join(workdir, 'results.json')) as f:
+    assert f.read() == before
+  other = str(tmp_path / 'copy')
+  os.makedirs(other)
+  with open(os.path.join(other, 'config.json'), 'w') as f:
+    f.write(config.to_json(indent=1))
+  changed = smoke_config(steps=21, strategies=('feature_extraction', 'scratch'))
+  with changed.unlocked():
+    changed.report.transfer = 'feature_extraction'
+  experiment.run(changed, other, overwrite=True)
+  assert {r['strategy'] for r in load_runs(other)} == {'feature_extraction', 'scratch'}
+
+
+def test_a_killed_sweep_resumes_without_recomputing_and_matches_an_uninterrupted_run(smoke_run, tmp_path):
+  """Also the determinism check: a separate process reproduces the in-process run's numbers exactly."""
+  reference_dir, config, _ = smoke_run
+  workdir = str(tmp_path / 'killed')
+  total = len(load_runs(reference_dir))
+  cache = f'--config.pretrain.cache_dir={tmp_path / "cache"}'
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'scripts.run', '--config=configs/domain_shift.py:smoke', f'--workdir={workdir}',
+       cache], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  results = os.path.join(workdir, 'results.json')
+  deadline = time.time() + 120
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(results) and 0 < len(load_runs(workdir)) < total:
+      proc.send_signal(signal.SIGKILL)
+      break
+    time.sleep(0.02)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL, 'the run finished before it could be killed partway'
+  finished = len(load_runs(workdir))
+  assert 0 < finished < total
+
+  resumed = run_script(f'--workdir={workdir}', cache)
+  assert resumed.returncode == 0, resumed.stderr
+  ran = sum(int(line.rsplit('running ', 1)[1]) for line in resumed.stderr.splitlines()
+            if 'already in the workdir; running' in line)
+  assert ran == total - finished  # nothing finished was recomputed
+  ours, reference = load_runs(workdir), load_runs(reference_dir)
+  assert [r['seed'] for r in ours] == [r['seed'] for r in reference]
+  assert ours == reference
+
+
+def test_a_damaged_cached_source_model_is_a_clear_error(config, task, tmp_path):
+  cache = str(tmp_path / 'cache')
+  experiment.pretrained_sources(config, task, cache)
+  (checkpoint,) = [f for f in os.listdir(cache) if f.endswith('.msgpack')]
+  with open(os.path.join(cache, checkpoint), 'r+b') as f:
+    f.truncate(100)
+  with pytest.raises(errors.CheckpointError, match=f'{checkpoint}.*delete it'):
+    experiment.pretrained_sources(config, task, cache)
+
+
+def test_no_pickle_anywhere():
+  proc = subprocess.run(['git', 'grep', '-nE', r'import pickle|pickle\.load|allow_pickle *= *True', '--',
+                         'transfer', 'scripts', 'configs'], cwd=REPO, capture_output=True, text=True)
+  assert proc.stdout == ''

@@ -1,0 +1,17 @@
+"""Errors a user can cause and fix; entrypoints print them as one line, without a traceback."""
+
+
+class UserError(Exception):
+  """Base of every error that names what the user gave and what is allowed."""
+
+
+class ConfigError(UserError, ValueError):
+  """A bad experiment config field."""
+
+
+class WorkdirError(UserError):
+  """The workdir holds results that do not belong to this config."""
+
+
+class CheckpointError(UserError, ValueError):
+  """A checkpoint file that is missing, truncated or of the wrong structure."""
