@@ -26,6 +26,11 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.batch_size = 64  # minibatch drawn with replacement from the lane's first data_size examples
   c.max_lanes_per_call = 0  # lanes per compiled call (0 = the whole grid of a strategy in one call)
 
+  # Settings of the strategies that have them (transfer/strategies.py).
+  c.layer_decay = 2.6  # discriminative / ulmfit: LR divided by this per group below the head (ULMFiT's 2.6)
+  c.probe_fraction = 0.5  # lp_ft: share of the steps spent training the head on the frozen backbone
+  c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone
+
   # Data: the synthetic task family (transfer/tasks.py).
   c.data = ml_collections.ConfigDict()
   c.data.name = 'synthetic'  # the task family; the only one so far
@@ -50,7 +55,8 @@ def base(experiment: str) -> ml_collections.ConfigDict:
 
   # Parameter groups: ordered (regex on 'layer_0/kernel'-style paths, group); first match wins; every parameter
   # must match a rule. Bottom group first: strategies read the order as depth.
-  c.groups = tuple((f'^layer_{i}/', f'layer_{i}') for i in range(c.model.depth)) + (('^head/', 'head'),)
+  c.groups = (tuple((f'^layer_{i}/', f'layer_{i}') for i in range(c.model.depth))  # one group per layer
+              + (('^head/', 'head'),))
   c.head_group = 'head'  # the group that is always re-initialised for the target classes
 
   # Pre-training on the source task, once per seed, cached by everything that determines it.
@@ -58,7 +64,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.pretrain.steps = 2000  # Adam steps on the source pool
   c.pretrain.batch_size = 256  # source minibatch size
   c.pretrain.lr = 1e-3  # source Adam LR
-  c.pretrain.cache_dir = ''  # where source models are cached ('' = <workdir>/pretrained)
+  c.pretrain.cache_dir = 'outputs/pretrained'  # shared by every experiment ('' = <workdir>/pretrained)
 
   # Report: which comparison table.md and plot.png show.
   c.report = ml_collections.ConfigDict()
@@ -82,3 +88,4 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.model.width = 16
   c.pretrain.steps = 20
   c.pretrain.batch_size = 32
+  c.pretrain.cache_dir = ''  # inside the (temporary) workdir

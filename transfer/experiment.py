@@ -14,8 +14,10 @@ import numpy as np
 
 from transfer import checkpoints
 from transfer import groups as groups_lib
+from transfer import loop as loop_lib
 from transfer import models
 from transfer import optim
+from transfer import pretrain as pretrain_lib
 from transfer import report
 from transfer import store
 from transfer import strategies
@@ -41,9 +43,10 @@ def source_config(config) -> dict:
 
 def pretrain_all(config, task: tasks.TaskSpec):
   """Pre-trains one source model per seed in one `jit(vmap(pretrain))`; returns params and source metrics."""
-  fn = functools.partial(train.pretrain, task=task, model=models.make_model(config.model, task.source_classes),
+  fn = functools.partial(pretrain_lib.pretrain, task=task,
+                         model=models.make_model(config.model, task.source_classes),
                          adam=optim.AdamSpec(lr=config.pretrain.lr),
-                         loop=train.LoopSpec(config.pretrain.steps, config.pretrain.batch_size))
+                         loop=loop_lib.LoopSpec(config.pretrain.steps, config.pretrain.batch_size))
   params, metrics = jax.jit(jax.vmap(fn))(jnp.arange(config.seeds))
   return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)
 
@@ -65,16 +68,19 @@ def pretrained_sources(config, task: tasks.TaskSpec, cache_dir: str):
   return params
 
 
-def fit_kwargs(config, task: tasks.TaskSpec, strategy: strategies.Strategy) -> dict:
-  """The structural, keyword-only arguments of `train.fit` (and `train.train`) for one strategy."""
-  return dict(strategy=strategy, model=models.make_model(config.model, task.target_classes),
-              rules=tuple(map(tuple, config.groups)), head_group=config.head_group,
-              adam=optim.AdamSpec(lr=config.lr), loop=train.LoopSpec(config.steps, config.batch_size))
+def target_spec(config, task: tasks.TaskSpec) -> train.TargetSpec:
+  """Everything structural about target training that the config fixes."""
+  return train.TargetSpec(
+      model=models.make_model(config.model, task.target_classes), rules=tuple(map(tuple, config.groups)),
+      head_group=config.head_group, adam=optim.AdamSpec(lr=config.lr),
+      loop=loop_lib.LoopSpec(config.steps, config.batch_size),
+      knobs=strategies.Knobs(layer_decay=config.layer_decay, probe_fraction=config.probe_fraction,
+                             l2_sp_weight=config.l2_sp_weight))
 
 
 def strategy_train_fn(config, task: tasks.TaskSpec, strategy: strategies.Strategy):
   """`train` with everything structural bound: what `sweep.train_lanes` vmaps over lanes."""
-  return functools.partial(train.train, task=task, **fit_kwargs(config, task, strategy))
+  return functools.partial(train.train, task=task, strategy=strategy, spec=target_spec(config, task))
 
 
 def log_groups(config, task: tasks.TaskSpec) -> None:

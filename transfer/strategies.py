@@ -1,8 +1,10 @@
-"""Transfer strategies as data: where the backbone starts and how each parameter group learns.
+"""Transfer strategies as data: where the backbone starts and how each parameter group learns, step by step.
 
-A strategy never touches code paths of its own: it only picks the backbone's initial weights (pre-trained or
-fresh) and one learning-rate multiplier schedule per group. `None` marks a group frozen for the whole run, which
-the optimizer turns into `set_to_zero` and the loss into `stop_gradient` (so it is not even differentiated).
+A strategy never brings code paths of its own. It picks the backbone's initial weights (pre-trained or fresh), an
+LR-multiplier schedule per group (`None` = frozen for the whole stage: `set_to_zero` in the optimizer and
+`stop_gradient` in the loss, so the group is not even differentiated), optionally a linear-probe stage first
+(LP-FT) and optionally the L2-SP penalty. Schedules read traced arrays (`lr_mult`), so one compiled program
+serves every value of a sweep.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+import jax.numpy as jnp
 import optax
 
 Schedule = Callable[[object], object]
 
-BACKBONE_MODES = ('frozen', 'lr_mult', 'full')
+BACKBONE_MODES = ('frozen', 'lr_mult', 'full', 'layer_decay')
+UNFREEZE_MODES = ('always', 'gradual')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,23 +28,43 @@ class Strategy:
   Attributes:
     name: the name configs use.
     pretrained: whether the backbone groups start from the source model (the head is always new).
-    backbone: how every non-head group learns: 'frozen' (never updated, never differentiated), 'lr_mult' (at
-      `lr_mult` times the head's LR, one of the swept hyperparameters) or 'full' (at the head's LR).
+    backbone: the LR multiplier of every non-head group: 'frozen' (never updated, never differentiated),
+      'lr_mult' (the swept `lr_mult`), 'full' (1) or 'layer_decay' (ULMFiT's discriminative fine-tuning:
+      `layer_decay ** -d` for the group `d` levels below the head).
+    unfreeze: 'always', or 'gradual' (ULMFiT: the run is split into one stage per backbone group plus one; the
+      first trains the head only and each later stage unfreezes the next group from the top).
+    probe_first: LP-FT: train the head alone on the frozen backbone for `probe_fraction` of the steps, then run
+      the rest as this strategy from the probe's parameters with a fresh optimizer.
+    l2_sp: add `l2_sp_weight / 2 * ||w - w_pretrained||^2` over the backbone to the loss (Li et al. 2018).
     description: one line for tables and logs.
   """
 
   name: str
   pretrained: bool
   backbone: str
-  description: str
+  unfreeze: str = 'always'
+  probe_first: bool = False
+  l2_sp: bool = False
+  description: str = ''
 
   def __post_init__(self):
     if self.backbone not in BACKBONE_MODES:
       raise ValueError(f'backbone must be one of {BACKBONE_MODES}, got {self.backbone!r}')
+    if self.unfreeze not in UNFREEZE_MODES:
+      raise ValueError(f'unfreeze must be one of {UNFREEZE_MODES}, got {self.unfreeze!r}')
 
   @property
   def uses_lr_mult(self) -> bool:
     return self.backbone == 'lr_mult'
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+  """Numeric settings of the strategies that have them (static: bound at compile time)."""
+
+  layer_decay: float = 2.6  # ULMFiT: each group's LR is the one above it divided by this
+  probe_fraction: float = 0.5  # LP-FT: share of the steps spent on the linear probe
+  l2_sp_weight: float = 0.01  # L2-SP: alpha
 
 
 STRATEGIES = {s.name: s for s in (
@@ -50,6 +74,16 @@ STRATEGIES = {s.name: s for s in (
              description="pre-trained backbone at lr_mult x the head's LR; new head"),
     Strategy('scratch', pretrained=False, backbone='full',
              description='fresh initialisation; every group at the full LR'),
+    Strategy('lp_ft', pretrained=True, backbone='lr_mult', probe_first=True,
+             description='linear probe on the frozen backbone, then fine-tuning from the probe (Kumar et al. 2022)'),
+    Strategy('l2_sp', pretrained=True, backbone='lr_mult', l2_sp=True,
+             description='fine-tuning with a penalty pulling the backbone to its pre-trained weights (Li et al. 2018)'),
+    Strategy('gradual_unfreezing', pretrained=True, backbone='lr_mult', unfreeze='gradual',
+             description='head first, then one more group from the top per stage, at lr_mult (Howard & Ruder 2018)'),
+    Strategy('discriminative', pretrained=True, backbone='layer_decay',
+             description='every group at once, LR divided by layer_decay per group below the head (ULMFiT)'),
+    Strategy('ulmfit', pretrained=True, backbone='layer_decay', unfreeze='gradual',
+             description='gradual unfreezing with discriminative LRs (both ULMFiT ingredients)'),
 )}
 
 
@@ -59,12 +93,35 @@ def get(name: str) -> Strategy:
   return STRATEGIES[name]
 
 
-def group_schedules(strategy: Strategy, groups: Sequence[str], *, head_group: str,
-                    lr_mult) -> dict[str, Schedule | None]:
-  """LR-multiplier schedule (step -> multiplier) per group; `None` = frozen for the whole run.
+def gated(base, start: int) -> Schedule:
+  """`base` from step `start` on, exactly 0 before it."""
+  return lambda count: jnp.where(count >= start, base, 0.0)
 
-  `lr_mult` may be a traced array, so one compiled program serves every multiplier of a sweep.
+
+def group_schedules(strategy: Strategy, groups: Sequence[str], *, head_group: str, lr_mult, steps: int,
+                    knobs: Knobs) -> dict[str, Schedule | None]:
+  """LR-multiplier schedule (step -> multiplier) per group; `None` = frozen for the whole stage.
+
+  `groups` is bottom-first (rule order), so the group just below the head is the last backbone group.
   """
-  backbone = {'frozen': None, 'lr_mult': optax.constant_schedule(lr_mult),
-              'full': optax.constant_schedule(1.0)}[strategy.backbone]
-  return {g: optax.constant_schedule(1.0) if g == head_group else backbone for g in groups}
+  backbone = [g for g in groups if g != head_group]
+  stage = steps // (len(backbone) + 1)
+  out = {head_group: optax.constant_schedule(1.0)}
+  for i, group in enumerate(backbone):
+    depth = len(backbone) - i  # 1 = just below the head
+    if strategy.backbone == 'frozen':
+      out[group] = None
+      continue
+    base = {'lr_mult': lr_mult, 'full': 1.0, 'layer_decay': knobs.layer_decay ** -depth}[strategy.backbone]
+    out[group] = gated(base, depth * stage) if strategy.unfreeze == 'gradual' else optax.constant_schedule(base)
+  return out
+
+
+def stages(strategy: Strategy, steps: int, knobs: Knobs) -> list[tuple[Strategy, int]]:
+  """The (strategy, steps) stages of a run: one, or LP-FT's probe then the strategy itself."""
+  if not strategy.probe_first:
+    return [(strategy, steps)]
+  probe_steps = round(knobs.probe_fraction * steps)
+  probe = Strategy(f'{strategy.name}/probe', pretrained=True, backbone='frozen')
+  rest = dataclasses.replace(strategy, probe_first=False)
+  return [(s, n) for s, n in ((probe, probe_steps), (rest, steps - probe_steps)) if n > 0]

@@ -45,6 +45,12 @@ def check_grid(config) -> None:
           'a finite number > 0')
   require(isinstance(config.max_lanes_per_call, int) and config.max_lanes_per_call >= 0, 'max_lanes_per_call',
           config.max_lanes_per_call, 'an integer >= 0 (0 = every lane in one call)')
+  require(is_number(config.layer_decay) and config.layer_decay > 0, 'layer_decay', config.layer_decay,
+          'a finite number > 0')
+  require(is_number(config.probe_fraction) and 0 <= config.probe_fraction <= 1, 'probe_fraction',
+          config.probe_fraction, 'a number in [0, 1]')
+  require(is_number(config.l2_sp_weight) and config.l2_sp_weight >= 0, 'l2_sp_weight', config.l2_sp_weight,
+          'a finite number >= 0')
   require(config.data.name == 'synthetic', 'data.name', config.data.name, "'synthetic' (the only source so far)")
 
 

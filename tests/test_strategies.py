@@ -1,0 +1,103 @@
+"""Invariants of the strategies beyond freeze / fine-tune / scratch (schedules, LP-FT, L2-SP)."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from transfer import experiment
+from transfer import keys
+from transfer import losses
+from transfer import optim
+from transfer import strategies
+from transfer import train
+
+GROUPS = ('layer_0', 'layer_1', 'layer_2', 'head')  # bottom first
+KNOBS = strategies.Knobs(layer_decay=2.6)
+
+
+def toy_params():
+  return {g: {'w': jnp.ones((3,), jnp.float32)} for g in GROUPS}
+
+
+def run_optimizer(name, steps, lr_mult=0.5):
+  """Every step's params under `name`'s schedules and random gradients, through the real optimizer."""
+  schedules = strategies.group_schedules(strategies.get(name), GROUPS, head_group='head', lr_mult=lr_mult,
+                                         steps=steps, knobs=KNOBS)
+  labels = {g: {'w': g} for g in GROUPS}
+  opt = optim.make_optimizer(labels, schedules, optim.AdamSpec(lr=0.1))
+  params, state, history = toy_params(), None, []
+  state = opt.init(params)
+  for t in range(steps):
+    grads = jax.tree.map(lambda p, t=t: jax.random.normal(jax.random.key(t), p.shape), params)
+    updates, state = opt.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    history.append(params)
+  return history
+
+
+def test_gradual_unfreezing_keeps_each_group_bit_identical_until_its_stage():
+  steps = 12  # 4 stages of 3 steps: head; + layer_2; + layer_1; + layer_0
+  history = run_optimizer('gradual_unfreezing', steps)
+  start = {'head': 0, 'layer_2': 3, 'layer_1': 6, 'layer_0': 9}
+  for group, first in start.items():
+    for t, params in enumerate(history):
+      unchanged = np.array_equal(params[group]['w'], np.ones(3))
+      assert unchanged == (t < first), (group, t)  # frozen through step first-1, moves from step `first` on
+
+
+def test_discriminative_lrs_stand_in_the_layer_decay_ratio():
+  """Adam's first update is lr * multiplier * sign(g), so update sizes expose the multipliers exactly."""
+  (first,) = run_optimizer('discriminative', 1)
+  step = {g: float(np.abs(first[g]['w'] - 1).mean()) for g in GROUPS}
+  for upper, lower in zip(GROUPS[::-1], GROUPS[::-1][1:]):
+    assert step[upper] / step[lower] == pytest.approx(2.6, rel=1e-4), (upper, lower)
+
+
+def test_ulmfit_combines_both_schedules():
+  schedules = strategies.group_schedules(strategies.get('ulmfit'), GROUPS, head_group='head', lr_mult=1.0,
+                                         steps=8, knobs=KNOBS)
+  assert float(schedules['layer_1'](3)) == 0.0  # layer_1 unfreezes at stage 2 = step 4
+  assert float(schedules['layer_1'](4)) == pytest.approx(2.6 ** -2)
+
+
+def test_l2_sp_penalty_is_zero_at_the_anchor_and_matches_its_formula():
+  anchor = {'layer_0': {'kernel': jnp.arange(6.0).reshape(2, 3)}, 'head': {'kernel': jnp.ones((3, 2))}}
+  mask = {'layer_0': {'kernel': True}, 'head': {'kernel': False}}
+  assert float(losses.l2_sp_penalty(anchor, anchor, mask, weight=0.3)) == 0.0
+  moved = jax.tree.map(lambda a: a + 0.5, anchor)
+  moved['head']['kernel'] = moved['head']['kernel'] + 10.0  # the head is not penalised
+  assert float(losses.l2_sp_penalty(moved, anchor, mask, weight=0.3)) == pytest.approx(0.5 * 0.3 * 6 * 0.25)
+
+
+def test_lp_ft_fine_tunes_from_the_probe(config, task, source_params):
+  spec = experiment.target_spec(config, task)
+  lane = train.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5))
+  source = jax.tree.map(lambda a: a[1], source_params)
+  pool, _ = train.target_data(lane, task=task)
+  lp_ft, _ = jax.jit(functools.partial(train.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, pool)
+
+  probe_steps = round(config.probe_fraction * config.steps)
+  assert 0 < probe_steps < config.steps
+  step_keys = keys.step_keys(keys.seed_keys(lane.seed).target_batches, config.steps)
+  start = train.initial_params(lane, source, pool, pretrained=True, spec=spec)
+  stage = functools.partial(train.run_stage, lane=lane, pool=pool, anchor=start, spec=spec)
+  probe, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
+  assert not np.array_equal(probe['head']['kernel'], start['head']['kernel'])  # the probe trained the head
+  jax.tree.map(np.testing.assert_array_equal, {k: v for k, v in probe.items() if k != 'head'},
+               {k: v for k, v in start.items() if k != 'head'})
+  tuned, _ = stage(probe, step_keys[probe_steps:], strategy=strategies.get('fine_tuning'))
+  jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6, rtol=0), lp_ft, tuned)
+
+
+def test_every_strategy_trains_on_smoke_sizes(config, task, source_params):
+  spec = experiment.target_spec(config, task)
+  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1))
+  source = jax.tree.map(lambda a: a[0], source_params)
+  for name, strategy in strategies.STRATEGIES.items():
+    metrics = jax.jit(functools.partial(train.train, task=task, strategy=strategy, spec=spec))(lane, source)
+    assert not bool(metrics['diverged']), name
+    assert 0.0 <= float(metrics['test_accuracy']) <= 1.0, name
