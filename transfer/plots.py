@@ -35,8 +35,9 @@ def comparison_plot(panels: list[compare.Panel], path: str, *, title: str, axis_
     for ax in (acc_ax, gain_ax):
       ax.grid(alpha=0.3)
       ax.legend(fontsize=8)
-      if log_x:
-        ax.set_xscale('log')
+      if log_x:  # symlog keeps an axis value of 0 (e.g. lr_mult 0 = frozen) on the plot
+        positive = x[x > 0]
+        ax.set_xscale('log') if x.min() > 0 else ax.set_xscale('symlog', linthresh=positive.min())
   fig.suptitle(f'{title}: mean and 95% CI over seeds')
   fig.tight_layout()
   fig.savefig(path, dpi=110)

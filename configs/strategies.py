@@ -1,0 +1,30 @@
+r"""Experiment 1 of the original study: which strategy wins at which amount of target data.
+
+Run (10 seeds):
+
+  python -m scripts.run --config=configs/strategies.py
+
+Result: outputs/strategies/table.md (accuracy and paired gain over scratch per target size, shift 0).
+
+Smoke variant for tests (seconds): --config=configs/strategies.py:smoke
+"""
+
+from configs import common
+
+
+def get_config(arg: str | None = None):
+  c = common.base('strategies')
+  c.strategies = ('fine_tuning', 'feature_extraction', 'lp_ft', 'l2_sp', 'scratch')
+  c.data_sizes = (50, 100, 500, 1000, 10_000)  # the study's sizes plus one where scratch catches up
+  c.shifts = (0.0,)  # same domain: the study's setting
+  c.lr_mults = (0.1,)  # backbone LR / head LR for fine_tuning, lp_ft and l2_sp
+  c.report.axis = 'data_size'
+  c.report.axis_label = 'Target Data Size'
+  c.report.log_x = True
+  if arg == 'smoke':
+    common.shrink_for_smoke(c)
+    c.data_sizes = (8, 32)
+  elif arg:
+    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
+  c.lock()
+  return c

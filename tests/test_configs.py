@@ -1,0 +1,56 @@
+"""Every experiment config loads, validates, documents its command, and its smoke variant runs end to end."""
+
+import glob
+import importlib
+import os
+
+import pytest
+
+from transfer import errors
+from transfer import experiment
+from transfer import validate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, 'configs', '*.py'))
+                     if not os.path.basename(p).startswith(('_', 'common')))
+
+
+def load(name, arg=None):
+  return importlib.import_module(f'configs.{name}').get_config(arg)
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS)
+def test_config_is_valid_locked_and_documented(name):
+  for arg in (None, 'smoke'):
+    config = load(name, arg)
+    validate.check(config, config.data.target_classes)
+    assert config.is_locked
+    assert config.experiment == name
+  doc = importlib.import_module(f'configs.{name}').__doc__
+  assert f'python -m scripts.run --config=configs/{name}.py' in doc
+  assert f'--config=configs/{name}.py:smoke' in doc
+  with pytest.raises(ValueError, match='unknown variant'):
+    load(name, 'smoky')
+
+
+@pytest.mark.parametrize('name', [n for n in EXPERIMENTS if n != 'domain_shift'])  # domain_shift: smoke_run
+def test_smoke_variant_runs_end_to_end(name, tmp_path):
+  config = load(name, 'smoke')
+  table = experiment.run(config, str(tmp_path))
+  assert table.startswith(f'# {name}')
+  assert os.path.exists(tmp_path / 'plot.png')
+
+
+def test_every_shared_field_is_commented():
+  with open(os.path.join(REPO, 'configs', 'common.py')) as f:
+    lines = [l for l in f.read().split('def shrink_for_smoke')[0].splitlines() if l.strip().startswith('c.')]
+  uncommented = [l.strip() for l in lines if '#' not in l and 'ConfigDict()' not in l]
+  assert not uncommented, uncommented
+
+
+def test_an_unknown_strategy_in_a_config_is_rejected():
+  config = load('strategies', 'smoke')
+  with config.unlocked():
+    config.strategies = ('fine_tuning', 'scratch', 'freeze_all')
+  with pytest.raises(errors.ConfigError, match='freeze_all'):
+    validate.check(config, 5)
