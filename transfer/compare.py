@@ -68,3 +68,14 @@ def panels(records: Sequence[dict], *, axis: str, strategies: Sequence[str], bas
         gain[s] = [stats.mean_ci(stats.paired_differences(c, b)) for c, b in zip(cells, base)]
     out.append(Panel(axis, fixed, values, acc, gain, n, diverged))
   return out
+
+
+def paired(records: Sequence[dict], a: str, b: str, keys: dict, keys_b: dict | None = None,
+           metric: str = 'test_accuracy') -> Interval:
+  """Mean and 95% CI over seeds of `a` at cell `keys` minus `b` at `keys_b` (default: the same cell)."""
+  b_cell = by_seed(records, b, keys if keys_b is None else keys_b, metric)
+  return stats.mean_ci(stats.paired_differences(by_seed(records, a, keys, metric), b_cell))
+
+
+def accuracy(records: Sequence[dict], strategy: str, keys: dict, metric: str = 'test_accuracy') -> Interval:
+  return stats.mean_ci(list(by_seed(records, strategy, keys, metric).values()))

@@ -1,0 +1,23 @@
+r"""Draws the concept figure (process, feature hierarchy, strategies) into outputs/concept.png.
+
+  python -m scripts.concept [--out=outputs/concept.png]
+"""
+
+from absl import app
+from absl import flags
+
+from transfer import cli
+from transfer import concept
+
+_OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  concept.draw(_OUT.value)
+  print(f'wrote {_OUT.value}')
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=cli.parse_flags)

@@ -1,0 +1,25 @@
+r"""Writes outputs/REPORT.md (the original study's tables beside ours, a verdict on each claim) and claims.md.
+
+  python -m scripts.report [--outputs=outputs]
+
+Reads the experiments' results.json files; run the experiments first (scripts/reproduce.sh runs everything).
+"""
+
+from absl import app
+from absl import flags
+
+from transfer import cli
+from transfer import study_report
+
+_OUTPUTS = flags.DEFINE_string('outputs', 'outputs', 'Folder holding <experiment>/results.json.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  for path in study_report.write(_OUTPUTS.value):
+    print(f'wrote {path}')
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=cli.parse_flags)

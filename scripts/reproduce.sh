@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates every committed output (each experiment, the concept figure, REPORT.md) and prints the wall time.
+# Usage: bash scripts/reproduce.sh   (from the repository root, in the environment the README installs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+for experiment in domain_shift strategies lr_multiplier gradual_unfreezing; do
+  echo "== ${experiment}"
+  python -m scripts.run --config="configs/${experiment}.py" --overwrite > /dev/null
+done
+python -m scripts.concept
+python -m scripts.report
+echo "reproduced every output in $(( $(date +%s) - start ))s"

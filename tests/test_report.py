@@ -1,0 +1,48 @@
+"""REPORT.md: claims are judged from paired CIs, tables put the original study beside ours."""
+
+import pytest
+
+from transfer import claims
+from transfer import study_report
+
+
+def records(strategy, values, **keys):
+  """One record per seed with the given accuracies."""
+  base = dict(data_size=100, shift=0.0, lr_mult=None, diverged=False)
+  return [dict(base, **keys, strategy=strategy, seed=s, test_accuracy=v) for s, v in enumerate(values)]
+
+
+def shift_runs(gain_by_shift):
+  out = []
+  for shift, gain in gain_by_shift.items():
+    scratch = [0.5, 0.52, 0.48, 0.51, 0.49]
+    out += records('scratch', scratch, shift=shift)
+    noise = [0.01, -0.01, 0.005, -0.005, 0.0]  # paired differences = gain + noise, symmetric around the gain
+    out += records('fine_tuning', [s + gain + e for s, e in zip(scratch, noise)], shift=shift, lr_mult=0.1)
+  return out
+
+
+def test_helps_most_at_small_shift_reads_the_peak():
+  verdict, evidence = claims.helps_most_at_small_shift(shift_runs({0.0: 0.02, 0.5: 0.08, 3.0: 0.0}))
+  assert verdict == claims.HOLDS and 'shift 0.5' in evidence
+  verdict, _ = claims.helps_most_at_small_shift(shift_runs({0.0: 0.08, 0.5: 0.02, 3.0: 0.0}))
+  assert verdict == claims.FAILS
+
+
+@pytest.mark.parametrize('large_gain, verdict', [(0.0, claims.HOLDS), (-0.05, claims.PARTLY), (0.05, claims.FAILS)])
+def test_benefit_vanishes_distinguishes_vanishing_from_reversing(large_gain, verdict):
+  runs = shift_runs({0.0: 0.05, 2.0: large_gain, 3.0: large_gain})
+  assert claims.benefit_vanishes_at_large_shift(runs)[0] == verdict
+
+
+def test_missing_experiments_are_reported_not_guessed():
+  results = claims.check_all({'domain_shift': shift_runs({0.0: 0.05, 0.5: 0.05, 3.0: 0.0})})
+  verdicts = {claim.experiment: verdict for claim, verdict, _ in results}
+  assert verdicts['strategies'] == claims.MISSING
+  assert verdicts['domain_shift'] != claims.MISSING
+
+
+def test_report_renders_the_original_tables_beside_ours():
+  text = study_report.render({'domain_shift': shift_runs({0.0: 0.05, 0.5: 0.05, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0})})
+  assert '| 0.5 | 0.26 |' in text  # the original study's transfer accuracy at shift 0.5, beside ours
+  assert 'not run' in text  # experiments without results say so
