@@ -4,6 +4,7 @@ import chex
 
 import jax
 import numpy as np
+import pytest
 
 from transfer import strategies
 from transfer import sweep
@@ -18,7 +19,13 @@ def test_grid_skips_the_lr_mult_axis_for_strategies_without_it():
 
 def test_chunks_cover_every_lane_once():
   assert sweep.chunks(5, 2) == [(0, 2), (2, 4), (4, 5)]
-  assert sweep.chunks(5, 0) == [(0, 5)]
+  assert sweep.chunks(5, 8) == [(0, 5)]
+
+
+@pytest.mark.parametrize('n, max_lanes, devices, width', [
+    (5, 0, 1, 5), (5, 0, 4, 8), (10, 3, 1, 3), (10, 6, 4, 4), (10, 3, 4, 4), (3, 8, 4, 4)])
+def test_chunk_width_is_a_multiple_of_the_device_count(n, max_lanes, devices, width):
+  assert sweep.chunk_width(n, max_lanes, devices) == width
 
 
 def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_fn_for):

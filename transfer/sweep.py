@@ -1,7 +1,8 @@
 """A grid of runs -> lanes -> one `jit(vmap(train))` per strategy, called in equal-sized chunks.
 
 Every chunk has the same shape (the last one is padded by repeating its final lane, and the padding is dropped),
-so each strategy compiles exactly once however large the grid is.
+so each strategy compiles exactly once however large the grid is. The lane axis of every chunk is sharded over
+all visible devices (a 1-D `Mesh` named 'lanes'); chunk widths are multiples of the device count.
 """
 
 from __future__ import annotations
@@ -47,10 +48,30 @@ def train_lanes(lanes: train.Lane, source_params, *, train_fn: Callable) -> dict
   return jax.vmap(one)(lanes)
 
 
-def chunks(n: int, size: int) -> list[tuple[int, int]]:
-  """[start, stop) bounds of consecutive chunks of at most `size` (all of `n` in one if size <= 0)."""
-  size = n if size <= 0 else size
-  return [(i, min(i + size, n)) for i in range(0, n, size)]
+def chunk_width(n: int, max_lanes_per_call: int, devices: int) -> int:
+  """Lanes per call: all `n` (or `max_lanes_per_call` if > 0), rounded to a multiple of `devices`.
+
+  Rounded up when all lanes fit in one call, down otherwise (never below one lane per device).
+  """
+  if max_lanes_per_call <= 0 or max_lanes_per_call >= n:
+    return -(-n // devices) * devices
+  return max(devices, max_lanes_per_call // devices * devices)
+
+
+def chunks(n: int, width: int) -> list[tuple[int, int]]:
+  """[start, stop) bounds of consecutive chunks of at most `width` lanes."""
+  return [(i, min(i + width, n)) for i in range(0, n, width)]
+
+
+def lane_mesh() -> jax.sharding.Mesh:
+  return jax.sharding.Mesh(np.array(jax.devices()), ('lanes',))
+
+
+def shard(lanes: train.Lane, source_params, mesh: jax.sharding.Mesh):
+  """Lanes split along their first axis over the mesh; source parameters replicated on every device."""
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
+  whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.device_put(lanes, split), jax.device_put(source_params, whole)
 
 
 def pad_to(lanes: train.Lane, size: int) -> train.Lane:
@@ -65,21 +86,30 @@ def to_record(strategy: str, cell: dict, metrics: dict) -> dict:
   return dict(strategy=strategy, **cell, **values, diverged=diverged)
 
 
+def gather(array: jax.Array) -> jax.Array:
+  """The whole array on this process (on several hosts, each holds only its own devices' lanes)."""
+  if jax.process_count() == 1:
+    return array
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return multihost_utils.process_allgather(array, tiled=True)
+
+
 def run_strategy(name: str, cells: Sequence[dict], source_params, *, compiled: Callable,
                  max_lanes_per_call: int, on_chunk: Callable[[list[dict]], None] = lambda _: None) -> list[dict]:
   """Runs every cell through `compiled` (a jitted `train_lanes`) chunk by chunk; returns one record per cell.
 
   `on_chunk` receives each chunk's records as soon as they are on the host (to persist them).
   """
-  bounds = chunks(len(cells), max_lanes_per_call)
-  width = bounds[0][1] - bounds[0][0]
+  mesh = lane_mesh()
+  width = chunk_width(len(cells), max_lanes_per_call, mesh.size)
+  bounds = chunks(len(cells), width)
   records, start = [], time.perf_counter()
   for i, (lo, hi) in enumerate(bounds):
-    out = compiled(pad_to(stack_lanes(cells[lo:hi]), width), source_params)
-    out = jax.tree.map(lambda a: np.asarray(a)[:hi - lo], out)  # one host transfer per chunk
+    out = compiled(*shard(pad_to(stack_lanes(cells[lo:hi]), width), source_params, mesh))
+    out = jax.tree.map(lambda a: np.asarray(gather(a))[:hi - lo], out)  # one host transfer per chunk
     done = [to_record(name, cell, {k: v[j] for k, v in out.items()}) for j, cell in enumerate(cells[lo:hi])]
     on_chunk(done)
     records += done
-    logging.info('[%s] chunk %d/%d: %d lanes done, %.1fs elapsed%s', name, i + 1, len(bounds), hi - lo,
-                 time.perf_counter() - start, ' (includes compilation)' if i == 0 else '')
+    logging.info('[%s] chunk %d/%d: %d lanes done on %d device(s), %.1fs elapsed%s', name, i + 1, len(bounds),
+                 hi - lo, mesh.size, time.perf_counter() - start, ' (includes compilation)' if i == 0 else '')
   return records
