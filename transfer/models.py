@@ -1,7 +1,8 @@
 """Pure flax.linen models whose parameters fall into named layer groups.
 
 Every backbone layer is a top-level submodule `layer_{i}` and the classifier is `head`, so parameter paths read
-`layer_0/kernel`, ..., `head/bias`: the names the group rules in a config match against.
+`layer_0/kernel`, ..., `head/bias`: the names the group rules in a config match against. Every model offers
+`features(x)` (the backbone) and `classify(features)` (the head), so a frozen backbone's output can be computed once.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ class MLP(nn.Module):
       x = nn.relu(getattr(self, f'layer_{i}')(x))
     return x
 
+  def classify(self, features: jax.Array) -> jax.Array:
+    """The head alone, on backbone outputs (for training a head on precomputed features)."""
+    return self.head(features)
+
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.head(self.features(x))
+    return self.classify(self.features(x))
 
 
 def make_model(model_config, num_classes: int) -> nn.Module:

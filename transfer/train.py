@@ -82,18 +82,32 @@ def initial_params(lane: Lane, source_params, pool: tasks.Split, *, pretrained: 
   return params
 
 
+def head_only_data(params, pool: tasks.Split, *, model: nn.Module, steps: int, batch_size: int):
+  """For a stage whose whole backbone is frozen: the pool's backbone features (computed once) and the head's
+  apply function, when that is cheaper than a backbone forward pass per minibatch; else None."""
+  if pool.x.shape[0] > steps * batch_size:
+    return None
+  features = model.apply({'params': params}, pool.x, method=model.features)
+  return tasks.Split(features, pool.y), functools.partial(model.apply, method=model.classify)
+
+
 def run_stage(params, step_keys: jax.Array, lane: Lane, pool: tasks.Split, *, strategy: strategies.Strategy,
               anchor, spec: TargetSpec):
   """One stage of `strategy` (one optimizer, fresh state) over `step_keys`; `anchor` is the L2-SP reference."""
   labels = groups_lib.assign_groups(params, spec.rules)
+  steps = step_keys.shape[0]
   schedules = strategies.group_schedules(strategy, groups_lib.group_names(spec.rules), head_group=spec.head_group,
-                                         lr_mult=lane.lr_mult, steps=step_keys.shape[0], knobs=spec.knobs)
+                                         lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
   frozen = jax.tree.map(lambda g: schedules[g] is None, labels)
+  apply_fn = spec.model.apply
+  if all(s is None for g, s in schedules.items() if g != spec.head_group):
+    pool, apply_fn = head_only_data(params, pool, model=spec.model, steps=steps,
+                                    batch_size=spec.loop.batch_size) or (pool, apply_fn)
   penalty = None
   if strategy.l2_sp:
     backbone = jax.tree.map(lambda g: g != spec.head_group, labels)
     penalty = functools.partial(losses.l2_sp_penalty, anchor=anchor, mask=backbone, weight=spec.knobs.l2_sp_weight)
-  loss_fn = functools.partial(losses.target_loss, frozen=frozen, apply_fn=spec.model.apply, penalty=penalty)
+  loss_fn = functools.partial(losses.target_loss, frozen=frozen, apply_fn=apply_fn, penalty=penalty)
   return loop_lib.run_steps(params, step_keys, loss_fn=loss_fn,
                             optimizer=optim.make_optimizer(labels, schedules, spec.adam), pool=pool,
                             data_size=lane.data_size, batch_size=spec.loop.batch_size)
