@@ -6,7 +6,9 @@ r"""Runs one experiment config end to end and prints its result table.
 A rerun into the same workdir computes only the runs that are missing (e.g. after the process was killed).
 """
 
-from absl import app
+from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+
+from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
@@ -23,6 +25,7 @@ flags.mark_flags_as_required(['config'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'outputs/{config.experiment}'
   print(cli.exit_on_user_error(experiment.run, config, workdir, overwrite=_OVERWRITE.value))

@@ -9,6 +9,8 @@ os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='tran
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
+from transfer import xla_env  # pylint: disable=g-import-not-at-top,unused-import  (as the scripts do)
+
 import pytest  # pylint: disable=g-import-not-at-top
 
 from configs import domain_shift

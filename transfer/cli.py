@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from absl import flags
+import jax
 
 from transfer.errors import UserError
 
@@ -27,3 +28,13 @@ def exit_on_user_error(fn, *args, **kwargs):
     return fn(*args, **kwargs)
   except UserError as e:
     sys.exit(f'{type(e).__name__}: {e}')
+
+
+_DISTRIBUTED = flags.DEFINE_bool('jax_distributed', False,
+                                 'Call jax.distributed.initialize() first (one process per host; see BUILD.md).')
+
+
+def initialize() -> None:
+  """Joins a multi-host job when --jax_distributed is given; a no-op otherwise."""
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
