@@ -12,7 +12,7 @@ from transfer import validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, 'configs', '*.py'))
-                     if not os.path.basename(p).startswith(('_', 'common')))
+                     if not os.path.basename(p).startswith(('_', 'common', 'bench')))  # bench: test_bench.py
 
 
 def load(name, arg=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import time
 
 from absl import logging
@@ -115,4 +116,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
                          on_chunk=runs.add)
   records = runs.ordered(order)
   runs.save(records)
-  return report.write_workdir(workdir, records=records, report_config=config.report)
+  table = report.write_workdir(workdir, records=records, report_config=config.report)
+  logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
+               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  return table

@@ -1,0 +1,33 @@
+r"""Benchmarks the vmapped sweep against one lane per call and a PyTorch loop; writes benchmark.json/.md.
+
+  python -m scripts.bench --config=configs/bench.py [--out=outputs/benchmark]
+"""
+
+from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from ml_collections import config_flags
+
+from transfer import bench
+from transfer import bench_report
+from transfer import cli
+from transfer import validate
+
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/bench.py', 'Benchmark config (path[:variant]).',
+                                          lock_config=True)
+_OUT = flags.DEFINE_string('out', 'outputs/benchmark', 'Folder for benchmark.json and benchmark.md.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  config = _CONFIG.value
+  cli.exit_on_user_error(validate.check, config, config.data.target_classes)
+  figures = bench.run(config, config.pretrain.cache_dir or f'{_OUT.value}/pretrained')
+  bench_report.write(_OUT.value, figures)
+  print(bench_report.markdown(figures))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=cli.parse_flags)

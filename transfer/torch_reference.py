@@ -1,0 +1,67 @@
+"""The same target training written the ordinary PyTorch way: one Python loop per run, Adam with param groups.
+
+The benchmark's baseline. It trains the same MLP from the same pre-trained weights on the same target pool (made by
+`train.target_data`), with the same optimizer, LR multipliers, steps and batch size; only the head's random
+initialisation and the minibatch draws come from torch's generator instead of JAX's. torch is optional
+(`pip install -e '.[bench]'`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def available() -> bool:
+  try:
+    import torch  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
+
+
+def build_model(source_params: dict, *, depth: int, num_classes: int, pretrained: bool, seed: int):
+  """nn.Sequential(Linear, ReLU) x depth + Linear head; backbone copied from the flax params if `pretrained`."""
+  import torch  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(seed)
+  layers = []
+  for i in range(depth):
+    kernel = np.asarray(source_params[f'layer_{i}']['kernel'])
+    linear = torch.nn.Linear(*kernel.shape)
+    if pretrained:
+      with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
+        linear.bias.copy_(torch.from_numpy(np.array(source_params[f'layer_{i}']['bias'])))
+    layers += [linear, torch.nn.ReLU()]
+  head = torch.nn.Linear(kernel.shape[1], num_classes)
+  return torch.nn.Sequential(*layers), head
+
+
+def train_one(pool_x, pool_y, test_x, test_y, source_params, *, strategy, data_size: int, lr: float,
+              lr_mult: float, steps: int, batch_size: int, depth: int, num_classes: int, seed: int,
+              adam_b1: float = 0.9, adam_b2: float = 0.999, adam_eps: float = 1e-8) -> tuple[float, float]:
+  """One run; returns (test accuracy, seconds spent in the training loop)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  backbone, head = build_model(source_params, depth=depth, num_classes=num_classes,
+                               pretrained=strategy.pretrained, seed=seed)
+  groups = [{'params': head.parameters(), 'lr': lr}]
+  if strategy.backbone == 'frozen':
+    backbone.requires_grad_(False)
+  else:
+    groups.append({'params': backbone.parameters(), 'lr': lr * (lr_mult if strategy.uses_lr_mult else 1.0)})
+  optimizer = torch.optim.Adam(groups, betas=(adam_b1, adam_b2), eps=adam_eps)
+  x, y = torch.from_numpy(np.array(pool_x)), torch.from_numpy(np.array(pool_y)).long()
+  generator = torch.Generator().manual_seed(seed)
+  start = time.perf_counter()
+  for _ in range(steps):
+    idx = torch.randint(0, data_size, (batch_size,), generator=generator)
+    loss = torch.nn.functional.cross_entropy(head(backbone(x[idx])), y[idx])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+  seconds = time.perf_counter() - start
+  with torch.no_grad():
+    logits = head(backbone(torch.from_numpy(np.array(test_x))))
+    accuracy = float((logits.argmax(-1).numpy() == np.asarray(test_y)).mean())
+  return accuracy, seconds
