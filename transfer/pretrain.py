@@ -26,6 +26,7 @@ def pretrain(seed: jax.Array, *, task: tasks.TaskSpec, model: nn.Module, adam: o
   params, _ = loop_lib.run_steps(
       params, keys_lib.step_keys(keys.source_batches, loop.steps),
       loss_fn=functools.partial(losses.cross_entropy, apply_fn=model.apply),
-      optimizer=optax.adam(adam.lr, b1=adam.b1, b2=adam.b2, eps=adam.eps), pool=pool,
-      data_size=task.source_pool, batch_size=loop.batch_size)
+      optimizer=optax.adam(adam.lr, b1=adam.b1, b2=adam.b2, eps=adam.eps),
+      draw=functools.partial(loop_lib.minibatch, pool=pool, data_size=task.source_pool,
+                             batch_size=loop.batch_size))
   return params, losses.evaluate(params, test, apply_fn=model.apply)

@@ -7,15 +7,14 @@ counts) is bound with `functools.partial` as keyword-only arguments.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import NamedTuple
 
 import flax.linen as nn
 import flax.traverse_util
 import jax
 import jax.numpy as jnp
 
+from transfer import adapt_train
 from transfer import groups as groups_lib
 from transfer import keys as keys_lib
 from transfer import loop as loop_lib
@@ -23,27 +22,8 @@ from transfer import losses
 from transfer import optim
 from transfer import strategies
 from transfer import tasks
-
-
-class Lane(NamedTuple):
-  """The per-run values of one grid cell; each field is a scalar (or a batch of them under vmap)."""
-
-  seed: jax.Array  # int32: picks the world, data, initialisation and minibatch order
-  data_size: jax.Array  # int32: labelled target examples the run may see (a prefix of the pool)
-  shift: jax.Array  # float32: domain shift of the target inputs
-  lr_mult: jax.Array  # float32: backbone LR multiplier (ignored by strategies that do not use it)
-
-
-@dataclasses.dataclass(frozen=True)
-class TargetSpec:
-  """Everything structural about target training, shared by every lane of a sweep."""
-
-  model: nn.Module
-  rules: groups_lib.Rules
-  head_group: str
-  adam: optim.AdamSpec
-  loop: loop_lib.LoopSpec
-  knobs: strategies.Knobs = strategies.Knobs()
+from transfer.spec import Lane  # pylint: disable=unused-import  (re-exported: train.Lane)
+from transfer.spec import TargetSpec
 
 
 def transplant(fresh, source, labels, *, head_group: str):
@@ -108,20 +88,29 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, pool: tasks.Split, *, st
     backbone = jax.tree.map(lambda g: g != spec.head_group, labels)
     penalty = functools.partial(losses.l2_sp_penalty, anchor=anchor, mask=backbone, weight=spec.knobs.l2_sp_weight)
   loss_fn = functools.partial(losses.target_loss, frozen=frozen, apply_fn=apply_fn, penalty=penalty)
+  draw = functools.partial(loop_lib.minibatch, pool=pool, data_size=lane.data_size,
+                           batch_size=spec.loop.batch_size)
   return loop_lib.run_steps(params, step_keys, loss_fn=loss_fn,
-                            optimizer=optim.make_optimizer(labels, schedules, spec.adam), pool=pool,
-                            data_size=lane.data_size, batch_size=spec.loop.batch_size)
+                            optimizer=optim.make_optimizer(labels, schedules, spec.adam), draw=draw)
 
 
-def fit(lane: Lane, source_params, pool: tasks.Split, *, strategy: strategies.Strategy, spec: TargetSpec):
-  """Trains on the target pool as `strategy` says, stage after stage; returns final params and per-step losses."""
+def fit(lane: Lane, source_params, pool: tasks.Split, *, strategy: strategies.Strategy, spec: TargetSpec,
+        adapt_data: adapt_train.AdaptData | None = None):
+  """Trains on the target pool as `strategy` says, stage after stage; returns final params and per-step losses.
+
+  Domain-adaptation strategies also need `adapt_data` (labelled source and unlabelled target examples).
+  """
   params = initial_params(lane, source_params, pool, pretrained=strategy.pretrained, spec=spec)
   anchor = params
   all_keys = keys_lib.step_keys(keys_lib.seed_keys(lane.seed).target_batches, spec.loop.steps)
   start, stage_losses = 0, []
   for stage, steps in strategies.stages(strategy, spec.loop.steps, spec.knobs):
-    params, stage_loss = run_stage(params, all_keys[start:start + steps], lane, pool, strategy=stage,
-                                   anchor=anchor, spec=spec)
+    stage_keys = all_keys[start:start + steps]
+    if stage.align != 'none':
+      params, stage_loss = adapt_train.run_adapt_stage(params, stage_keys, lane, pool, adapt_data, strategy=stage,
+                                                       source_params=source_params, spec=spec)
+    else:
+      params, stage_loss = run_stage(params, stage_keys, lane, pool, strategy=stage, anchor=anchor, spec=spec)
     start += steps
     stage_losses.append(stage_loss)
   return params, jnp.concatenate(stage_losses)
@@ -135,7 +124,8 @@ def train(lane: Lane, source_params, *, task: tasks.TaskSpec, strategy: strategi
           spec: TargetSpec) -> dict[str, jax.Array]:
   """One whole target run for one lane: data, `fit`, evaluation on the test set. Returns scalar metrics."""
   pool, test = target_data(lane, task=task)
-  params, step_losses = fit(lane, source_params, pool, strategy=strategy, spec=spec)
+  adapt_data = adapt_train.adapt_data(lane, task=task) if strategy.align != 'none' else None
+  params, step_losses = fit(lane, source_params, pool, strategy=strategy, spec=spec, adapt_data=adapt_data)
   metrics = losses.evaluate(params, test, apply_fn=spec.model.apply)
   tail = max(1, spec.loop.steps // 10)
   return {'test_accuracy': metrics['accuracy'], 'test_loss': metrics['loss'],
