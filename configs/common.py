@@ -30,6 +30,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.layer_decay = 2.6  # discriminative / ulmfit: LR divided by this per group below the head (ULMFiT's 2.6)
   c.probe_fraction = 0.5  # lp_ft: share of the steps spent training the head on the frozen backbone
   c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone
+  c.align_weight = 1.0  # dann / coral / mmd: weight of the feature-alignment term
 
   # Data: the synthetic task family (transfer/tasks.py).
   c.data = ml_collections.ConfigDict()
@@ -46,6 +47,8 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.data.target_classes = 5  # target task classes (other projections of the same factors)
   c.data.test_size = 2000  # target test examples per seed (and held-out source examples)
   c.data.shift_angle = math.pi / 6  # radians of first-layer rotation per unit of shift (3 -> orthogonal)
+  c.data.adapt_source_pool = 5000  # labelled source examples a domain-adaptation run trains on
+  c.data.unlabeled_pool = 2000  # unlabelled target examples (at the run's shift) for domain adaptation
 
   # Model.
   c.model = ml_collections.ConfigDict()
@@ -85,6 +88,8 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.data.source_pool = 512
   c.data.test_size = 128
   c.data.source_classes = 10
+  c.data.adapt_source_pool = 256
+  c.data.unlabeled_pool = 128
   c.model.width = 16
   c.pretrain.steps = 20
   c.pretrain.batch_size = 32

@@ -27,8 +27,9 @@ from transfer import tasks
 from transfer import train
 from transfer import validate
 
-TASK_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
-               'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')
+SOURCE_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
+                 'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')  # key the cache
+TASK_FIELDS = SOURCE_FIELDS + ('adapt_source_pool', 'unlabeled_pool')
 
 
 def task_spec(config) -> tasks.TaskSpec:
@@ -38,7 +39,7 @@ def task_spec(config) -> tasks.TaskSpec:
 
 def source_config(config) -> dict:
   """Everything that determines the pre-trained source models (and so their cache key)."""
-  return {'data': {f: config.data[f] for f in TASK_FIELDS}, 'model': config.model.to_dict(),
+  return {'data': {f: config.data[f] for f in SOURCE_FIELDS}, 'model': config.model.to_dict(),
           'pretrain': {k: config.pretrain[k] for k in ('steps', 'batch_size', 'lr')}, 'seeds': config.seeds}
 
 
@@ -76,7 +77,7 @@ def target_spec(config, task: tasks.TaskSpec) -> train.TargetSpec:
       head_group=config.head_group, adam=optim.AdamSpec(lr=config.lr),
       loop=loop_lib.LoopSpec(config.steps, config.batch_size),
       knobs=strategies.Knobs(layer_decay=config.layer_decay, probe_fraction=config.probe_fraction,
-                             l2_sp_weight=config.l2_sp_weight))
+                             l2_sp_weight=config.l2_sp_weight, align_weight=config.align_weight))
 
 
 def strategy_train_fn(config, task: tasks.TaskSpec, strategy: strategies.Strategy):

@@ -37,6 +37,16 @@ class MLP(nn.Module):
     return self.classify(self.features(x))
 
 
+class DomainDiscriminator(nn.Module):
+  """Source-vs-target classifier on backbone features, for DANN: one hidden ReLU layer, one logit."""
+
+  width: int = 64
+
+  @nn.compact
+  def __call__(self, features: jax.Array) -> jax.Array:
+    return nn.Dense(1)(nn.relu(nn.Dense(self.width)(features)))[..., 0]
+
+
 def make_model(model_config, num_classes: int) -> nn.Module:
   """Builds the model named by `model_config.name` with `num_classes` outputs."""
   if model_config.name != 'mlp':

@@ -19,6 +19,7 @@ Schedule = Callable[[object], object]
 
 BACKBONE_MODES = ('frozen', 'lr_mult', 'full', 'layer_decay')
 UNFREEZE_MODES = ('always', 'gradual')
+ALIGN_MODES = ('none', 'dann', 'coral', 'mmd')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Strategy:
     probe_first: LP-FT: train the head alone on the frozen backbone for `probe_fraction` of the steps, then run
       the rest as this strategy from the probe's parameters with a fresh optimizer.
     l2_sp: add `l2_sp_weight / 2 * ||w - w_pretrained||^2` over the backbone to the loss (Li et al. 2018).
+    align: domain adaptation: also train on labelled source examples (through the pre-trained source head) and
+      align backbone features of source and unlabelled target examples: 'dann' (a domain discriminator through
+      gradient reversal), 'coral' or 'mmd' (a loss weighted by `align_weight`); 'none' otherwise.
     description: one line for tables and logs.
   """
 
@@ -45,6 +49,7 @@ class Strategy:
   unfreeze: str = 'always'
   probe_first: bool = False
   l2_sp: bool = False
+  align: str = 'none'
   description: str = ''
 
   def __post_init__(self):
@@ -52,6 +57,8 @@ class Strategy:
       raise ValueError(f'backbone must be one of {BACKBONE_MODES}, got {self.backbone!r}')
     if self.unfreeze not in UNFREEZE_MODES:
       raise ValueError(f'unfreeze must be one of {UNFREEZE_MODES}, got {self.unfreeze!r}')
+    if self.align not in ALIGN_MODES:
+      raise ValueError(f'align must be one of {ALIGN_MODES}, got {self.align!r}')
 
   @property
   def uses_lr_mult(self) -> bool:
@@ -65,6 +72,7 @@ class Knobs:
   layer_decay: float = 2.6  # ULMFiT: each group's LR is the one above it divided by this
   probe_fraction: float = 0.5  # LP-FT: share of the steps spent on the linear probe
   l2_sp_weight: float = 0.01  # L2-SP: alpha
+  align_weight: float = 1.0  # dann / coral / mmd: weight of the alignment term
 
 
 STRATEGIES = {s.name: s for s in (
@@ -84,6 +92,12 @@ STRATEGIES = {s.name: s for s in (
              description='every group at once, LR divided by layer_decay per group below the head (ULMFiT)'),
     Strategy('ulmfit', pretrained=True, backbone='layer_decay', unfreeze='gradual',
              description='gradual unfreezing with discriminative LRs (both ULMFiT ingredients)'),
+    Strategy('dann', pretrained=True, backbone='lr_mult', align='dann',
+             description='fine-tuning + source labels + a domain discriminator through gradient reversal (Ganin 2016)'),
+    Strategy('coral', pretrained=True, backbone='lr_mult', align='coral',
+             description='fine-tuning + source labels + Deep CORAL feature alignment (Sun & Saenko 2016)'),
+    Strategy('mmd', pretrained=True, backbone='lr_mult', align='mmd',
+             description='fine-tuning + source labels + multi-kernel MMD feature alignment (Long et al. 2015)'),
 )}
 
 

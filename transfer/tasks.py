@@ -38,6 +38,8 @@ class TaskSpec:
   target_pool: int = 1000
   test_size: int = 2000
   shift_angle: float = math.pi / 6
+  adapt_source_pool: int = 5000  # labelled source examples a domain-adaptation run trains on
+  unlabeled_pool: int = 2000  # unlabelled target examples (at the run's shift) for domain adaptation
 
   @property
   def latent_dim(self) -> int:

@@ -51,6 +51,8 @@ def check_grid(config) -> None:
           config.probe_fraction, 'a number in [0, 1]')
   require(is_number(config.l2_sp_weight) and config.l2_sp_weight >= 0, 'l2_sp_weight', config.l2_sp_weight,
           'a finite number >= 0')
+  require(is_number(config.align_weight) and config.align_weight >= 0, 'align_weight', config.align_weight,
+          'a finite number >= 0')
   require(config.data.name == 'synthetic', 'data.name', config.data.name, "'synthetic' (the only source so far)")
 
 
