@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-for experiment in domain_shift strategies lr_multiplier gradual_unfreezing; do
+for experiment in domain_shift strategies lr_multiplier gradual_unfreezing domain_adaptation; do
   echo "== ${experiment}"
   python -m scripts.run --config="configs/${experiment}.py" --overwrite > /dev/null
 done

@@ -167,6 +167,18 @@ def gradual_unfreezing_beats_fine_tuning(records):
   return (HOLDS if min(signs) == 1 else PARTLY if max(signs) == 1 else FAILS), evidence
 
 
+def domain_adaptation_beats_fine_tuning(records):
+  """At moderate shift (1 and 2), does any DA strategy beat plain fine-tuning (paired CI above 0)?"""
+  lines, wins_at = [], set()
+  for shift in (1.0, 2.0):
+    for name in ('dann', 'coral', 'mmd'):
+      d = compare.paired(records, name, 'fine_tuning', {'data_size': 100, 'shift': shift, 'lr_mult': 0.1})
+      wins_at.update({shift} if sign(d) == 1 else set())
+      lines.append(f'shift {shift:g}: {name} - fine_tuning = {diff(d)}')
+  verdict = HOLDS if len(wins_at) == 2 else PARTLY if wins_at else FAILS
+  return verdict, '; '.join(lines)
+
+
 CLAIMS = (
     Claim('With little data (50-100 samples) feature extraction wins.', 'strategies', feature_extraction_wins_small),
     Claim('With more data (1000+) fine-tuning performs best.', 'strategies', fine_tuning_wins_large),
@@ -181,6 +193,8 @@ CLAIMS = (
           benefit_vanishes_at_large_shift),
     Claim('Gradual unfreezing beats plain fine-tuning at moderate data (prevents catastrophic forgetting).',
           'gradual_unfreezing', gradual_unfreezing_beats_fine_tuning),
+    Claim('With little data and different domains, domain adaptation (aligning features) is the strategy to use.',
+          'domain_adaptation', domain_adaptation_beats_fine_tuning),
 )
 
 

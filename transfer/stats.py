@@ -26,10 +26,10 @@ def paired_differences(a: dict, b: dict) -> list[float]:
   return [a[k] - b[k] for k in sorted(set(a) & set(b))]
 
 
-def verdict(ci_low: float, ci_high: float) -> str:
-  """Reads a gain's CI: significantly positive, negative transfer, or not distinguishable from 0."""
+def verdict(ci_low: float, ci_high: float, baseline: str = 'scratch') -> str:
+  """Reads a gain's CI: significantly positive, negative (transfer), or not distinguishable from 0."""
   if ci_high < 0:
-    return 'negative transfer'
+    return 'negative transfer' if baseline == 'scratch' else f'worse than {baseline}'
   if ci_low > 0:
-    return 'transfer helps'
+    return 'transfer helps' if baseline == 'scratch' else f'better than {baseline}'
   return 'no significant difference'

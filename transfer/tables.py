@@ -32,14 +32,17 @@ def acc_cell(panel: compare.Panel, strategy: str, i: int) -> str:
 def panel_table(panel: compare.Panel, *, axis_label: str, transfer: str, baseline: str) -> str:
   """One markdown table: axis | transfer acc | other accs | baseline acc | gains | verdict of the transfer gain."""
   others = [s for s in panel.accuracy if s not in (transfer, baseline)]
+  from_scratch = baseline == 'scratch'
   header = ([axis_label, f'Transfer Acc ({transfer})'] + [f'{s} Acc' for s in others] +
-            [f'Scratch Acc ({baseline})', 'Transfer Gain'] + [f'{s} Gain' for s in others] + ['Verdict'])
+            [f'Scratch Acc ({baseline})' if from_scratch else f'Baseline Acc ({baseline})',
+             'Transfer Gain' if from_scratch else f'Gain over {baseline}'] + [f'{s} Gain' for s in others] +
+            ['Verdict'])
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for i, value in enumerate(panel.values):
     gain = panel.gain[transfer][i]
     row = ([fmt_value(value), acc_cell(panel, transfer, i)] + [acc_cell(panel, s, i) for s in others] +
            [acc_cell(panel, baseline, i), fmt(gain, True)] +
-           [fmt(panel.gain[s][i], True) for s in others] + [stats.verdict(gain[1], gain[2])])
+           [fmt(panel.gain[s][i], True) for s in others] + [stats.verdict(gain[1], gain[2], baseline)])
     lines.append('| ' + ' | '.join(row) + ' |')
   return '\n'.join(lines)
 
