@@ -27,7 +27,7 @@ def test_config_is_valid_locked_and_documented(name):
     assert config.is_locked
     assert config.experiment == name
   doc = importlib.import_module(f'configs.{name}').__doc__
-  assert f'python -m scripts.run --config=configs/{name}.py' in doc
+  assert f'--config=configs/{name}.py' in doc and 'python -m scripts.' in doc
   assert f'--config=configs/{name}.py:smoke' in doc
   with pytest.raises(ValueError, match='unknown variant'):
     load(name, 'smoky')
