@@ -8,6 +8,7 @@ for experiment in domain_shift strategies lr_multiplier gradual_unfreezing domai
   echo "== ${experiment}"
   python -m scripts.run --config="configs/${experiment}.py" --overwrite > /dev/null
 done
+python -m scripts.decide --config=configs/decision.py --overwrite > /dev/null
 python -m scripts.concept
 python -m scripts.report
 echo "reproduced every output in $(( $(date +%s) - start ))s"

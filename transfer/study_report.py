@@ -99,6 +99,17 @@ def adaptation_table(records) -> str:
   return markdown_table(['Domain Shift'] + names + [f'{s} - fine_tuning' for s in ('dann', 'coral', 'mmd')], rows)
 
 
+def decision_summary(outputs: str) -> str:
+  """The decision experiment's verdict paragraph (outputs/decision/decision.md), if it has been run."""
+  path = os.path.join(outputs, 'decision', 'decision.md')
+  if not os.path.exists(path):
+    return 'not run (python -m scripts.decide --config=configs/decision.py)'
+  with open(path) as f:
+    paragraph = [line for line in f.read().split('\n\n')[1].splitlines() if line]
+  return '\n'.join(paragraph + ['', 'Cell by cell: [decision/decision.md](decision/decision.md); map: '
+                                 '[decision/decision_map.png](decision/decision_map.png).'])
+
+
 def claims_table(runs: claims.Records) -> str:
   rows = [[str(i), claim.text, f'**{verdict}**', evidence]
           for i, (claim, verdict, evidence) in enumerate(claims.check_all(runs), 1)]
@@ -135,7 +146,7 @@ CAVEATS = """## Caveats
 """
 
 
-def render(runs: claims.Records) -> str:
+def render(runs: claims.Records, decision: str = 'not run') -> str:
   parts = [INTRO,
            '## Experiment 1: strategies by target data size (shift 0; fine-tuning backbone LR x0.1)',
            strategies_table(runs.get('strategies')), '',
@@ -151,6 +162,7 @@ def render(runs: claims.Records) -> str:
            'Each DA run also trains on 5,000 labelled source examples through the pre-trained source head; the '
            'alignment weight is 1 (not tuned).', '',
            adaptation_table(runs.get('domain_adaptation')), '',
+           '## The decision framework as an advisor, scored on held-out seeds', decision, '',
            "## The original study's claims, checked", claims_table(runs), '', CAVEATS]
   return '\n'.join(parts)
 
@@ -165,6 +177,6 @@ def write(outputs: str) -> list[str]:
   """Writes `<outputs>/REPORT.md` and `<outputs>/claims.md` (the verdicts alone); returns their paths."""
   runs = load_runs(outputs)
   paths = [os.path.join(outputs, 'REPORT.md'), os.path.join(outputs, 'claims.md')]
-  report.write_text(paths[0], render(runs))
+  report.write_text(paths[0], render(runs, decision_summary(outputs)))
   report.write_text(paths[1], verdicts_table(runs) + '\n')
   return paths
