@@ -24,6 +24,7 @@ def get_config(arg: str | None = None):
   c.data_sizes = (50, 200, 1000)  # little, moderate, lots (for this task)
   c.shifts = (0.0, 1.0, 2.0, 3.0)  # similar to different domains
   c.lr_mults = (0.1,)
+  c.max_lanes_per_call = 64  # 120 lanes per strategy in two calls: keeps peak memory under 2 GB
   c.report.transfer = 'fine_tuning'
   c.decision = ml_collections.ConfigDict()
   c.decision.fit_seeds = 5  # thresholds are fitted on seeds 0..fit_seeds-1 and scored on the rest
