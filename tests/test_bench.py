@@ -1,7 +1,6 @@
 """The benchmark's smoke variant runs and reports every figure the issue asks for; FLOP counting is sane."""
 
 import json
-import os
 
 import pytest
 

@@ -18,8 +18,6 @@ import numpy as np
 from transfer import strategies
 from transfer import train
 
-GRID_KEYS = ('seed', 'data_size', 'shift', 'lr_mult')
-
 
 def grid(strategy: strategies.Strategy, *, seeds: int, data_sizes: Sequence[int], shifts: Sequence[float],
          lr_mults: Sequence[float]) -> list[dict]:
