@@ -134,3 +134,14 @@ def test_no_pickle_anywhere():
   proc = subprocess.run(['git', 'grep', '-nE', r'import pickle|pickle\.load|allow_pickle *= *True', '--',
                          'transfer', 'scripts', 'configs'], cwd=REPO, capture_output=True, text=True)
   assert proc.stdout == ''
+
+
+def test_a_finished_workdir_reruns_without_training(smoke_run, monkeypatch):
+  workdir, config, table = smoke_run
+
+  def fail(*_, **__):
+    raise AssertionError('nothing is missing, so nothing should be pre-trained or trained')
+
+  monkeypatch.setattr(experiment, 'pretrained_sources', fail)
+  monkeypatch.setattr(experiment.sweep, 'run_strategy', fail)
+  assert experiment.run(config, workdir) == table

@@ -100,7 +100,8 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
   log_groups(config, task)
   runs = store.open_workdir(workdir, experiment=config.experiment, config_json=config.to_json(indent=1),
                             overwrite=overwrite)
-  source = pretrained_sources(config, task, config.pretrain.cache_dir or os.path.join(workdir, 'pretrained'))
+  source = functools.cache(lambda: pretrained_sources(
+      config, task, config.pretrain.cache_dir or os.path.join(workdir, 'pretrained')))  # only if a run is missing
   order = []
   for name in config.strategies:
     strategy = strategies.get(name)
@@ -112,7 +113,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
                  len(cells), len(todo))
     if todo:
       compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, task, strategy)))
-      sweep.run_strategy(name, todo, source, compiled=compiled, max_lanes_per_call=config.max_lanes_per_call,
+      sweep.run_strategy(name, todo, source(), compiled=compiled, max_lanes_per_call=config.max_lanes_per_call,
                          on_chunk=runs.add)
   records = runs.ordered(order)
   runs.save(records)
