@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import optax
 
 from transfer import adapt
-from transfer import groups as groups_lib
 from transfer import keys as keys_lib
 from transfer import loop as loop_lib
 from transfer import models
@@ -97,17 +96,16 @@ def init_aux(key: jax.Array, source_params, feature_dim: int) -> dict:
 def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, pool: tasks.Split, data: AdaptData, *,
                     strategy: strategies.Strategy, source_params, spec: TargetSpec):
   """One domain-adaptation stage; returns the model's final params and the per-step losses."""
-  labels = groups_lib.assign_groups(params, spec.rules)
   steps = step_keys.shape[0]
-  schedules = strategies.group_schedules(strategy, groups_lib.group_names(spec.rules), head_group=spec.head_group,
-                                         lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
+  labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
+                                               lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
   feature_dim = spec.model.apply({'params': params}, pool.x[:1], method=spec.model.features).shape[-1]
   aux = init_aux(jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 1), source_params, feature_dim)
   state = {'model': params, 'aux': aux}
   state_labels = {'model': labels, 'aux': jax.tree.map(lambda _: AUX_GROUP, aux)}
   optimizer = optim.make_optimizer(state_labels, {**schedules, AUX_GROUP: optax.constant_schedule(1.0)}, spec.adam)
-  loss_fn = functools.partial(adapt_loss, frozen=jax.tree.map(lambda g: schedules[g] is None, labels),
-                              model=spec.model, mode=strategy.align, weight=spec.knobs.align_weight)
+  loss_fn = functools.partial(adapt_loss, frozen=frozen, model=spec.model, mode=strategy.align,
+                              weight=spec.knobs.align_weight)
   draw_fn = functools.partial(draw, pool=pool, data=data, data_size=lane.data_size,
                               batch_size=spec.loop.batch_size, steps=steps)
   state, losses = loop_lib.run_steps(state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw_fn)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import jax
 import optax
 
+from transfer import groups as groups_lib
 from transfer import strategies
 
 
@@ -34,3 +36,12 @@ def make_optimizer(labels, schedules: Mapping[str, strategies.Schedule | None],
                    spec: AdamSpec) -> optax.GradientTransformation:
   """One optimizer over the whole tree: each group (a leaf label in `labels`) gets its own transform."""
   return optax.partition({g: group_transform(s, spec) for g, s in schedules.items()}, labels)
+
+
+def group_plan(params, strategy: strategies.Strategy, *, rules, head_group: str, lr_mult, steps: int,
+               knobs: strategies.Knobs):
+  """For one stage: each leaf's group, each group's LR-multiplier schedule, and each leaf's frozen flag."""
+  labels = groups_lib.assign_groups(params, rules)
+  schedules = strategies.group_schedules(strategy, groups_lib.group_names(rules), head_group=head_group,
+                                         lr_mult=lr_mult, steps=steps, knobs=knobs)
+  return labels, schedules, jax.tree.map(lambda g: schedules[g] is None, labels)

@@ -74,11 +74,9 @@ def head_only_data(params, pool: tasks.Split, *, model: nn.Module, steps: int, b
 def run_stage(params, step_keys: jax.Array, lane: Lane, pool: tasks.Split, *, strategy: strategies.Strategy,
               anchor, spec: TargetSpec):
   """One stage of `strategy` (one optimizer, fresh state) over `step_keys`; `anchor` is the L2-SP reference."""
-  labels = groups_lib.assign_groups(params, spec.rules)
   steps = step_keys.shape[0]
-  schedules = strategies.group_schedules(strategy, groups_lib.group_names(spec.rules), head_group=spec.head_group,
-                                         lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
-  frozen = jax.tree.map(lambda g: schedules[g] is None, labels)
+  labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
+                                               lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
   apply_fn = spec.model.apply
   if all(s is None for g, s in schedules.items() if g != spec.head_group):
     pool, apply_fn = head_only_data(params, pool, model=spec.model, steps=steps,
