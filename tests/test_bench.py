@@ -10,7 +10,7 @@ from transfer import bench_report
 from transfer import strategies
 
 KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds', 'model_gflop', 'peak_gflops',
-        'achieved_gflops', 'fe_step_seconds', 'ft_step_seconds', 'peak_rss_mb', 'devices')
+        'achieved_gflops', 'fe_step_seconds', 'ft_step_seconds', 'peak_rss_mb', 'devices', 'lane_scaling_seconds')
 
 
 def test_bench_smoke_writes_every_figure(tmp_path):

@@ -144,6 +144,20 @@ def step_seconds(config, task, source, name: str, *, lanes: int, steps: tuple[in
   return (times[1] - times[0]) / (steps[1] - steps[0])
 
 
+def lane_scaling(config, task, source, counts: tuple[int, ...]) -> dict[str, float]:
+  """Seconds for one vmapped fine-tuning call of n lanes, per n: how the cost grows with the lane count."""
+  strategy = strategies.get('fine_tuning')
+  cells = sweep.grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
+                     lr_mults=config.lr_mults)
+  fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, task, strategy)))
+  out = {}
+  for n in counts:
+    lanes = sweep.stack_lanes([cells[i % len(cells)] for i in range(n)])
+    block(fn(lanes, source))
+    out[str(n)] = best_time(lambda lanes=lanes: block(fn(lanes, source)), config.bench.repeats)
+  return out
+
+
 def machine() -> dict:
   cpu = platform.processor()
   if os.path.exists('/proc/cpuinfo'):
@@ -179,6 +193,8 @@ def run(config, cache_dir: str) -> dict:
   step = functools.partial(step_seconds, config, task, source, lanes=config.bench.step_lanes,
                            steps=tuple(config.bench.step_counts))
   fe_step, ft_step = step('feature_extraction'), step('fine_tuning')
+  peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the (larger) scaling calls
+  scaling = lane_scaling(config, task, source, tuple(config.bench.lane_counts))
   return {
       'grid': {'strategies': list(config.strategies), 'seeds': config.seeds, 'data_sizes': list(config.data_sizes),
                'shifts': list(config.shifts), 'lanes': lanes, 'steps': config.steps,
@@ -191,8 +207,9 @@ def run(config, cache_dir: str) -> dict:
       'peak_gflops': peak, 'achieved_gflops': model_gflop / vmap_seconds,
       'fraction_of_peak': model_gflop / vmap_seconds / peak,
       'fe_step_seconds': fe_step, 'ft_step_seconds': ft_step, 'ft_over_fe_step': ft_step / fe_step,
-      'step_lanes': config.bench.step_lanes,
+      'step_lanes': config.bench.step_lanes, 'lane_scaling_seconds': scaling,
       'mean_test_accuracy': {'jax': jax_accuracy, 'torch': torch_accuracy},
-      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      'peak_rss_mb': peak_rss_mb,
+      'lane_scaling_peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
       'devices': len(jax.devices()), 'machine': machine(),
   }

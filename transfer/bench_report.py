@@ -29,8 +29,10 @@ def markdown(b: dict) -> str:
       ('fine-tuning step / feature-extraction step', fmt(b['ft_over_fe_step'], 'x', 1)),
       ('mean test accuracy, JAX / PyTorch (sanity: same job)',
        f"{b['mean_test_accuracy']['jax']:.3f} / {fmt(b['mean_test_accuracy']['torch'], '', 3)}"),
-      ('peak resident memory', fmt(b['peak_rss_mb'], ' MB', 0)),
-  ]
+      ('peak resident memory (everything above)', fmt(b['peak_rss_mb'], ' MB', 0)),
+  ] + [(f'one vmapped fine-tuning call of {n} lane(s), one device', fmt(t, ' s', 3))
+       for n, t in b['lane_scaling_seconds'].items()] + [
+      ('peak resident memory including those calls', fmt(b['lane_scaling_peak_rss_mb'], ' MB', 0))]
   lines = ['# Benchmark', '',
            f"Machine: {m['cpu']}, {m['cores']} cores, {b['devices']} JAX device(s) ({m['device_kind']}), "
            f"jax {m['jax']}.",
