@@ -12,6 +12,7 @@ from ml_collections import config_flags
 from transfer import bench
 from transfer import bench_report
 from transfer import cli
+from transfer import experiment
 from transfer import validate
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/bench.py', 'Benchmark config (path[:variant]).',
@@ -24,7 +25,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
   cli.exit_on_user_error(validate.check, config, config.data.target_classes)
-  figures = bench.run(config, config.pretrain.cache_dir or f'{_OUT.value}/pretrained')
+  figures = bench.run(config, experiment.cache_dir(config, _OUT.value))
   bench_report.write(_OUT.value, figures)
   print(bench_report.markdown(figures))
 

@@ -89,8 +89,7 @@ class Prepared:
 
 def prepare(config, task, source, name: str) -> Prepared:
   strategy = strategies.get(name)
-  cells = sweep.grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
-                     lr_mults=config.lr_mults)
+  cells = sweep.config_grid(strategy, config)
   mesh = sweep.lane_mesh()
   lanes = sweep.stack_lanes(cells)
   width = sweep.chunk_width(len(cells), 0, mesh.size)
@@ -147,8 +146,7 @@ def step_seconds(config, task, source, name: str, *, lanes: int, steps: tuple[in
 def lane_scaling(config, task, source, counts: tuple[int, ...]) -> dict[str, float]:
   """Seconds for one vmapped fine-tuning call of n lanes, per n: how the cost grows with the lane count."""
   strategy = strategies.get('fine_tuning')
-  cells = sweep.grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
-                     lr_mults=config.lr_mults)
+  cells = sweep.config_grid(strategy, config)
   fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, task, strategy)))
   out = {}
   for n in counts:

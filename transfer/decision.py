@@ -29,12 +29,16 @@ from transfer import report
 from transfer import tables
 
 
+def distance_fn(config, task, samples: int):
+  """`advisor.domain_distance` on the config's source model, `samples` inputs per domain."""
+  return functools.partial(advisor.domain_distance, task=task,
+                           model=models.make_model(config.model, task.source_classes), samples=samples)
+
+
 def distances(config, task, source_params) -> dict[tuple[int, float], float]:
   """(seed, shift) -> domain distance on that seed's pre-trained features, all in one jit(vmap)."""
   pairs = [(s, sh) for s in range(config.seeds) for sh in config.shifts]
-  fn = functools.partial(advisor.domain_distance, task=task,
-                         model=models.make_model(config.model, task.source_classes),
-                         samples=config.decision.distance_samples)
+  fn = distance_fn(config, task, config.decision.distance_samples)
   seeds = jnp.array([p[0] for p in pairs], jnp.int32)
   values = jax.jit(jax.vmap(fn))(seeds, jnp.array([p[1] for p in pairs], jnp.float32),
                                  jax.tree.map(lambda a: jnp.asarray(a)[seeds], source_params))
@@ -147,7 +151,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
   """Runs (or resumes) the grid, fits the advisor on some seeds, scores it on the others, writes the files."""
   experiment.run(config, workdir, overwrite=overwrite)
   task = experiment.task_spec(config)
-  source = experiment.pretrained_sources(config, task, config.pretrain.cache_dir or os.path.join(workdir, 'pretrained'))
+  source = experiment.pretrained_sources(config, task, experiment.cache_dir(config, workdir))
   with open(os.path.join(workdir, 'results.json')) as f:
     records = json.load(f)['runs']
   dist = distances(config, task, source)
@@ -175,9 +179,8 @@ def advise(config, *, seed: int, data_size: int, shift: float, thresholds_path: 
     raise errors.ConfigError(f'--seed={seed} is not allowed: the config pre-trains seeds 0..{config.seeds - 1}')
   t = load_thresholds(thresholds_path)
   task = experiment.task_spec(config)
-  source = experiment.pretrained_sources(config, task, config.pretrain.cache_dir or 'outputs/pretrained')
-  fn = functools.partial(advisor.domain_distance, task=task, model=models.make_model(config.model, task.source_classes),
-                         samples=500)
+  source = experiment.pretrained_sources(config, task, experiment.cache_dir(config, 'outputs'))
+  fn = distance_fn(config, task, samples=500)
   distance = float(jax.jit(fn)(jnp.int32(seed), jnp.float32(shift), jax.tree.map(lambda a: jnp.asarray(a)[seed],
                                                                                   source)))
   strategy, reason = advisor.recommend(data_size, distance, t)

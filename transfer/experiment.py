@@ -52,6 +52,11 @@ def pretrain_all(config, task: tasks.TaskSpec):
   return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)
 
 
+def cache_dir(config, workdir: str) -> str:
+  """Where source models are cached: config.pretrain.cache_dir, or <workdir>/pretrained when it is ''."""
+  return config.pretrain.cache_dir or os.path.join(workdir, 'pretrained')
+
+
 def pretrained_sources(config, task: tasks.TaskSpec, cache_dir: str):
   """The per-seed source models, from `cache_dir` when a run with the same source config made them."""
   source = source_config(config)
@@ -85,9 +90,7 @@ def strategy_train_fn(config, task: tasks.TaskSpec, strategy: strategies.Strateg
 
 
 def log_groups(config, task: tasks.TaskSpec) -> None:
-  model = models.make_model(config.model, task.target_classes)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, task.input_dim)))['params']
-  groups_lib.log_assignment(shapes, config.groups)
+  groups_lib.log_assignment(models.param_shapes(config.model, task.target_classes, task.input_dim), config.groups)
 
 
 def run(config, workdir: str, *, overwrite: bool = False) -> str:
@@ -100,13 +103,11 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
   log_groups(config, task)
   runs = store.open_workdir(workdir, experiment=config.experiment, config_json=config.to_json(indent=1),
                             overwrite=overwrite)
-  source = functools.cache(lambda: pretrained_sources(
-      config, task, config.pretrain.cache_dir or os.path.join(workdir, 'pretrained')))  # only if a run is missing
+  source = functools.cache(lambda: pretrained_sources(config, task, cache_dir(config, workdir)))  # if any is missing
   order = []
   for name in config.strategies:
     strategy = strategies.get(name)
-    cells = sweep.grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
-                       lr_mults=config.lr_mults)
+    cells = sweep.config_grid(strategy, config)
     order += [store.run_key({'strategy': name, **c}) for c in cells]
     todo = runs.missing(name, cells)
     logging.info('[%s] %d of %d runs already in the workdir; running %d', name, len(cells) - len(todo),

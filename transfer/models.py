@@ -47,6 +47,12 @@ class DomainDiscriminator(nn.Module):
     return nn.Dense(1)(nn.relu(nn.Dense(self.width)(features)))[..., 0]
 
 
+def param_shapes(model_config, num_classes: int, input_dim: int):
+  """The parameter tree's shapes (jax.ShapeDtypeStruct leaves), without computing anything."""
+  model = make_model(model_config, num_classes)
+  return jax.eval_shape(model.init, jax.random.key(0), jax.numpy.zeros((1, input_dim)))['params']
+
+
 def make_model(model_config, num_classes: int) -> nn.Module:
   """Builds the model named by `model_config.name` with `num_classes` outputs."""
   if model_config.name != 'mlp':

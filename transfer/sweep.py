@@ -30,6 +30,12 @@ def grid(strategy: strategies.Strategy, *, seeds: int, data_sizes: Sequence[int]
           for s, n, sh, m in itertools.product(range(seeds), data_sizes, shifts, mults)]
 
 
+def config_grid(strategy: strategies.Strategy, config) -> list[dict]:
+  """`grid` over the seeds, data sizes, shifts and LR multipliers an experiment config names."""
+  return grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
+              lr_mults=config.lr_mults)
+
+
 def stack_lanes(cells: Sequence[dict]) -> train.Lane:
   """Cells -> one `Lane` of numpy arrays (an unused `lr_mult` becomes 1.0, which nothing reads)."""
   return train.Lane(

@@ -5,9 +5,6 @@ from __future__ import annotations
 import math
 import re
 
-import jax
-import jax.numpy as jnp
-
 from transfer import compare
 from transfer import groups as groups_lib
 from transfer import models
@@ -75,8 +72,7 @@ def check_groups(config, num_classes: int) -> None:
   require(config.head_group in groups_lib.group_names(config.groups), 'head_group', config.head_group,
           f'one of the groups the rules name: {groups_lib.group_names(config.groups)}')
   require(config.model.name == 'mlp', 'model.name', config.model.name, "'mlp'")
-  model = models.make_model(config.model, num_classes)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, config.data.input_dim)))['params']
+  shapes = models.param_shapes(config.model, num_classes, config.data.input_dim)
   try:
     groups_lib.assign_groups(shapes, config.groups)
   except ValueError as e:
