@@ -1,0 +1,46 @@
+"""Models: the CNN's layer groups, 'auto' picking the backbone by the data's shape, the CNN's convolution."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from configs import common
+from transfer import groups
+from transfer import models
+
+
+def model_config(name='auto'):
+  return ml_collections.ConfigDict({'name': name, 'width': 8, 'depth': 3, 'channels': (4, 8, 8)})
+
+
+def test_the_default_group_rules_cover_the_cnn_one_group_per_conv_layer():
+  shapes = models.param_shapes(model_config('cnn'), 5, (8, 8))
+  labels = groups.assign_groups(shapes, common.base('x').groups)
+  assert labels == {f'layer_{i}': {'kernel': f'layer_{i}', 'bias': f'layer_{i}'} for i in range(3)} | {
+      'head': {'kernel': 'head', 'bias': 'head'}}
+  assert shapes['layer_1']['kernel'].shape == (3, 3, 4, 8)
+  assert shapes['head']['kernel'].shape == (2 * 2 * 8, 5)  # 8x8 -> 8x8 -> 4x4 -> 2x2
+
+
+def test_auto_picks_the_cnn_for_images_and_the_mlp_for_vectors():
+  assert isinstance(models.make_model(model_config(), 5, (8, 8)), models.CNN)
+  assert isinstance(models.make_model(model_config(), 5, (8, 8, 3)), models.CNN)
+  assert isinstance(models.make_model(model_config(), 5, (64,)), models.MLP)
+  mlp = models.make_model(model_config('mlp'), 5, (8, 8))  # an MLP on images flattens them
+  assert models.param_shapes(model_config('mlp'), 5, (8, 8))['layer_0']['kernel'].shape == (64, 8)
+  assert isinstance(mlp, models.MLP)
+
+
+def test_the_conv_layer_is_a_zero_padded_3x3_convolution():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+  layer = models.Conv3x3(5, stride=1)
+  params = layer.init(jax.random.key(1), x)
+  reference = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
+  np.testing.assert_allclose(layer.apply(params, x), reference.apply(params, x), atol=1e-5)
+  strided = models.Conv3x3(5, stride=2).apply(params, x)
+  expected = nn.Conv(5, (3, 3), strides=2, padding=((1, 1), (1, 1))).apply(params, x)
+  assert strided.shape == (2, 4, 4, 5)
+  np.testing.assert_allclose(strided, expected, atol=1e-5)
+  assert jnp.all(jnp.isfinite(strided))
