@@ -6,7 +6,13 @@ Run (10 seeds):
 
 Result: outputs/strategies/table.md (accuracy and paired gain over scratch per target size, shift 0).
 
-Smoke variant for tests (seconds): --config=configs/strategies.py:smoke
+On scikit-learn's digits (source 0-4, target 5-9, CNN backbone; needs the [digits] extra):
+
+  python -m scripts.run --config=configs/strategies.py:digits
+
+Result: outputs/strategies_digits/table.md.
+
+Smoke variant for tests (seconds): --config=configs/strategies.py:smoke (or :digits,smoke)
 """
 
 from configs import common
@@ -21,10 +27,12 @@ def get_config(arg: str | None = None):
   c.report.axis = 'data_size'
   c.report.axis_label = 'Target Data Size'
   c.report.log_x = True
-  if arg == 'smoke':
+  chosen = common.variants(arg, ('digits', 'smoke'))
+  if 'digits' in chosen:
+    common.use_digits(c)
+    c.data_sizes = (10, 25, 50, 100, 250)  # the digits target pool holds 496 labelled images of 5-9
+  if 'smoke' in chosen:
     common.shrink_for_smoke(c)
     c.data_sizes = (8, 32)
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
   c.lock()
   return c

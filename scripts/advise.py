@@ -5,7 +5,15 @@ r"""Recommends a transfer strategy for a target task, following the decision fra
 
 It measures the labelled target size and the domain distance (squared MMD between the pre-trained backbone's features
 of source and target inputs) for the synthetic task of `--seed` at `--shift`, then applies thresholds fitted by
-`python -m scripts.decide`.
+`python -m scripts.decide`. On your own data, the distance is between your held-out source inputs and your
+`target_unlabeled_x` (else `test_x`), through seed `--seed`'s source model:
+
+  python -m scripts.advise --config.data.name=npz --config.data.path=my.npz --config.data_sizes='(40,)' \
+      --data_size=40
+
+The committed thresholds were fitted on synthetic tasks; a distance measured on other data through another backbone
+is not on the same scale, so refit them on your data (`python -m scripts.decide` with the same overrides) before
+trusting the domain branch.
 """
 
 from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)

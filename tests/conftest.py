@@ -1,4 +1,4 @@
-"""Shared smoke-sized fixtures: a config, its task and per-seed pre-trained source models."""
+"""Shared smoke-sized fixtures: a config, its loaded data source and per-seed pre-trained source models."""
 
 import functools
 import os
@@ -14,6 +14,7 @@ from transfer import xla_env  # pylint: disable=g-import-not-at-top,unused-impor
 import pytest  # pylint: disable=g-import-not-at-top
 
 from configs import domain_shift
+from transfer import data as data_lib
 from transfer import experiment
 
 
@@ -32,13 +33,13 @@ def config():
 
 
 @pytest.fixture(scope='session')
-def task(config):
-  return experiment.task_spec(config)
+def data(config):
+  return data_lib.load(config)
 
 
 @pytest.fixture(scope='session')
-def source_params(config, task):
-  params, _ = experiment.pretrain_all(config, task)
+def source_params(config, data):
+  params, _ = experiment.pretrain_all(config, data)
   return params
 
 
@@ -51,8 +52,8 @@ def smoke_run(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def train_fn_for(config, task):
+def train_fn_for(config, data):
   """strategy name -> `train` with the smoke config's structure bound."""
   from transfer import strategies  # pylint: disable=g-import-not-at-top
   return functools.lru_cache(None)(
-      lambda name: experiment.strategy_train_fn(config, task, strategies.get(name)))
+      lambda name: experiment.strategy_train_fn(config, data, strategies.get(name)))

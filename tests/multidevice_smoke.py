@@ -19,16 +19,16 @@ from transfer import sweep
 def main(workdir: str) -> None:
   config = domain_shift.get_config('smoke')
   experiment.run(config, workdir)
-  task = experiment.task_spec(config)
-  source = experiment.pretrained_sources(config, task, f'{workdir}/pretrained')
+  data = experiment.prepare(config)
+  source = experiment.pretrained_sources(config, data, f'{workdir}/pretrained')
   strategy = strategies.get('fine_tuning')
   cells = sweep.grid(strategy, seeds=2, data_sizes=config.data_sizes, shifts=config.shifts,
                      lr_mults=config.lr_mults)[:6]  # 6 lanes: not a multiple of the device count
   compiled = jax.jit(functools.partial(sweep.train_lanes,
-                                       train_fn=experiment.strategy_train_fn(config, task, strategy)))
+                                       train_fn=experiment.strategy_train_fn(config, data, strategy)))
   mesh = sweep.lane_mesh()
   width = sweep.chunk_width(len(cells), 0, mesh.size)
-  out = compiled(*sweep.shard(sweep.pad_to(sweep.stack_lanes(cells), width), source, mesh))
+  out = compiled(*sweep.shard(sweep.pad_to(sweep.stack_lanes(cells), width), source, data.arrays, mesh))
   accuracy = out['test_accuracy']
   with open(f'{workdir}/results.json') as f:
     runs = json.load(f)['runs']

@@ -47,27 +47,28 @@ def test_dann_lambda_ramps_from_zero_to_one():
 
 
 @pytest.mark.parametrize('name', ['dann', 'coral', 'mmd'])
-def test_each_domain_adaptation_strategy_trains_end_to_end(config, task, source_params, name):
-  spec = experiment.target_spec(config, task)
-  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(2.0), jnp.float32(0.1))
+def test_each_domain_adaptation_strategy_trains_end_to_end(config, data, source_params, name):
+  spec = experiment.target_spec(config, data)
+  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(2.0), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
-  metrics = jax.jit(functools.partial(train.train, task=task, strategy=strategies.get(name), spec=spec))(lane, source)
+  metrics = jax.jit(functools.partial(train.train, data=data.source, strategy=strategies.get(name), spec=spec))(lane, source, data.arrays)
   assert not bool(metrics['diverged'])
   assert 0.0 <= float(metrics['test_accuracy']) <= 1.0
 
 
 @pytest.mark.parametrize('mode', ['dann', 'coral', 'mmd'])
-def test_the_alignment_term_reaches_the_backbone(config, task, source_params, mode):
+def test_the_alignment_term_reaches_the_backbone(config, data, source_params, mode):
   """The alignment loss changes the backbone's gradient (so a null DA result is not a disconnected loss)."""
   from transfer import adapt_train  # pylint: disable=g-import-not-at-top
-  spec = experiment.target_spec(config, task)
-  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(2.0), jnp.float32(0.1))
+  spec = experiment.target_spec(config, data)
+  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(2.0), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
-  pool, _ = train.target_data(lane, task=task)
-  data = adapt_train.adapt_data(lane, task=task)
-  params = train.initial_params(lane, source, pool, pretrained=True, spec=spec)
+  pool, _ = data.source.target_splits(data.arrays, lane)
+  adapt_data = data.source.adapt_data(data.arrays, lane)
+  params = train.initial_params(lane, source, pool, strategy=strategies.get('fine_tuning'), spec=spec,
+                                init_key=jax.random.key(2))
   state = {'model': params, 'aux': adapt_train.init_aux(jax.random.key(0), source, config.model.width)}
-  batch = adapt_train.draw(jax.random.key(1), jnp.int32(5), pool=pool, data=data, data_size=32, batch_size=16,
+  batch = adapt_train.draw(jax.random.key(1), jnp.int32(5), pool=pool, data=adapt_data, data_size=32, batch_size=16,
                            steps=10)
   frozen = jax.tree.map(lambda _: False, params)
 

@@ -120,14 +120,14 @@ def test_a_killed_sweep_resumes_without_recomputing_and_matches_an_uninterrupted
   assert ours == reference
 
 
-def test_a_damaged_cached_source_model_is_a_clear_error(config, task, tmp_path):
+def test_a_damaged_cached_source_model_is_a_clear_error(config, data, tmp_path):
   cache = str(tmp_path / 'cache')
-  experiment.pretrained_sources(config, task, cache)
+  experiment.pretrained_sources(config, data, cache)
   (checkpoint,) = [f for f in os.listdir(cache) if f.endswith('.msgpack')]
   with open(os.path.join(cache, checkpoint), 'r+b') as f:
     f.truncate(100)
   with pytest.raises(errors.CheckpointError, match=f'{checkpoint}.*delete it'):
-    experiment.pretrained_sources(config, task, cache)
+    experiment.pretrained_sources(config, data, cache)
 
 
 def test_no_pickle_anywhere():

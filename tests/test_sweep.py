@@ -30,8 +30,8 @@ def test_chunk_width_is_a_multiple_of_the_device_count(n, max_lanes, devices, wi
 
 def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_fn_for):
   @chex.assert_max_traces(n=1)  # raises on a second trace
-  def counted(lane, params):
-    return train_fn_for('fine_tuning')(lane, params)
+  def counted(lane, params, arrays):
+    return train_fn_for('fine_tuning')(lane, params, arrays)
 
   compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=counted))
   cells = sweep.grid(strategies.get('fine_tuning'), seeds=2, data_sizes=(8, 32), shifts=(0.0,), lr_mults=(0.1,))

@@ -30,7 +30,7 @@ AUX_GROUP = 'aux'
 
 
 class AdaptData(NamedTuple):
-  source: tasks.Split  # labelled source examples (the source's own generator)
+  source: tasks.Split  # labelled source examples (unshifted)
   unlabeled: jax.Array  # unlabelled target inputs at the lane's shift
 
 
@@ -39,15 +39,6 @@ class AdaptBatch(NamedTuple):
   source: tasks.Split
   unlabeled: jax.Array
   progress: jax.Array  # step / steps, for DANN's reversal weight
-
-
-def adapt_data(lane: Lane, *, task: tasks.TaskSpec) -> AdaptData:
-  keys = keys_lib.seed_keys(lane.seed)
-  world = tasks.make_world(keys.world, task)
-  source = tasks.sample(world, keys.source_pool, task.adapt_source_pool, task='source', shift=0.0, spec=task)
-  unlabeled = tasks.sample(world, jax.random.fold_in(keys.target_pool, 1), task.unlabeled_pool, task='target',
-                           shift=lane.shift, spec=task)
-  return AdaptData(source, unlabeled.x)
 
 
 def draw(key: jax.Array, step: jax.Array, *, pool: tasks.Split, data: AdaptData, data_size: jax.Array,

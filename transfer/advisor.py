@@ -14,12 +14,15 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import flax.linen as nn
 import jax
 
 from transfer import adapt
-from transfer import keys as keys_lib
-from transfer import tasks
+
+if TYPE_CHECKING:
+  from transfer.data import DataSource
 
 LITTLE_SIMILAR, LITTLE_DIFFERENT, MODERATE, LOTS = ('feature_extraction', 'dann', 'gradual_unfreezing',
                                                     'fine_tuning')
@@ -45,16 +48,13 @@ def recommend(n: int, distance: float, t: Thresholds) -> tuple[str, str]:
   return LOTS, f'lots of data (n={n} >= {t.lots:g})'
 
 
-def domain_distance(seed: jax.Array, shift: jax.Array, source_params, *, task: tasks.TaskSpec, model: nn.Module,
-                    samples: int) -> jax.Array:
-  """Squared MMD between backbone features of `samples` source and unlabelled target inputs (pure, vmappable)."""
-  keys = keys_lib.seed_keys(seed)
-  world = tasks.make_world(keys.world, task)
-  source = tasks.sample(world, jax.random.fold_in(keys.source_test, 1), samples, task='source', shift=0.0, spec=task)
-  target = tasks.sample(world, jax.random.fold_in(keys.target_test, 1), samples, task='target', shift=shift,
-                        spec=task)
+def domain_distance(seed: jax.Array, shift: jax.Array, source_params, arrays, *, data: DataSource,
+                    model: nn.Module, samples: int) -> jax.Array:
+  """Squared MMD between backbone features of up to `samples` source and unlabelled target inputs (pure,
+  vmappable)."""
+  source_x, target_x = data.domain_samples(arrays, seed, shift, samples)
   features = lambda x: model.apply({'params': source_params}, x, method=model.features)
-  return adapt.mmd_loss(features(source.x), features(target.x))
+  return adapt.mmd_loss(features(source_x), features(target_x))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from transfer import errors
 from transfer import experiment
+from transfer import models
 from transfer import strategies
 from transfer import sweep
 from transfer import torch_reference
@@ -87,49 +89,49 @@ class Prepared:
   compile_seconds: float
 
 
-def prepare(config, task, source, name: str) -> Prepared:
+def prepare(config, data, source, name: str) -> Prepared:
   strategy = strategies.get(name)
   cells = sweep.config_grid(strategy, config)
   mesh = sweep.lane_mesh()
   lanes = sweep.stack_lanes(cells)
   width = sweep.chunk_width(len(cells), 0, mesh.size)
-  sharded = sweep.shard(sweep.pad_to(lanes, width), source, mesh)
-  train_fn = experiment.strategy_train_fn(config, task, strategy)
+  sharded = sweep.shard(sweep.pad_to(lanes, width), source, data.arrays, mesh)
+  train_fn = experiment.strategy_train_fn(config, data, strategy)
   start = time.perf_counter()
   vmapped = jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn)).lower(*sharded).compile()
-  one = jax.tree.map(lambda a: a[0], lanes), jax.tree.map(lambda a: a[0], source)
+  one = jax.tree.map(lambda a: a[0], lanes), jax.tree.map(lambda a: a[0], source), data.arrays
   single = jax.jit(train_fn).lower(*one).compile()
   return Prepared(name, cells, lanes, sharded, vmapped, single, time.perf_counter() - start)
 
 
-def run_sequential(p: Prepared, source) -> None:
+def run_sequential(p: Prepared, source, arrays) -> None:
   """One call per lane, waiting for each result, as a per-run loop would."""
   for i in range(len(p.cells)):
     lane = jax.tree.map(lambda a, i=i: a[i], p.lanes)
-    block(p.single(lane, jax.tree.map(lambda a, s=int(lane.seed): a[s], source)))
+    block(p.single(lane, jax.tree.map(lambda a, s=int(lane.seed): a[s], source), arrays))
 
 
-def run_torch(config, task, source, p: Prepared) -> tuple[float, list[float]]:
+def run_torch(config, data, source, p: Prepared) -> tuple[float, list[float]]:
   """Seconds in PyTorch training loops over every lane, and the accuracies they reach."""
   strategy = strategies.get(p.name)
   seconds, accuracies = 0.0, []
   for cell in p.cells:
     lane = train.Lane(*(jnp.asarray(v) for v in sweep.stack_lanes([cell])))
     lane = jax.tree.map(lambda a: a[0], lane)
-    pool, test = train.target_data(lane, task=task)
+    pool, test = data.source.target_splits(data.arrays, lane)
     accuracy, t = torch_reference.train_one(
         pool.x, pool.y, test.x, test.y, jax.tree.map(lambda a, s=cell['seed']: a[s], source), strategy=strategy,
         data_size=cell['data_size'], lr=config.lr, lr_mult=cell['lr_mult'] or 1.0, steps=config.steps,
-        batch_size=config.batch_size, depth=config.model.depth, num_classes=task.target_classes, seed=cell['seed'])
+        batch_size=config.batch_size, depth=config.model.depth, num_classes=data.source.target_classes, seed=cell['seed'])
     seconds += t
     accuracies.append(accuracy)
   return seconds, accuracies
 
 
-def step_seconds(config, task, source, name: str, *, lanes: int, steps: tuple[int, int]) -> float:
+def step_seconds(config, data, source, name: str, *, lanes: int, steps: tuple[int, int]) -> float:
   """Marginal cost of one optimizer step of `lanes` vmapped lanes: (t(steps[1]) - t(steps[0])) / difference."""
   strategy = strategies.get(name)
-  cells = [dict(seed=i % config.seeds, data_size=max(config.data_sizes), shift=0.0, lr_mult=0.1)
+  cells = [dict(seed=i % config.seeds, data_size=max(config.data_sizes), shift=0.0, lr_mult=0.1, layers_copied=None)
            for i in range(lanes)]
   stacked = sweep.stack_lanes(cells)
   times = []
@@ -137,22 +139,22 @@ def step_seconds(config, task, source, name: str, *, lanes: int, steps: tuple[in
     timed = config.copy_and_resolve_references()
     with timed.unlocked():
       timed.steps = n
-    fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(timed, task, strategy)))
-    block(fn(stacked, source))
-    times.append(best_time(lambda fn=fn: block(fn(stacked, source)), 3))
+    fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(timed, data, strategy)))
+    block(fn(stacked, source, data.arrays))
+    times.append(best_time(lambda fn=fn: block(fn(stacked, source, data.arrays)), 3))
   return (times[1] - times[0]) / (steps[1] - steps[0])
 
 
-def lane_scaling(config, task, source, counts: tuple[int, ...]) -> dict[str, float]:
+def lane_scaling(config, data, source, counts: tuple[int, ...]) -> dict[str, float]:
   """Seconds for one vmapped fine-tuning call of n lanes, per n: how the cost grows with the lane count."""
   strategy = strategies.get('fine_tuning')
   cells = sweep.config_grid(strategy, config)
-  fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, task, strategy)))
+  fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, data, strategy)))
   out = {}
   for n in counts:
     lanes = sweep.stack_lanes([cells[i % len(cells)] for i in range(n)])
-    block(fn(lanes, source))
-    out[str(n)] = best_time(lambda lanes=lanes: block(fn(lanes, source)), config.bench.repeats)
+    block(fn(lanes, source, data.arrays))
+    out[str(n)] = best_time(lambda lanes=lanes: block(fn(lanes, source, data.arrays)), config.bench.repeats)
   return out
 
 
@@ -168,31 +170,34 @@ def machine() -> dict:
 
 def run(config, cache_dir: str) -> dict:
   """Every figure of the benchmark on `config`'s grid; returns them as a JSON-ready dict."""
-  task = experiment.task_spec(config)
-  source = experiment.pretrained_sources(config, task, cache_dir)
-  prepared = [prepare(config, task, source, name) for name in config.strategies]
+  if config.data.name != 'synthetic' or models.resolved_name(config.model, (config.data.input_dim,)) != 'mlp':
+    raise errors.ConfigError('the benchmark counts the FLOPs of an MLP on synthetic data: keep config.data.name = '
+                             "'synthetic' and config.model.name = 'auto' or 'mlp'")
+  data = experiment.prepare(config)
+  source = experiment.pretrained_sources(config, data, cache_dir)
+  prepared = [prepare(config, data, source, name) for name in config.strategies]
   lanes = sum(len(p.cells) for p in prepared)
   logging.info('benchmark grid: %d lanes; compiled in %.1fs', lanes, sum(p.compile_seconds for p in prepared))
   vmap_seconds = best_time(lambda: [block(p.vmapped(*p.sharded)) for p in prepared], config.bench.repeats)
   logging.info('vmapped sweep: %.2fs', vmap_seconds)
-  sequential_seconds = best_time(lambda: [run_sequential(p, source) for p in prepared], 1)
+  sequential_seconds = best_time(lambda: [run_sequential(p, source, data.arrays) for p in prepared], 1)
   logging.info('one lane at a time: %.2fs', sequential_seconds)
   torch_seconds = torch_accuracy = None
   if config.bench.torch and torch_reference.available():
-    results = [run_torch(config, task, source, p) for p in prepared]
+    results = [run_torch(config, data, source, p) for p in prepared]
     torch_seconds = sum(r[0] for r in results)
     torch_accuracy = float(np.mean([a for r in results for a in r[1]]))
     logging.info('pytorch per-run loop: %.2fs', torch_seconds)
   jax_accuracy = float(np.mean([np.asarray(p.vmapped(*p.sharded)['test_accuracy'])[:len(p.cells)]
                                 for p in prepared]))
-  model_gflop = sum(lane_gflop(config, strategies.get(p.name), task.target_pool, task.target_classes) * len(p.cells)
+  model_gflop = sum(lane_gflop(config, strategies.get(p.name), max(config.data_sizes), data.source.target_classes) * len(p.cells)
                     for p in prepared)
   peak = peak_matmul_gflops()
-  step = functools.partial(step_seconds, config, task, source, lanes=config.bench.step_lanes,
+  step = functools.partial(step_seconds, config, data, source, lanes=config.bench.step_lanes,
                            steps=tuple(config.bench.step_counts))
   fe_step, ft_step = step('feature_extraction'), step('fine_tuning')
   peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the (larger) scaling calls
-  scaling = lane_scaling(config, task, source, tuple(config.bench.lane_counts))
+  scaling = lane_scaling(config, data, source, tuple(config.bench.lane_counts))
   return {
       'grid': {'strategies': list(config.strategies), 'seeds': config.seeds, 'data_sizes': list(config.data_sizes),
                'shifts': list(config.shifts), 'lanes': lanes, 'steps': config.steps,

@@ -22,6 +22,7 @@ import numpy as np
 
 from transfer import advisor
 from transfer import compare
+from transfer import data as data_lib
 from transfer import errors
 from transfer import experiment
 from transfer import models
@@ -29,19 +30,21 @@ from transfer import report
 from transfer import tables
 
 
-def distance_fn(config, task, samples: int):
+def distance_fn(config, data: data_lib.Loaded, samples: int):
   """`advisor.domain_distance` on the config's source model, `samples` inputs per domain."""
-  return functools.partial(advisor.domain_distance, task=task,
-                           model=models.make_model(config.model, task.source_classes), samples=samples)
+  source = data.source
+  return functools.partial(advisor.domain_distance, data=source, samples=samples,
+                           model=models.make_model(config.model, source.source_classes, source.input_shape))
 
 
-def distances(config, task, source_params) -> dict[tuple[int, float], float]:
+def distances(config, data: data_lib.Loaded, source_params) -> dict[tuple[int, float], float]:
   """(seed, shift) -> domain distance on that seed's pre-trained features, all in one jit(vmap)."""
-  pairs = [(s, sh) for s in range(config.seeds) for sh in config.shifts]
-  fn = distance_fn(config, task, config.decision.distance_samples)
+  pairs = [(s, sh) for s in range(config.seeds) for sh in data_lib.shifts(config, data.source)]
+  fn = distance_fn(config, data, config.decision.distance_samples)
   seeds = jnp.array([p[0] for p in pairs], jnp.int32)
-  values = jax.jit(jax.vmap(fn))(seeds, jnp.array([p[1] for p in pairs], jnp.float32),
-                                 jax.tree.map(lambda a: jnp.asarray(a)[seeds], source_params))
+  values = jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None)))(
+      seeds, jnp.array([p[1] for p in pairs], jnp.float32),
+      jax.tree.map(lambda a: jnp.asarray(a)[seeds], source_params), data.arrays)
   return dict(zip(pairs, np.asarray(values).tolist()))
 
 
@@ -150,11 +153,11 @@ def load_thresholds(path: str) -> advisor.Thresholds:
 def run(config, workdir: str, *, overwrite: bool = False) -> str:
   """Runs (or resumes) the grid, fits the advisor on some seeds, scores it on the others, writes the files."""
   experiment.run(config, workdir, overwrite=overwrite)
-  task = experiment.task_spec(config)
-  source = experiment.pretrained_sources(config, task, experiment.cache_dir(config, workdir))
+  data = experiment.prepare(config)
+  source = experiment.source_models(config, data, workdir)
   with open(os.path.join(workdir, 'results.json')) as f:
     records = json.load(f)['runs']
-  dist = distances(config, task, source)
+  dist = distances(config, data, source)
   fit_seeds = range(config.decision.fit_seeds)
   eval_seeds = range(config.decision.fit_seeds, config.seeds)
   t = advisor.fit_thresholds(cells(records, dist, fit_seeds, config.strategies))
@@ -172,17 +175,17 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
 
 
 def advise(config, *, seed: int, data_size: int, shift: float, thresholds_path: str) -> str:
-  """The advisor's recommendation for one synthetic target task, with the evidence behind it."""
+  """The advisor's recommendation for one target task of the config's data, with the evidence behind it."""
   if not os.path.exists(thresholds_path):
     raise errors.UserError(f'no fitted thresholds at {thresholds_path!r}; run python -m scripts.decide first')
   if not 0 <= seed < config.seeds:
     raise errors.ConfigError(f'--seed={seed} is not allowed: the config pre-trains seeds 0..{config.seeds - 1}')
   t = load_thresholds(thresholds_path)
-  task = experiment.task_spec(config)
-  source = experiment.pretrained_sources(config, task, experiment.cache_dir(config, 'outputs'))
-  fn = distance_fn(config, task, samples=500)
+  data = experiment.prepare(config)
+  source = experiment.base_models(config, data, experiment.cache_dir(config, 'outputs'))
+  fn = distance_fn(config, data, samples=500)
   distance = float(jax.jit(fn)(jnp.int32(seed), jnp.float32(shift), jax.tree.map(lambda a: jnp.asarray(a)[seed],
-                                                                                  source)))
+                                                                                  source), data.arrays))
   strategy, reason = advisor.recommend(data_size, distance, t)
   return (f'labelled target examples: {data_size}\n'
           f'domain distance (squared MMD of pre-trained features, seed {seed}, shift {shift:g}): {distance:.4f}\n'

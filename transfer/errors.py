@@ -15,3 +15,7 @@ class WorkdirError(UserError):
 
 class CheckpointError(UserError, ValueError):
   """A checkpoint file that is missing, truncated or of the wrong structure."""
+
+
+class DataError(UserError, ValueError):
+  """A data file that is missing, unreadable, or whose arrays are missing, mis-shaped, non-finite or mislabelled."""

@@ -1,7 +1,7 @@
 """The same target training written the ordinary PyTorch way: one Python loop per run, Adam with param groups.
 
 The benchmark's baseline. It trains the same MLP from the same pre-trained weights on the same target pool (made by
-`train.target_data`), with the same optimizer, LR multipliers, steps and batch size; only the head's random
+`SyntheticData.target_splits`), with the same optimizer, LR multipliers, steps and batch size; only the head's random
 initialisation and the minibatch draws come from torch's generator instead of JAX's. torch is optional
 (`pip install -e '.[bench]'`).
 """

@@ -11,6 +11,8 @@ from transfer import models
 from transfer import strategies
 from transfer.errors import ConfigError
 
+DATA_NAMES = ('synthetic', 'digits', 'npz')
+
 
 def require(ok: bool, field: str, value, allowed: str) -> None:
   if not ok:
@@ -50,7 +52,33 @@ def check_grid(config) -> None:
           'a finite number >= 0')
   require(is_number(config.align_weight) and config.align_weight >= 0, 'align_weight', config.align_weight,
           'a finite number >= 0')
-  require(config.data.name == 'synthetic', 'data.name', config.data.name, "'synthetic' (the only source so far)")
+  require(isinstance(config.layers_copied, tuple) and
+          all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in config.layers_copied),
+          'layers_copied', config.layers_copied, 'a tuple of integers >= 0')
+  if any(strategies.get(n).uses_layers_copied for n in names):
+    require(len(config.layers_copied) > 0, 'layers_copied', config.layers_copied,
+            f'a non-empty tuple: {[n for n in names if strategies.get(n).uses_layers_copied]} copy the first k groups')
+
+
+def check_data(config) -> None:
+  require(config.data.name in DATA_NAMES, 'data.name', config.data.name, f'one of {DATA_NAMES}')
+  if config.data.name == 'npz':
+    require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
+            "the path of an .npz file (config.data.name = 'npz')")
+  require(is_number(config.data.shift_angle), 'data.shift_angle', config.data.shift_angle, 'a finite number')
+  require(config.model.name in models.MODEL_NAMES, 'model.name', config.model.name, f'one of {models.MODEL_NAMES}')
+  require(len(config.model.channels) > 0 and all(isinstance(c, int) and c >= 1 for c in config.model.channels),
+          'model.channels', config.model.channels, 'a non-empty tuple of integers >= 1')
+  checkpoint, skip = config.pretrained.checkpoint, config.pretrained.skip
+  require(isinstance(checkpoint, str), 'pretrained.checkpoint', checkpoint, "a file path, or '' to pre-train here")
+  try:
+    re.compile(skip)
+  except (re.error, TypeError) as e:
+    raise ConfigError(f'config.pretrained.skip = {skip!r} is not a valid regex: {e}') from e
+  aligned = [n for n in config.strategies if strategies.get(n).align != 'none']
+  require(not (checkpoint and aligned), 'pretrained.checkpoint', checkpoint,
+          f"'' with the domain-adaptation strategies {aligned}: they train through the source model's own head, "
+          'which a checkpoint of a backbone does not provide')
 
 
 def check_report(config) -> None:
@@ -62,8 +90,8 @@ def check_report(config) -> None:
   require(rc.transfer != rc.baseline, 'report.transfer', rc.transfer, 'a strategy other than report.baseline')
 
 
-def check_groups(config, num_classes: int) -> None:
-  """Every rule is a valid regex, the head group exists, and the rules cover every model parameter."""
+def check_groups(config, shapes) -> None:
+  """Every rule is a valid regex, the head group exists, and the rules cover every parameter in `shapes`."""
   for pattern, group in config.groups:
     try:
       re.compile(pattern)
@@ -71,16 +99,33 @@ def check_groups(config, num_classes: int) -> None:
       raise ConfigError(f'config.groups: {pattern!r} (for group {group!r}) is not a valid regex: {e}') from e
   require(config.head_group in groups_lib.group_names(config.groups), 'head_group', config.head_group,
           f'one of the groups the rules name: {groups_lib.group_names(config.groups)}')
-  require(config.model.name == 'mlp', 'model.name', config.model.name, "'mlp'")
-  shapes = models.param_shapes(config.model, num_classes, config.data.input_dim)
   try:
     groups_lib.assign_groups(shapes, config.groups)
   except ValueError as e:
     raise ConfigError(f'config.groups: {e}') from e
 
 
-def check(config, num_classes: int) -> None:
-  """Raises ConfigError on the first problem found; returns None for a runnable config."""
+def check_fields(config) -> None:
+  """Everything that can be checked from the config alone; raises ConfigError on the first problem."""
   check_grid(config)
   check_report(config)
-  check_groups(config, num_classes)
+  check_data(config)
+
+
+def check_model(config, shapes, source) -> None:
+  """What needs the loaded data: the group rules against the model's parameter `shapes`, the layers that can be
+  copied, and the unlabelled data domain adaptation needs."""
+  check_groups(config, shapes)
+  backbone = [g for g in groups_lib.group_names(config.groups) if g != config.head_group]
+  require(all(k <= len(backbone) for k in config.layers_copied), 'layers_copied', config.layers_copied,
+          f'integers from 0 to {len(backbone)} (the backbone groups: {backbone})')
+  aligned = [n for n in config.strategies if strategies.get(n).align != 'none']
+  require(not aligned or getattr(source, 'has_unlabeled', True), 'strategies', aligned,
+          f'strategies without domain adaptation: {source.name} data has no unlabelled target examples '
+          '(add target_unlabeled_x to the .npz)')
+
+
+def check(config, shapes, source) -> None:
+  """Raises ConfigError on the first problem found; returns None for a runnable config."""
+  check_fields(config)
+  check_model(config, shapes, source)
