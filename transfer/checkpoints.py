@@ -1,7 +1,8 @@
-"""Pre-trained source models cached in the workdir, keyed by everything that determines them.
+"""Checkpoints as flax msgpack (no pickle): cached source models and a user's own pre-trained backbone.
 
-Files are flax msgpack (no pickle): `<cache_dir>/<key>.msgpack` holds the parameters stacked over seeds, and
-`<key>.json` the source config and the held-out source metrics for provenance.
+Cached source models are keyed by everything that determines them: `<cache_dir>/<key>.msgpack` holds the
+parameters stacked over seeds, and `<key>.json` the source config and the held-out source metrics for provenance.
+A user's checkpoint is checked against the model parameter by parameter (`load_backbone`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 
 import flax.serialization
+import flax.traverse_util
 import jax
 import numpy as np
 
+from transfer import groups as groups_lib
 from transfer.errors import CheckpointError
 
 
@@ -40,3 +44,50 @@ def load(path: str):
   except Exception as e:  # msgpack raises several types for truncated or corrupt input
     raise CheckpointError(f'checkpoint {path!r} is damaged or not a msgpack checkpoint ({e}); delete it to '
                           'recompute it') from e
+
+
+def loaded_shapes(model_shapes, rules, *, head_group: str, skip: str) -> dict[str, tuple]:
+  """'/'-joined path -> shape of each model parameter a base network provides: all but the head group's and
+  those whose path matches the regex `skip`."""
+  out = {}
+  for path, leaf in flax.traverse_util.flatten_dict(model_shapes).items():
+    name = '/'.join(path)
+    if groups_lib.group_of(name, rules) != head_group and not (skip and re.search(skip, name)):
+      out[name] = tuple(leaf.shape)
+  return out
+
+
+def load_backbone(path: str, wanted: dict[str, tuple], *, known: set[str], skip: str, seeds: int):
+  """A user's checkpoint (a flax msgpack tree of parameters) as per-seed base networks for `seeds` seeds.
+
+  Every parameter in `wanted` (path -> shape) must be in the file, with that shape (one model, used by every
+  seed) or with a leading seed axis of at least `seeds` (one model per seed, as in a workdir's
+  source_models.msgpack). Parameters of the file that are not wanted (the head, those the skip pattern names)
+  are ignored; one the model does not have (`known` holds its paths) is an error unless `skip` matches it. A
+  missing, unknown or mis-shaped parameter raises one CheckpointError naming it.
+  """
+  if not os.path.isfile(path):
+    raise CheckpointError(f'config.pretrained.checkpoint = {path!r}: no such file')
+  flat = {'/'.join(p): np.asarray(v) for p, v in flax.traverse_util.flatten_dict(load(path)).items()}
+  for name in flat:
+    if name not in known and not (skip and re.search(skip, name)):
+      raise CheckpointError(f'checkpoint {path!r} has parameter {name!r}, which the model does not have (the '
+                            f'model has {", ".join(sorted(known))}); name it in config.pretrained.skip to ignore it')
+  stacked = None
+  out = {}
+  for name, shape in wanted.items():
+    if name not in flat:
+      raise CheckpointError(f'checkpoint {path!r} lacks parameter {name!r} (shape {shape}); add it to '
+                            'config.pretrained.skip to start it fresh instead')
+    got = flat[name].shape
+    per_seed = len(got) == len(shape) + 1 and got[1:] == shape and got[0] >= seeds
+    if got != shape and not per_seed:
+      raise CheckpointError(f'checkpoint {path!r}: parameter {name!r} has shape {got}; the model wants {shape} '
+                            f'(or ({seeds}+, {", ".join(map(str, shape))}) for one model per seed)')
+    if stacked is not None and stacked != per_seed:
+      raise CheckpointError(f'checkpoint {path!r}: parameter {name!r} is {"" if per_seed else "not "}stacked per '
+                            'seed while earlier ones are the other way; use one layout throughout')
+    stacked = per_seed
+    value = flat[name][:seeds] if per_seed else np.broadcast_to(flat[name], (seeds, *shape))
+    out[tuple(name.split('/'))] = np.array(value, np.float32)
+  return flax.traverse_util.unflatten_dict(out)

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from transfer import report
 from transfer.errors import WorkdirError
 
-RUN_KEY = ('strategy', 'seed', 'data_size', 'shift', 'lr_mult')
-DERIVED = ('results.json', 'summary.csv', 'table.md', 'plot.png')
+RUN_KEY = ('strategy', 'seed', 'data_size', 'shift', 'lr_mult', 'layers_copied')
+DERIVED = ('results.json', 'summary.csv', 'table.md', 'plot.png', 'source_models.msgpack')
 
 
 def run_key(record: dict) -> tuple:
-  return tuple(record[k] for k in RUN_KEY)
+  return tuple(record.get(k) for k in RUN_KEY)
 
 
 def flat_items(obj, prefix: str = '') -> dict:

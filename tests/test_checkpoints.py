@@ -1,0 +1,84 @@
+"""A user's own pre-trained backbone: loads per seed or shared, reproduces the run that saved it, and every
+structure mismatch is refused with the parameter's name before anything is written."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tests.conftest import smoke_config
+from transfer import checkpoints
+from transfer import errors
+from transfer import experiment
+
+
+def with_checkpoint(path, **overrides):
+  config = smoke_config(**overrides)
+  with config.unlocked():
+    config.pretrained.checkpoint = str(path)
+  return config
+
+
+def runs(workdir):
+  with open(os.path.join(workdir, 'results.json')) as f:
+    return json.load(f)['runs']
+
+
+def test_the_saved_source_models_as_a_checkpoint_reproduce_the_run_exactly(smoke_run, tmp_path, monkeypatch):
+  workdir, _, _ = smoke_run
+  monkeypatch.setattr(experiment, 'pretrain_all', lambda *_: pytest.fail('pre-trained despite a checkpoint'))
+  experiment.run(with_checkpoint(os.path.join(workdir, experiment.SOURCE_MODELS)), str(tmp_path))
+  assert runs(tmp_path) == runs(workdir)
+
+
+def one_model(smoke_run, tmp_path, seed=0, **edits):
+  """Seed `seed`'s source model as a single-model checkpoint file, with `edits` (path -> array or None)."""
+  stacked = checkpoints.load(os.path.join(smoke_run[0], experiment.SOURCE_MODELS))
+  params = {g: {k: np.asarray(v)[seed] for k, v in leaves.items()} for g, leaves in stacked.items()}
+  for name, value in edits.items():
+    group, leaf = name.split('/')
+    if value is None:
+      del params[group][leaf]
+    else:
+      params.setdefault(group, {})[leaf] = value
+  path = tmp_path / 'mine.msgpack'
+  checkpoints.save(str(path), params)
+  return path, params
+
+
+def test_a_single_model_checkpoint_serves_every_seed(smoke_run, config, data, tmp_path):
+  path, params = one_model(smoke_run, tmp_path, seed=1)
+  loaded = experiment.load_checkpoint(with_checkpoint(path), data)
+  assert 'head' not in loaded  # the head group is never loaded
+  for seed in range(config.seeds):
+    np.testing.assert_array_equal(loaded['layer_2']['kernel'][seed], params['layer_2']['kernel'])
+
+
+@pytest.mark.parametrize('edits, message', [
+    ({'layer_1/kernel': np.zeros((16, 15), np.float32)}, "parameter 'layer_1/kernel' has shape (16, 15)"),
+    ({'layer_2/bias': None}, "lacks parameter 'layer_2/bias'"),
+    ({'layer_9/kernel': np.zeros((3, 3), np.float32)}, "has parameter 'layer_9/kernel', which the model does not"),
+])
+def test_a_mismatched_checkpoint_is_refused_naming_the_parameter(smoke_run, tmp_path, edits, message):
+  path, _ = one_model(smoke_run, tmp_path, **edits)
+  workdir = tmp_path / 'work'
+  with pytest.raises(errors.CheckpointError) as e:
+    experiment.run(with_checkpoint(path), str(workdir))
+  assert message in str(e.value)
+  assert not workdir.exists()  # refused before anything was written
+
+
+def test_the_skip_pattern_starts_named_parameters_fresh(smoke_run, data, tmp_path):
+  path, _ = one_model(smoke_run, tmp_path, **{'layer_2/bias': None, 'layer_9/kernel': np.zeros(3, np.float32)})
+  config = with_checkpoint(path)
+  with config.unlocked():
+    config.pretrained.skip = '^(head|layer_2|layer_9)/'
+  loaded = experiment.load_checkpoint(config, data)
+  assert set(loaded) == {'layer_0', 'layer_1'}
+  experiment.run(config, str(tmp_path / 'work'))  # layer_2 starts fresh in every pre-trained strategy
+
+
+def test_a_missing_checkpoint_file_is_a_clear_error(tmp_path):
+  with pytest.raises(errors.CheckpointError, match='no such file'):
+    experiment.prepare(with_checkpoint(tmp_path / 'absent.msgpack'))
