@@ -19,6 +19,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.data_sizes = (100,)  # labelled target examples a run may see (prefixes of one pool per seed)
   c.shifts = (0.0,)  # domain shift of the target inputs (0 = the source's generator)
   c.lr_mults = (0.1,)  # backbone LR / head LR for strategies with backbone='lr_mult'
+  c.layers_copied = (0,)  # k for layer-transfer strategies (anb, bnb, ...): the bottom k groups are copied
 
   # Target training (one compiled run per lane).
   c.lr = 1e-3  # Adam LR of the head; backbone groups get lr * their multiplier
@@ -32,10 +33,12 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone
   c.align_weight = 1.0  # dann / coral / mmd: weight of the feature-alignment term
 
-  # Data: the synthetic task family (transfer/tasks.py).
+  # Data (transfer/data.py): 'synthetic' (transfer/tasks.py), 'digits' (scikit-learn's 8x8 digits: source 0-4,
+  # target 5-9; needs the [digits] extra) or 'npz' (your file at data.path; see README "Bring your own data").
   c.data = ml_collections.ConfigDict()
-  c.data.name = 'synthetic'  # the task family; the only one so far
-  c.data.path = ''  # file for file-based data sources (unused by 'synthetic')
+  c.data.name = 'synthetic'  # which data source
+  c.data.path = ''  # the .npz file when data.name = 'npz' (unused otherwise)
+  # Synthetic data only (digits and npz ignore these):
   c.data.label_factors = 8  # latent factors that decide the class (shared by source and target)
   c.data.nuisance_factors = 8  # latent factors that only move the input
   c.data.input_dim = 64  # input width (and the generator's hidden width)
@@ -46,15 +49,17 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.data.source_pool = 30_000  # labelled source examples for pre-training
   c.data.target_classes = 5  # target task classes (other projections of the same factors)
   c.data.test_size = 2000  # target test examples per seed (and held-out source examples)
-  c.data.shift_angle = math.pi / 6  # radians of first-layer rotation per unit of shift (3 -> orthogonal)
+  c.data.shift_angle = math.pi / 6  # radians per unit of shift: synthetic rotates the generator's first layer
+  #                                   (3 -> orthogonal), digits rotates the target images (3 -> 90 degrees)
   c.data.adapt_source_pool = 5000  # labelled source examples a domain-adaptation run trains on
   c.data.unlabeled_pool = 2000  # unlabelled target examples (at the run's shift) for domain adaptation
 
   # Model.
   c.model = ml_collections.ConfigDict()
-  c.model.name = 'mlp'  # transfer/models.py
-  c.model.width = 128  # units per backbone layer
-  c.model.depth = 3  # backbone layers layer_0 .. layer_{depth-1}
+  c.model.name = 'auto'  # transfer/models.py: 'mlp', 'cnn', or 'auto' (the CNN for image-shaped examples)
+  c.model.width = 128  # mlp: units per backbone layer
+  c.model.depth = 3  # mlp: backbone layers layer_0 .. layer_{depth-1}
+  c.model.channels = (16, 32, 32)  # cnn: filters of the 3x3 conv layers layer_0 .. (stride 1, then 2)
 
   # Parameter groups: ordered (regex on 'layer_0/kernel'-style paths, group); first match wins; every parameter
   # must match a rule. Bottom group first: strategies read the order as depth.
@@ -69,10 +74,15 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.pretrain.lr = 1e-3  # source Adam LR
   c.pretrain.cache_dir = 'outputs/pretrained'  # shared by every experiment ('' = <workdir>/pretrained)
 
+  # Or your own pre-trained backbone instead of pre-training here (README "Bring your own checkpoint").
+  c.pretrained = ml_collections.ConfigDict()
+  c.pretrained.checkpoint = ''  # flax msgpack file of parameters ('' = pre-train on the source data)
+  c.pretrained.skip = '^head/'  # regex: parameters not loaded from it (start fresh); the head group never is
+
   # Report: which comparison table.md and plot.png show.
   c.report = ml_collections.ConfigDict()
   c.report.title = experiment  # heading of table.md and plot.png
-  c.report.axis = 'shift'  # grid key along the table's rows: data_size, shift or lr_mult
+  c.report.axis = 'shift'  # grid key along the table's rows: data_size, shift, lr_mult or layers_copied
   c.report.axis_label = 'Domain Shift'  # its column header
   c.report.transfer = 'fine_tuning'  # the strategy whose gain decides the verdict column
   c.report.baseline = 'scratch'  # gains are paired differences against this strategy
@@ -91,6 +101,24 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.data.adapt_source_pool = 256
   c.data.unlabeled_pool = 128
   c.model.width = 16
+  c.model.channels = (4, 8, 8)
   c.pretrain.steps = 20
   c.pretrain.batch_size = 32
   c.pretrain.cache_dir = ''  # inside the (temporary) workdir
+
+
+def variants(arg: str | None, allowed: tuple[str, ...]) -> set[str]:
+  """The comma-separated variants of a config argument, e.g. 'digits,smoke'; an unknown one is an error."""
+  chosen = {v for v in (arg or '').split(',') if v}
+  unknown = chosen - set(allowed)
+  if unknown:
+    raise ValueError(f'unknown variant {sorted(unknown)[0]!r}; use any of {allowed}, comma-separated, or none')
+  return chosen
+
+
+def use_digits(c: ml_collections.ConfigDict) -> None:
+  """Switches `c` to scikit-learn's digits (CNN backbone), in its own workdir outputs/<experiment>_digits."""
+  c.experiment = f'{c.experiment}_digits'
+  c.report.title = f'{c.report.title} (digits)'
+  c.data.name = 'digits'
+  c.model.name = 'cnn'

@@ -23,9 +23,14 @@ def load(name, arg=None):
 def test_config_is_valid_locked_and_documented(name):
   for arg in (None, 'smoke'):
     config = load(name, arg)
-    validate.check(config, config.data.target_classes)
+    experiment.prepare(config)
     assert config.is_locked
     assert config.experiment == name
+  if ':digits' in importlib.import_module(f'configs.{name}').__doc__:
+    for arg in ('digits', 'digits,smoke'):
+      config = load(name, arg)
+      experiment.prepare(config)
+      assert config.experiment == f'{name}_digits' and config.data.name == 'digits'
   doc = importlib.import_module(f'configs.{name}').__doc__
   assert f'--config=configs/{name}.py' in doc and 'python -m scripts.' in doc
   assert f'--config=configs/{name}.py:smoke' in doc
@@ -33,9 +38,10 @@ def test_config_is_valid_locked_and_documented(name):
     load(name, 'smoky')
 
 
-@pytest.mark.parametrize('name', [n for n in EXPERIMENTS if n != 'domain_shift'])  # domain_shift: smoke_run
-def test_smoke_variant_runs_end_to_end(name, tmp_path):
-  config = load(name, 'smoke')
+@pytest.mark.parametrize('name, arg', [(n, 'smoke') for n in EXPERIMENTS if n != 'domain_shift']  # see smoke_run
+                         + [('strategies', 'digits,smoke')])
+def test_smoke_variant_runs_end_to_end(name, arg, tmp_path):
+  config = load(name, arg)
   table = experiment.run(config, str(tmp_path))
   assert table.startswith(f'# {name}')
   assert os.path.exists(tmp_path / 'plot.png')
@@ -53,4 +59,4 @@ def test_an_unknown_strategy_in_a_config_is_rejected():
   with config.unlocked():
     config.strategies = ('fine_tuning', 'scratch', 'freeze_all')
   with pytest.raises(errors.ConfigError, match='freeze_all'):
-    validate.check(config, 5)
+    validate.check_fields(config)

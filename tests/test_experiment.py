@@ -11,7 +11,7 @@ from transfer import checkpoints
 from transfer import experiment
 from transfer import errors
 
-RUN_KEYS = {'strategy', 'seed', 'data_size', 'shift', 'lr_mult', 'test_accuracy', 'test_loss', 'train_loss',
+RUN_KEYS = {'strategy', 'seed', 'data_size', 'shift', 'lr_mult', 'layers_copied', 'test_accuracy', 'test_loss', 'train_loss',
             'diverged'}
 
 
@@ -36,9 +36,10 @@ def test_results_json_has_one_record_per_run(smoke_run):
     assert RUN_KEYS <= set(run)
     assert 0.0 <= run['test_accuracy'] <= 1.0 and run['diverged'] is False
     assert (run['lr_mult'] is None) == (run['strategy'] != 'fine_tuning')
+    assert run['layers_copied'] is None  # no layer-transfer strategy here
   with open(os.path.join(workdir, 'summary.csv')) as f:
     header, *rows = f.read().splitlines()
-  assert header == 'strategy,data_size,shift,lr_mult,metric,n_seeds,n_diverged,mean,ci_low,ci_high'
+  assert header == 'strategy,data_size,shift,lr_mult,layers_copied,metric,n_seeds,n_diverged,mean,ci_low,ci_high'
   assert len(rows) == cells // config.seeds * len(config.strategies)
 
 

@@ -73,17 +73,18 @@ def test_l2_sp_penalty_is_zero_at_the_anchor_and_matches_its_formula():
   assert float(losses.l2_sp_penalty(moved, anchor, mask, weight=0.3)) == pytest.approx(0.5 * 0.3 * 6 * 0.25)
 
 
-def test_lp_ft_fine_tunes_from_the_probe(config, task, source_params):
-  spec = experiment.target_spec(config, task)
-  lane = train.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5))
+def test_lp_ft_fine_tunes_from_the_probe(config, data, source_params):
+  spec = experiment.target_spec(config, data)
+  lane = train.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[1], source_params)
-  pool, _ = train.target_data(lane, task=task)
+  pool, _ = data.source.target_splits(data.arrays, lane)
   lp_ft, _ = jax.jit(functools.partial(train.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, pool)
 
   probe_steps = round(config.probe_fraction * config.steps)
   assert 0 < probe_steps < config.steps
   step_keys = keys.step_keys(keys.seed_keys(lane.seed).target_batches, config.steps)
-  start = train.initial_params(lane, source, pool, pretrained=True, spec=spec)
+  start = train.initial_params(lane, source, pool, strategy=strategies.get('lp_ft'), spec=spec,
+                               init_key=keys.seed_keys(lane.seed).target_init)
   stage = functools.partial(train.run_stage, lane=lane, pool=pool, anchor=start, spec=spec)
   probe, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
   assert not np.array_equal(probe['head']['kernel'], start['head']['kernel'])  # the probe trained the head
@@ -93,11 +94,11 @@ def test_lp_ft_fine_tunes_from_the_probe(config, task, source_params):
   jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6, rtol=0), lp_ft, tuned)
 
 
-def test_every_strategy_trains_on_smoke_sizes(config, task, source_params):
-  spec = experiment.target_spec(config, task)
-  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1))
+def test_every_strategy_trains_on_smoke_sizes(config, data, source_params):
+  spec = experiment.target_spec(config, data)
+  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
   for name, strategy in strategies.STRATEGIES.items():
-    metrics = jax.jit(functools.partial(train.train, task=task, strategy=strategy, spec=spec))(lane, source)
+    metrics = jax.jit(functools.partial(train.train, data=data.source, strategy=strategy, spec=spec))(lane, source, data.arrays)
     assert not bool(metrics['diverged']), name
     assert 0.0 <= float(metrics['test_accuracy']) <= 1.0, name

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from transfer import stats
 
-AXES = ('data_size', 'shift', 'lr_mult')
+AXES = ('data_size', 'shift', 'lr_mult', 'layers_copied')
+OPTIONAL_AXES = ('lr_mult', 'layers_copied')  # None in the records of strategies that do not use them
 Interval = tuple[float, float, float]  # mean, ci_low, ci_high
 
 
@@ -29,10 +30,11 @@ class Panel:
 
 
 def matches(record: dict, strategy: str, keys: dict) -> bool:
-  """Whether `record` belongs to `strategy`'s cell `keys`; a record's lr_mult of None matches any lr_mult."""
+  """Whether `record` belongs to `strategy`'s cell `keys`; a record's None on an axis its strategy does not use
+  (lr_mult, layers_copied) matches any value."""
   if record['strategy'] != strategy:
     return False
-  return all(record[k] == v or (k == 'lr_mult' and record[k] is None) for k, v in keys.items())
+  return all(record.get(k) == v or (k in OPTIONAL_AXES and record.get(k) is None) for k, v in keys.items())
 
 
 def by_seed(records: Sequence[dict], strategy: str, keys: dict, metric: str) -> dict[int, float]:
@@ -51,9 +53,9 @@ def panels(records: Sequence[dict], *, axis: str, strategies: Sequence[str], bas
     raise ValueError(f'axis must be one of {AXES}, got {axis!r}')
   fixed_keys = [k for k in AXES if k != axis]
   anchor_records = [r for r in records if r['strategy'] == anchor]
-  combos = sorted({tuple(r[k] for k in fixed_keys) for r in anchor_records},
+  combos = sorted({tuple(r.get(k) for k in fixed_keys) for r in anchor_records},
                   key=lambda combo: [(v is None, v or 0) for v in combo])
-  values = sorted({r[axis] for r in records if r[axis] is not None})
+  values = sorted({r.get(axis) for r in records if r.get(axis) is not None})
   out = []
   for combo in combos:
     fixed = dict(zip(fixed_keys, combo))

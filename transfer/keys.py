@@ -26,3 +26,12 @@ def seed_keys(seed: jax.Array) -> SeedKeys:
 def step_keys(key: jax.Array, steps: int) -> jax.Array:
   """One key per step, `fold_in(key, step)`: step t's minibatch does not depend on how many steps follow."""
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jax.numpy.arange(steps))
+
+
+def target_run_keys(seed: jax.Array, salt: int = 0) -> tuple[jax.Array, jax.Array]:
+  """(init, minibatch) keys of a target run; `salt` > 0 gives an independent run on the same data (a base network
+  trained on the target task, for Yosinski's BnB)."""
+  keys = seed_keys(seed)
+  if salt == 0:
+    return keys.target_init, keys.target_batches
+  return jax.random.fold_in(keys.target_init, salt), jax.random.fold_in(keys.target_batches, salt)

@@ -39,9 +39,9 @@ def make_optimizer(labels, schedules: Mapping[str, strategies.Schedule | None],
 
 
 def group_plan(params, strategy: strategies.Strategy, *, rules, head_group: str, lr_mult, steps: int,
-               knobs: strategies.Knobs):
+               knobs: strategies.Knobs, layers_copied=-1):
   """For one stage: each leaf's group, each group's LR-multiplier schedule, and each leaf's frozen flag."""
   labels = groups_lib.assign_groups(params, rules)
   schedules = strategies.group_schedules(strategy, groups_lib.group_names(rules), head_group=head_group,
-                                         lr_mult=lr_mult, steps=steps, knobs=knobs)
+                                         lr_mult=lr_mult, steps=steps, knobs=knobs, layers_copied=layers_copied)
   return labels, schedules, jax.tree.map(lambda g: schedules[g] is None, labels)

@@ -29,7 +29,7 @@ def comparison_plot(panels: list[compare.Panel], path: str, *, title: str, axis_
     for strategy, intervals in panel.gain.items():
       band(gain_ax, x, intervals, f'{strategy} - {baseline}')
     gain_ax.axhline(0.0, color='black', lw=0.8)
-    fixed = ', '.join(f'{k}={tables.fmt_value(v)}' for k, v in panel.fixed.items())
+    fixed = ', '.join(f'{k}={tables.fmt_value(v)}' for k, v in panel.fixed.items() if v is not None)
     acc_ax.set(xlabel=axis_label, ylabel='test accuracy', title=f'accuracy ({fixed})')
     gain_ax.set(xlabel=axis_label, ylabel='paired gain', title=f'gain over {baseline} ({fixed})')
     for ax in (acc_ax, gain_ax):

@@ -13,7 +13,7 @@ from transfer import plots
 from transfer import stats
 from transfer import tables
 
-SUMMARY_KEYS = ('strategy', 'data_size', 'shift', 'lr_mult')
+SUMMARY_KEYS = ('strategy', 'data_size', 'shift', 'lr_mult', 'layers_copied')
 
 
 def write_text(path: str, text: str) -> None:
@@ -29,10 +29,10 @@ def write_json(path: str, obj) -> None:
 
 
 def summary_rows(records: Sequence[dict], metric: str = 'test_accuracy') -> list[dict]:
-  """One row per grid cell (strategy, data size, shift, lr_mult): seeds, mean and 95% CI of `metric`."""
+  """One row per grid cell (strategy, data size, shift, lr_mult, layers copied): seeds, mean and 95% CI of `metric`."""
   cells: dict[tuple, list] = {}
   for r in records:
-    cells.setdefault(tuple(r[k] for k in SUMMARY_KEYS), []).append(r[metric])
+    cells.setdefault(tuple(r.get(k) for k in SUMMARY_KEYS), []).append(r[metric])
   rows = []
   for key, values in cells.items():
     finite = [v for v in values if v is not None]

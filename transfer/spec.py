@@ -21,6 +21,7 @@ class Lane(NamedTuple):
   data_size: jax.Array  # int32: labelled target examples the run may see (a prefix of the pool)
   shift: jax.Array  # float32: domain shift of the target inputs
   lr_mult: jax.Array  # float32: backbone LR multiplier (ignored by strategies that do not use it)
+  layers_copied: jax.Array  # int32: backbone groups copied from the base network (layer-transfer strategies only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,3 +34,4 @@ class TargetSpec:
   adam: optim.AdamSpec
   loop: loop_lib.LoopSpec
   knobs: strategies.Knobs = strategies.Knobs()
+  skip: str = ''  # regex: parameters never loaded from the base network (start fresh), besides the head group

@@ -17,9 +17,11 @@ import optax
 
 Schedule = Callable[[object], object]
 
-BACKBONE_MODES = ('frozen', 'lr_mult', 'full', 'layer_decay')
+BACKBONE_MODES = ('frozen', 'lr_mult', 'full', 'layer_decay', 'copied_frozen')
 UNFREEZE_MODES = ('always', 'gradual')
 ALIGN_MODES = ('none', 'dann', 'coral', 'mmd')
+COPY_MODES = ('all', 'first_k')
+BASE_MODES = ('source', 'target')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +30,11 @@ class Strategy:
 
   Attributes:
     name: the name configs use.
-    pretrained: whether the backbone groups start from the source model (the head is always new).
+    pretrained: whether the backbone groups start from the base network (the head is always new).
     backbone: the LR multiplier of every non-head group: 'frozen' (never updated, never differentiated),
-      'lr_mult' (the swept `lr_mult`), 'full' (1) or 'layer_decay' (ULMFiT's discriminative fine-tuning:
-      `layer_decay ** -d` for the group `d` levels below the head).
+      'lr_mult' (the swept `lr_mult`), 'full' (1), 'layer_decay' (ULMFiT's discriminative fine-tuning:
+      `layer_decay ** -d` for the group `d` levels below the head) or 'copied_frozen' (0 for the groups copied
+      from the base network, 1 for the others; a traced multiplier, so one program serves every `layers_copied`).
     unfreeze: 'always', or 'gradual' (ULMFiT: the run is split into one stage per backbone group plus one; the
       first trains the head only and each later stage unfreezes the next group from the top).
     probe_first: LP-FT: train the head alone on the frozen backbone for `probe_fraction` of the steps, then run
@@ -40,6 +43,10 @@ class Strategy:
     align: domain adaptation: also train on labelled source examples (through the pre-trained source head) and
       align backbone features of source and unlabelled target examples: 'dann' (a domain discriminator through
       gradient reversal), 'coral' or 'mmd' (a loss weighted by `align_weight`); 'none' otherwise.
+    copy: which backbone groups start from the base network: 'all', or 'first_k' (the bottom `layers_copied`
+      groups, a swept grid axis; the others start fresh), as in Yosinski et al. (2014).
+    base: the network copied from: 'source' (the pre-trained source model) or 'target' (a network trained from
+      scratch on the lane's own target data, with its own initialisation and minibatch order: Yosinski's BnB).
     description: one line for tables and logs.
   """
 
@@ -50,6 +57,8 @@ class Strategy:
   probe_first: bool = False
   l2_sp: bool = False
   align: str = 'none'
+  copy: str = 'all'
+  base: str = 'source'
   description: str = ''
 
   def __post_init__(self):
@@ -59,10 +68,18 @@ class Strategy:
       raise ValueError(f'unfreeze must be one of {UNFREEZE_MODES}, got {self.unfreeze!r}')
     if self.align not in ALIGN_MODES:
       raise ValueError(f'align must be one of {ALIGN_MODES}, got {self.align!r}')
+    if self.copy not in COPY_MODES:
+      raise ValueError(f'copy must be one of {COPY_MODES}, got {self.copy!r}')
+    if self.base not in BASE_MODES:
+      raise ValueError(f'base must be one of {BASE_MODES}, got {self.base!r}')
 
   @property
   def uses_lr_mult(self) -> bool:
     return self.backbone == 'lr_mult'
+
+  @property
+  def uses_layers_copied(self) -> bool:
+    return self.copy == 'first_k'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +115,14 @@ STRATEGIES = {s.name: s for s in (
              description='fine-tuning + source labels + Deep CORAL feature alignment (Sun & Saenko 2016)'),
     Strategy('mmd', pretrained=True, backbone='lr_mult', align='mmd',
              description='fine-tuning + source labels + multi-kernel MMD feature alignment (Long et al. 2015)'),
+    Strategy('anb', pretrained=True, backbone='copied_frozen', copy='first_k',
+             description='first k groups copied from the source model and frozen; the rest trained fresh (Yosinski)'),
+    Strategy('anb_plus', pretrained=True, backbone='full', copy='first_k',
+             description='first k groups copied from the source model; everything trained at the full LR'),
+    Strategy('bnb', pretrained=True, backbone='copied_frozen', copy='first_k', base='target',
+             description='first k groups copied from a network trained on the target data, frozen; rest fresh'),
+    Strategy('bnb_plus', pretrained=True, backbone='full', copy='first_k', base='target',
+             description='first k groups copied from a network trained on the target data; all trained'),
 )}
 
 
@@ -113,10 +138,11 @@ def gated(base, start: int) -> Schedule:
 
 
 def group_schedules(strategy: Strategy, groups: Sequence[str], *, head_group: str, lr_mult, steps: int,
-                    knobs: Knobs) -> dict[str, Schedule | None]:
+                    knobs: Knobs, layers_copied=-1) -> dict[str, Schedule | None]:
   """LR-multiplier schedule (step -> multiplier) per group; `None` = frozen for the whole stage.
 
   `groups` is bottom-first (rule order), so the group just below the head is the last backbone group.
+  `layers_copied` (traced) is read by 'copied_frozen' only.
   """
   backbone = [g for g in groups if g != head_group]
   stage = steps // (len(backbone) + 1)
@@ -125,6 +151,9 @@ def group_schedules(strategy: Strategy, groups: Sequence[str], *, head_group: st
     depth = len(backbone) - i  # 1 = just below the head
     if strategy.backbone == 'frozen':
       out[group] = None
+      continue
+    if strategy.backbone == 'copied_frozen':
+      out[group] = optax.constant_schedule(jnp.where(i < layers_copied, 0.0, 1.0))
       continue
     base = {'lr_mult': lr_mult, 'full': 1.0, 'layer_decay': knobs.layer_decay ** -depth}[strategy.backbone]
     out[group] = gated(base, depth * stage) if strategy.unfreeze == 'gradual' else optax.constant_schedule(base)

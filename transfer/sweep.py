@@ -20,35 +20,40 @@ from transfer import train
 
 
 def grid(strategy: strategies.Strategy, *, seeds: int, data_sizes: Sequence[int], shifts: Sequence[float],
-         lr_mults: Sequence[float]) -> list[dict]:
-  """The cells one strategy runs: seeds x data sizes x shifts (x LR multipliers if the strategy uses them).
-
-  A strategy that ignores `lr_mult` runs each cell once, with `lr_mult` recorded as None.
+         lr_mults: Sequence[float], layers_copied: Sequence[int] = ()) -> list[dict]:
+  """The cells one strategy runs: seeds x data sizes x shifts (x LR multipliers, x layers copied, for the strategies
+  that use them). An axis a strategy ignores is recorded as None and run once.
   """
   mults = tuple(lr_mults) if strategy.uses_lr_mult else (None,)
-  return [dict(seed=s, data_size=n, shift=sh, lr_mult=m)
-          for s, n, sh, m in itertools.product(range(seeds), data_sizes, shifts, mults)]
+  copied = tuple(layers_copied) if strategy.uses_layers_copied else (None,)
+  return [dict(seed=s, data_size=n, shift=sh, lr_mult=m, layers_copied=k)
+          for s, n, sh, m, k in itertools.product(range(seeds), data_sizes, shifts, mults, copied)]
 
 
-def config_grid(strategy: strategies.Strategy, config) -> list[dict]:
-  """`grid` over the seeds, data sizes, shifts and LR multipliers an experiment config names."""
-  return grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes, shifts=config.shifts,
-              lr_mults=config.lr_mults)
+def config_grid(strategy: strategies.Strategy, config, shifts: Sequence[float] | None = None) -> list[dict]:
+  """`grid` over the axes an experiment config names (`shifts` replaces config.shifts where the data has none)."""
+  return grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes,
+              shifts=config.shifts if shifts is None else shifts, lr_mults=config.lr_mults,
+              layers_copied=config.layers_copied)
 
 
 def stack_lanes(cells: Sequence[dict]) -> train.Lane:
-  """Cells -> one `Lane` of numpy arrays (an unused `lr_mult` becomes 1.0, which nothing reads)."""
+  """Cells -> one `Lane` of numpy arrays (an unused `lr_mult` becomes 1.0 and `layers_copied` -1: nothing reads
+  them)."""
+  def unused(value, default):
+    return default if value is None else value
   return train.Lane(
       seed=np.array([c['seed'] for c in cells], np.int32),
       data_size=np.array([c['data_size'] for c in cells], np.int32),
       shift=np.array([c['shift'] for c in cells], np.float32),
-      lr_mult=np.array([1.0 if c['lr_mult'] is None else c['lr_mult'] for c in cells], np.float32))
+      lr_mult=np.array([unused(c['lr_mult'], 1.0) for c in cells], np.float32),
+      layers_copied=np.array([unused(c.get('layers_copied'), -1) for c in cells], np.int32))
 
 
-def train_lanes(lanes: train.Lane, source_params, *, train_fn: Callable) -> dict:
-  """vmap of `train_fn` over lanes; each lane takes its own seed's pre-trained parameters."""
+def train_lanes(lanes: train.Lane, source_params, arrays, *, train_fn: Callable) -> dict:
+  """vmap of `train_fn` over lanes; each lane takes its own seed's pre-trained parameters and the shared arrays."""
   def one(lane):
-    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params))
+    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), arrays)
   return jax.vmap(one)(lanes)
 
 
@@ -71,11 +76,11 @@ def lane_mesh() -> jax.sharding.Mesh:
   return jax.sharding.Mesh(np.array(jax.devices()), ('lanes',))
 
 
-def shard(lanes: train.Lane, source_params, mesh: jax.sharding.Mesh):
-  """Lanes split along their first axis over the mesh; source parameters replicated on every device."""
+def shard(lanes: train.Lane, source_params, arrays, mesh: jax.sharding.Mesh):
+  """Lanes split along their first axis over the mesh; source parameters and data arrays replicated."""
   split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
   whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return jax.device_put(lanes, split), jax.device_put(source_params, whole)
+  return jax.device_put(lanes, split), jax.device_put(source_params, whole), jax.device_put(arrays, whole)
 
 
 def pad_to(lanes: train.Lane, size: int) -> train.Lane:
@@ -98,7 +103,7 @@ def gather(array: jax.Array) -> jax.Array:
   return multihost_utils.process_allgather(array, tiled=True)
 
 
-def run_strategy(name: str, cells: Sequence[dict], source_params, *, compiled: Callable,
+def run_strategy(name: str, cells: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
                  max_lanes_per_call: int, on_chunk: Callable[[list[dict]], None] = lambda _: None) -> list[dict]:
   """Runs every cell through `compiled` (a jitted `train_lanes`) chunk by chunk; returns one record per cell.
 
@@ -109,7 +114,7 @@ def run_strategy(name: str, cells: Sequence[dict], source_params, *, compiled: C
   bounds = chunks(len(cells), width)
   records, start = [], time.perf_counter()
   for i, (lo, hi) in enumerate(bounds):
-    out = compiled(*shard(pad_to(stack_lanes(cells[lo:hi]), width), source_params, mesh))
+    out = compiled(*shard(pad_to(stack_lanes(cells[lo:hi]), width), source_params, arrays, mesh))
     out = jax.tree.map(lambda a: np.asarray(gather(a))[:hi - lo], out)  # one host transfer per chunk
     done = [to_record(name, cell, {k: v[j] for k, v in out.items()}) for j, cell in enumerate(cells[lo:hi])]
     on_chunk(done)

@@ -53,11 +53,11 @@ def comparison_markdown(panels: list[compare.Panel], *, title: str, axis_label: 
   n_seeds = max(max(n) for p in panels for n in p.n_seeds.values())
   parts = [f'# {title}', '',
            f'Test accuracy, mean [95% t-interval] over {n_seeds} seeds. Gains are paired per seed '
-           f'(strategy - {baseline} on the same world, target pool and test set). '
+           f"(strategy - {baseline} with the same seed: the same data, target pool and test set). "
            "'negative transfer' = the transfer gain's CI lies entirely below 0; 'transfer helps' = entirely above. "
            "Runs whose loss or parameters became NaN/inf are counted as '(k diverged)' and left out of every mean.",
            '']
   for panel in panels:
-    fixed = ', '.join(f'{k} = {fmt_value(v)}' for k, v in panel.fixed.items())
+    fixed = ', '.join(f'{k} = {fmt_value(v)}' for k, v in panel.fixed.items() if v is not None)
     parts += [f'## {fixed}', '', panel_table(panel, axis_label=axis_label, transfer=transfer, baseline=baseline), '']
   return '\n'.join(parts)

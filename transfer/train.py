@@ -1,6 +1,6 @@
 """Training on the target task: one whole run per lane, pure, scan-based, vmappable.
 
-Everything that differs between lanes (seed, data size, shift, LR multiplier) is a traced array in `Lane`, so
+Everything that differs between lanes (seed, data size, shift, LR multiplier, layers copied) is a traced array in `Lane`, so
 `jax.jit(jax.vmap(train))` compiles one program for a whole grid. Everything structural (strategy, shapes, step
 counts) is bound with `functools.partial` as keyword-only arguments.
 """
@@ -8,6 +8,8 @@ counts) is bound with `functools.partial` as keyword-only arguments.
 from __future__ import annotations
 
 import functools
+import re
+from typing import TYPE_CHECKING
 
 import flax.linen as nn
 import flax.traverse_util
@@ -25,40 +27,44 @@ from transfer import tasks
 from transfer.spec import Lane  # pylint: disable=unused-import  (re-exported: train.Lane)
 from transfer.spec import TargetSpec
 
+if TYPE_CHECKING:
+  from transfer.data import DataSource
 
-def transplant(fresh, source, labels, *, head_group: str):
-  """`fresh` with every non-head parameter replaced by `source`'s; shapes must agree."""
-  flat_fresh, flat_source = (flax.traverse_util.flatten_dict(t) for t in (fresh, source))
+
+def transplant(fresh, base, labels, *, head_group: str, skip: str = '', copied=None):
+  """`fresh` with backbone parameters taken from `base`: all except the head group and those whose path matches
+  `skip`; where `copied` (group -> traced bool) is given, only the groups it marks. Shapes must agree."""
+  flat_fresh, flat_base = (flax.traverse_util.flatten_dict(t) for t in (fresh, base))
   flat_labels = flax.traverse_util.flatten_dict(labels)
   out = {}
   for path, leaf in flat_fresh.items():
-    if flat_labels[path] == head_group:
+    name, group = '/'.join(path), flat_labels[path]
+    if group == head_group or (skip and re.search(skip, name)):
       out[path] = leaf
       continue
-    name = '/'.join(path)
-    if path not in flat_source:
+    if path not in flat_base:
       raise ValueError(f'pre-trained parameters lack {name!r}')
-    if flat_source[path].shape != leaf.shape:
-      raise ValueError(f'pre-trained {name!r} has shape {flat_source[path].shape}, the model wants {leaf.shape}')
-    out[path] = flat_source[path]
+    if flat_base[path].shape != leaf.shape:
+      raise ValueError(f'pre-trained {name!r} has shape {flat_base[path].shape}, the model wants {leaf.shape}')
+    out[path] = flat_base[path] if copied is None else jnp.where(copied[group], flat_base[path], leaf)
   return flax.traverse_util.unflatten_dict(out)
 
 
-def target_data(lane: Lane, *, task: tasks.TaskSpec) -> tuple[tasks.Split, tasks.Split]:
-  """The lane's labelled target pool (`task.target_pool` examples) and its test set, at the lane's shift."""
-  keys = keys_lib.seed_keys(lane.seed)
-  world = tasks.make_world(keys.world, task)
-  pool = tasks.sample(world, keys.target_pool, task.target_pool, task='target', shift=lane.shift, spec=task)
-  test = tasks.sample(world, keys.target_test, task.test_size, task='target', shift=lane.shift, spec=task)
-  return pool, test
+def copied_groups(lane: Lane, spec: TargetSpec) -> dict:
+  """Backbone group -> whether it is among the bottom `lane.layers_copied` groups (traced)."""
+  backbone = [g for g in groups_lib.group_names(spec.rules) if g != spec.head_group]
+  return {g: i < lane.layers_copied for i, g in enumerate(backbone)}
 
 
-def initial_params(lane: Lane, source_params, pool: tasks.Split, *, pretrained: bool, spec: TargetSpec):
-  """A fresh model for the target classes, its backbone replaced by the source model's if `pretrained`."""
-  params = spec.model.init(keys_lib.seed_keys(lane.seed).target_init, pool.x[:1])['params']
-  if pretrained:
+def initial_params(lane: Lane, base_params, pool: tasks.Split, *, strategy: strategies.Strategy, spec: TargetSpec,
+                   init_key: jax.Array):
+  """A fresh model for the target classes, its backbone (or, for `copy='first_k'`, its bottom `layers_copied`
+  groups) replaced by `base_params`' if the strategy starts pre-trained."""
+  params = spec.model.init(init_key, pool.x[:1])['params']
+  if strategy.pretrained:
     labels = groups_lib.assign_groups(params, spec.rules)
-    params = transplant(params, source_params, labels, head_group=spec.head_group)
+    copied = copied_groups(lane, spec) if strategy.uses_layers_copied else None
+    params = transplant(params, base_params, labels, head_group=spec.head_group, skip=spec.skip, copied=copied)
   return params
 
 
@@ -76,7 +82,8 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, pool: tasks.Split, *, st
   """One stage of `strategy` (one optimizer, fresh state) over `step_keys`; `anchor` is the L2-SP reference."""
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
-                                               lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
+                                               lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs,
+                                               layers_copied=lane.layers_copied)
   apply_fn = spec.model.apply
   if all(s is None for g, s in schedules.items() if g != spec.head_group):
     pool, apply_fn = head_only_data(params, pool, model=spec.model, steps=steps,
@@ -92,15 +99,28 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, pool: tasks.Split, *, st
                             optimizer=optim.make_optimizer(labels, schedules, spec.adam), draw=draw)
 
 
+def base_network(lane: Lane, source_params, pool: tasks.Split, *, strategy: strategies.Strategy,
+                 spec: TargetSpec):
+  """What a pre-trained strategy copies from: the source model, or (base='target') a network trained from scratch
+  on the lane's target data with its own initialisation and minibatch order."""
+  if strategy.base == 'source':
+    return source_params
+  params, _ = fit(lane, None, pool, strategy=strategies.get('scratch'), spec=spec, salt=1)
+  return params
+
+
 def fit(lane: Lane, source_params, pool: tasks.Split, *, strategy: strategies.Strategy, spec: TargetSpec,
-        adapt_data: adapt_train.AdaptData | None = None):
+        adapt_data: adapt_train.AdaptData | None = None, salt: int = 0):
   """Trains on the target pool as `strategy` says, stage after stage; returns final params and per-step losses.
 
-  Domain-adaptation strategies also need `adapt_data` (labelled source and unlabelled target examples).
+  Domain-adaptation strategies also need `adapt_data` (labelled source and unlabelled target examples). `salt`
+  picks independent initialisation and minibatch keys (see keys.target_run_keys).
   """
-  params = initial_params(lane, source_params, pool, pretrained=strategy.pretrained, spec=spec)
+  init_key, batches_key = keys_lib.target_run_keys(lane.seed, salt)
+  base = base_network(lane, source_params, pool, strategy=strategy, spec=spec) if strategy.pretrained else None
+  params = initial_params(lane, base, pool, strategy=strategy, spec=spec, init_key=init_key)
   anchor = params
-  all_keys = keys_lib.step_keys(keys_lib.seed_keys(lane.seed).target_batches, spec.loop.steps)
+  all_keys = keys_lib.step_keys(batches_key, spec.loop.steps)
   start, stage_losses = 0, []
   for stage, steps in strategies.stages(strategy, spec.loop.steps, spec.knobs):
     stage_keys = all_keys[start:start + steps]
@@ -118,11 +138,14 @@ def is_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def train(lane: Lane, source_params, *, task: tasks.TaskSpec, strategy: strategies.Strategy,
+def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: strategies.Strategy,
           spec: TargetSpec) -> dict[str, jax.Array]:
-  """One whole target run for one lane: data, `fit`, evaluation on the test set. Returns scalar metrics."""
-  pool, test = target_data(lane, task=task)
-  adapt_data = adapt_train.adapt_data(lane, task=task) if strategy.align != 'none' else None
+  """One whole target run for one lane: data, `fit`, evaluation on the test set. Returns scalar metrics.
+
+  `arrays` are the data source's arrays (an argument of the compiled run, the same for every lane).
+  """
+  pool, test = data.target_splits(arrays, lane)
+  adapt_data = data.adapt_data(arrays, lane) if strategy.align != 'none' else None
   params, step_losses = fit(lane, source_params, pool, strategy=strategy, spec=spec, adapt_data=adapt_data)
   metrics = losses.evaluate(params, test, apply_fn=spec.model.apply)
   tail = max(1, spec.loop.steps // 10)
