@@ -46,3 +46,22 @@ def test_report_renders_the_original_tables_beside_ours():
   text = study_report.render({'domain_shift': shift_runs({0.0: 0.05, 0.5: 0.05, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0})})
   assert '| 0.5 | 0.26 |' in text  # the original study's transfer accuracy at shift 0.5, beside ours
   assert 'not run' in text  # experiments without results say so
+
+
+def layer_runs(anb_by_k):
+  """AnB / AnB+ / BnB / BnB+ records over k with AnB's mean at each k given; the others flat at 0.5."""
+  noise = [0.01, -0.01, 0.005, -0.005, 0.0]
+  out = []
+  for k, anb in anb_by_k.items():
+    for strategy, level in (('anb', anb), ('anb_plus', 0.5), ('bnb', 0.5), ('bnb_plus', 0.5)):
+      out += records(strategy, [level + e for e in noise], layers_copied=k)
+  return out
+
+
+def test_layer_findings_call_a_group_specific_only_when_copying_it_frozen_hurts():
+  from transfer import layer_findings  # pylint: disable=g-import-not-at-top
+  rows = layer_findings.rows(layer_runs({0: 0.5, 1: 0.6, 2: 0.6, 3: 0.4}), ['layer_0', 'layer_1', 'layer_2'])
+  assert [(r[2], r[3], r[-1]) for r in rows] == [('1', 'layer_0', 'transfers'), ('2', 'layer_1', 'neutral'),
+                                                 ('3', 'layer_2', 'specific to the source')]
+  assert rows[2][4].startswith('-0.100')  # AnB - BnB at k = 3
+  assert rows[2][6].startswith('+0.000')  # BnB(3) - BnB(0): no co-adaptation drop

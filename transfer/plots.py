@@ -33,6 +33,8 @@ def comparison_plot(panels: list[compare.Panel], path: str, *, title: str, axis_
     acc_ax.set(xlabel=axis_label, ylabel='test accuracy', title=f'accuracy ({fixed})')
     gain_ax.set(xlabel=axis_label, ylabel='paired gain', title=f'gain over {baseline} ({fixed})')
     for ax in (acc_ax, gain_ax):
+      if panel.axis == 'layers_copied':  # a count: one tick per value
+        ax.set_xticks(x)
       ax.grid(alpha=0.3)
       ax.legend(fontsize=8)
       if log_x:  # symlog keeps an axis value of 0 (e.g. lr_mult 0 = frozen) on the plot
