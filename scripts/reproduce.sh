@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-for experiment in domain_shift strategies lr_multiplier gradual_unfreezing domain_adaptation; do
+for experiment in domain_shift strategies lr_multiplier gradual_unfreezing domain_adaptation layer_transfer \
+    strategies.py:digits layer_transfer.py:digits; do
+  config="configs/${experiment}"
+  [[ "${experiment}" == *:* ]] || config="${config}.py"
   echo "== ${experiment}"
-  python -m scripts.run --config="configs/${experiment}.py" --overwrite > /dev/null
+  python -m scripts.run --config="${config}" --overwrite > /dev/null
 done
 python -m scripts.decide --config=configs/decision.py --overwrite > /dev/null
 python -m scripts.concept
