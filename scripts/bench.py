@@ -13,7 +13,6 @@ from transfer import bench
 from transfer import bench_report
 from transfer import cli
 from transfer import experiment
-from transfer import validate
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/bench.py', 'Benchmark config (path[:variant]).',
                                           lock_config=True)
@@ -24,8 +23,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
-  cli.exit_on_user_error(validate.check, config, config.data.target_classes)
-  figures = bench.run(config, experiment.cache_dir(config, _OUT.value))
+  figures = cli.exit_on_user_error(bench.run, config, experiment.cache_dir(config, _OUT.value))
   bench_report.write(_OUT.value, figures)
   print(bench_report.markdown(figures))
 

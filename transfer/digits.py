@@ -2,6 +2,7 @@
 task: source = digits 0-4, target = digits 5-9 (labels 0-4), target test = a fixed held-out 400 of the 5-9 images.
 
 Pixels are scaled from 0..16 to [0, 1]. The target images' shift axis is a rotation (see transfer/array_data.py).
+The unlabelled target examples domain adaptation uses are the target pool's images (their labels unused).
 """
 
 from __future__ import annotations

@@ -124,8 +124,3 @@ def check_model(config, shapes, source) -> None:
           f'strategies without domain adaptation: {source.name} data has no unlabelled target examples '
           '(add target_unlabeled_x to the .npz)')
 
-
-def check(config, shapes, source) -> None:
-  """Raises ConfigError on the first problem found; returns None for a runnable config."""
-  check_fields(config)
-  check_model(config, shapes, source)
