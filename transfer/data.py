@@ -45,6 +45,8 @@ class DataSource(Protocol):
 
 
 class Loaded(NamedTuple):
+  """A data source ready to run: its static description, its arrays and what identifies it."""
+
   source: DataSource
   arrays: object  # () for synthetic data, an array_data.Arrays otherwise
   key: dict  # what identifies the data (part of the pre-trained models' cache key)
