@@ -209,6 +209,12 @@ The marginal reading is cumulative: once a lower group is specific, freezing mor
 the layers that could have compensated, so the groups above it read as specific partly for that reason."""
 
 
+def layer_block(outputs: str | None, title: str, name: str) -> list[str]:
+  """One layer-transfer experiment's REPORT.md lines: its tables and plot, then the reading per layer group."""
+  return [title, '', workdir_tables(outputs, name), '', 'Reading per layer group:', '', layer_section(outputs, name),
+          '']
+
+
 def render(runs: claims.Records, decision: str = 'not run', outputs: str | None = None) -> str:
   """REPORT.md's text; the sections beyond the original study read their workdirs under `outputs` (None: not run)."""
   parts = [INTRO,
@@ -232,10 +238,8 @@ def render(runs: claims.Records, decision: str = 'not run', outputs: str | None 
            "### Experiment 1 on scikit-learn's digits (source 0-4, target 5-9, CNN backbone)", '',
            workdir_tables(outputs, 'strategies_digits'), '',
            LAYERS_INTRO, '',
-           '### Synthetic task (MLP; shift 0 and shift 3)', '', workdir_tables(outputs, 'layer_transfer'), '',
-           'Reading per layer group (see above):', '', layer_section(outputs, 'layer_transfer'), '',
-           '### Digits (CNN; unrotated)', '', workdir_tables(outputs, 'layer_transfer_digits'), '',
-           'Reading per layer group:', '', layer_section(outputs, 'layer_transfer_digits'), '',
+           *layer_block(outputs, '### Synthetic task (MLP; shift 0 and shift 3)', 'layer_transfer'),
+           *layer_block(outputs, '### Digits (CNN; unrotated)', 'layer_transfer_digits'),
            CAVEATS]
   return '\n'.join(parts)
 
