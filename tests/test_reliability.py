@@ -36,6 +36,9 @@ def load_runs(workdir):
     (dict(groups=(('^layer_', 'backbone'), ('^head/kernel', 'head'))), "'head/bias' is covered by no group rule"),
     (dict(groups=(('^layer_', 'backbone'),)), 'config.head_group'),
     (dict(groups=(('^layer_(', 'backbone'), ('^head/', 'head'))), 'not a valid regex'),
+    (dict(strategies=('anb', 'fine_tuning', 'scratch'), layers_copied=(0, 4)), 'integers from 0 to 3'),
+    (dict(layers_copied=(-1,)), 'config.layers_copied'),
+    (dict(model=dict(name='resnet', width=16, depth=3, channels=(4,))), "config.model.name = 'resnet'"),
 ])
 def test_bad_configs_fail_before_anything_is_written(tmp_path, overrides, message):
   workdir = str(tmp_path / 'out')

@@ -6,12 +6,11 @@ import math
 import re
 
 from transfer import compare
+from transfer import data as data_lib
 from transfer import groups as groups_lib
 from transfer import models
 from transfer import strategies
 from transfer.errors import ConfigError
-
-DATA_NAMES = ('synthetic', 'digits', 'npz')
 
 
 def require(ok: bool, field: str, value, allowed: str) -> None:
@@ -61,7 +60,7 @@ def check_grid(config) -> None:
 
 
 def check_data(config) -> None:
-  require(config.data.name in DATA_NAMES, 'data.name', config.data.name, f'one of {DATA_NAMES}')
+  require(config.data.name in data_lib.NAMES, 'data.name', config.data.name, f'one of {data_lib.NAMES}')
   if config.data.name == 'npz':
     require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
             "the path of an .npz file (config.data.name = 'npz')")
