@@ -67,11 +67,12 @@ class ArrayData:
   shift_angle: float  # radians of rotation per unit of shift
   has_unlabeled: bool
 
-  def shifted_by(self, x: jax.Array, shift: jax.Array) -> jax.Array:
-    return images.rotate(x, shift * self.shift_angle) if self.rotates else x
+  @property
+  def has_shift(self) -> bool:
+    return self.rotates
 
-  def shifted(self, x: jax.Array, lane: Lane) -> jax.Array:
-    return self.shifted_by(x, lane.shift)
+  def shifted(self, x: jax.Array, shift: jax.Array) -> jax.Array:
+    return images.rotate(x, shift * self.shift_angle) if self.rotates else x
 
   def source_splits(self, arrays: Arrays, seed: jax.Array) -> tuple[tasks.Split, tasks.Split]:
     del seed  # the same source data for every seed; seeds differ in initialisation and minibatch order
@@ -81,15 +82,15 @@ class ArrayData:
   def target_splits(self, arrays: Arrays, lane: Lane) -> tuple[tasks.Split, tasks.Split]:
     order = jax.random.permutation(keys_lib.seed_keys(lane.seed).target_pool, arrays.target_x.shape[0])
     picked = order[:self.target_pool]
-    pool = tasks.Split(self.shifted(arrays.target_x[picked], lane), arrays.target_y[picked])
-    return pool, tasks.Split(self.shifted(arrays.test_x, lane), arrays.test_y)
+    pool = tasks.Split(self.shifted(arrays.target_x[picked], lane.shift), arrays.target_y[picked])
+    return pool, tasks.Split(self.shifted(arrays.test_x, lane.shift), arrays.test_y)
 
   def domain_samples(self, arrays: Arrays, seed: jax.Array, shift: jax.Array, n: int) -> tuple[jax.Array, ...]:
     """Up to `n` held-out source inputs and unlabelled target inputs (else target test inputs) at `shift`."""
     del seed
     target = arrays.unlabeled_x if self.has_unlabeled else arrays.test_x
-    return arrays.source_test_x[:n], self.shifted_by(target[:n], shift)
+    return arrays.source_test_x[:n], self.shifted(target[:n], shift)
 
   def adapt_data(self, arrays: Arrays, lane: Lane) -> adapt_train.AdaptData:
     return adapt_train.AdaptData(tasks.Split(arrays.source_x, arrays.source_y),
-                                 self.shifted(arrays.unlabeled_x, lane))
+                                 self.shifted(arrays.unlabeled_x, lane.shift))

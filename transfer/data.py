@@ -37,6 +37,8 @@ class DataSource(Protocol):
   input_shape: tuple[int, ...]
   source_classes: int
   target_classes: int
+  has_shift: bool  # whether lanes' `shift` changes the target data (else the shift axis collapses to 0)
+  has_unlabeled: bool  # whether adapt_data has unlabelled target examples (domain adaptation needs them)
 
   def source_splits(self, arrays, seed: jax.Array) -> tuple[tasks.Split, tasks.Split]: ...
   def target_splits(self, arrays, lane: Lane) -> tuple[tasks.Split, tasks.Split]: ...
@@ -85,7 +87,7 @@ def load(config) -> Loaded:
 
 def shifts(config, source: DataSource) -> tuple[float, ...]:
   """The grid's shifts: the config's, except for data used as given (npz), where the axis collapses to 0."""
-  if isinstance(source, array_data.ArrayData) and not source.rotates:
+  if not source.has_shift:
     if tuple(config.shifts) != (0.0,):
       logging.warning('%s data has no shift axis: config.shifts = %s collapses to (0.0,) (the data as given)',
                       source.name, tuple(config.shifts))

@@ -40,6 +40,11 @@ def group_names(rules: Rules) -> tuple[str, ...]:
   return tuple(dict.fromkeys(group for _, group in rules))
 
 
+def backbone_groups(rules: Rules, head_group: str) -> tuple[str, ...]:
+  """The groups below the head, bottom first (what layer-wise strategies count from)."""
+  return tuple(g for g in group_names(rules) if g != head_group)
+
+
 def describe(params, rules: Rules) -> str:
   """One line per parameter: path, shape and group; for logging the assignment once."""
   flat = flax.traverse_util.flatten_dict(params)

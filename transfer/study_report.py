@@ -7,6 +7,7 @@ import os
 
 from transfer import claims
 from transfer import compare
+from transfer import groups as groups_lib
 from transfer import layer_findings
 from transfer import original
 from transfer import report
@@ -61,9 +62,7 @@ def layer_section(outputs: str | None, name: str) -> str:
   if loaded is None:
     return 'not run'
   config, records = loaded
-  groups = [g for _, g in config['groups'] if g != config['head_group']]
-  groups = list(dict.fromkeys(groups))
-  return layer_findings.markdown(records, groups)
+  return layer_findings.markdown(records, groups_lib.backbone_groups(config['groups'], config['head_group']))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -19,6 +19,8 @@ class SyntheticData:
 
   task: tasks.TaskSpec
   name: str = 'synthetic'
+  has_shift: bool = True  # the shift rotates the generator's first layer
+  has_unlabeled: bool = True  # unlabelled target examples are generated like the rest
 
   @property
   def input_shape(self) -> tuple[int, ...]:

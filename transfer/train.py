@@ -52,7 +52,7 @@ def transplant(fresh, base, labels, *, head_group: str, skip: str = '', copied=N
 
 def copied_groups(lane: Lane, spec: TargetSpec) -> dict:
   """Backbone group -> whether it is among the bottom `lane.layers_copied` groups (traced)."""
-  backbone = [g for g in groups_lib.group_names(spec.rules) if g != spec.head_group]
+  backbone = groups_lib.backbone_groups(spec.rules, spec.head_group)
   return {g: i < lane.layers_copied for i, g in enumerate(backbone)}
 
 

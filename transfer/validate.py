@@ -115,11 +115,11 @@ def check_model(config, shapes, source) -> None:
   """What needs the loaded data: the group rules against the model's parameter `shapes`, the layers that can be
   copied, and the unlabelled data domain adaptation needs."""
   check_groups(config, shapes)
-  backbone = [g for g in groups_lib.group_names(config.groups) if g != config.head_group]
+  backbone = list(groups_lib.backbone_groups(config.groups, config.head_group))
   require(all(k <= len(backbone) for k in config.layers_copied), 'layers_copied', config.layers_copied,
           f'integers from 0 to {len(backbone)} (the backbone groups: {backbone})')
   aligned = [n for n in config.strategies if strategies.get(n).align != 'none']
-  require(not aligned or getattr(source, 'has_unlabeled', True), 'strategies', aligned,
+  require(not aligned or source.has_unlabeled, 'strategies', aligned,
           f'strategies without domain adaptation: {source.name} data has no unlabelled target examples '
           '(add target_unlabeled_x to the .npz)')
 
