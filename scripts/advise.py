@@ -16,14 +16,14 @@ is not on the same scale, so refit them on your data (`python -m scripts.decide`
 trusting the domain branch.
 """
 
-from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from transfer import cli
-from transfer import decision
+from transfer.run import cli
+from transfer.studies import decision
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/domain_shift.py', 'Config naming data, model and '
                                           'source pre-training.', lock_config=True)

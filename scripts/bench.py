@@ -3,16 +3,15 @@ r"""Benchmarks the vmapped sweep against one lane per call and a PyTorch loop; w
   python -m scripts.bench --config=configs/bench.py [--out=outputs/benchmark]
 """
 
-from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from transfer import bench
-from transfer import bench_report
-from transfer import cli
-from transfer import experiment
+from transfer.run import cli
+from transfer.run import sources
+from transfer.studies import bench
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/bench.py', 'Benchmark config (path[:variant]).',
                                           lock_config=True)
@@ -23,9 +22,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
-  figures = cli.exit_on_user_error(bench.run, config, experiment.cache_dir(config, _OUT.value))
-  bench_report.write(_OUT.value, figures)
-  print(bench_report.markdown(figures))
+  figures = cli.exit_on_user_error(bench.run, config, sources.cache_dir(config, _OUT.value))
+  bench.write(_OUT.value, figures)
+  print(bench.markdown(figures))
 
 
 if __name__ == '__main__':

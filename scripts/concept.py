@@ -6,8 +6,8 @@ r"""Draws the concept figure (process, feature hierarchy, strategies) into outpu
 from absl import app
 from absl import flags
 
-from transfer import cli
-from transfer import concept
+from transfer.report import plots
+from transfer.run import cli
 
 _OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write.')
 
@@ -15,7 +15,7 @@ _OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  concept.draw(_OUT.value)
+  plots.concept_figure(_OUT.value)
   print(f'wrote {_OUT.value}')
 
 

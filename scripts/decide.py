@@ -3,14 +3,14 @@ r"""Runs the decision grid, fits the advisor's thresholds on some seeds and scor
   python -m scripts.decide --config=configs/decision.py [--workdir=outputs/decision] [--overwrite]
 """
 
-from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from transfer import cli
-from transfer import decision
+from transfer.run import cli
+from transfer.studies import decision
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/decision.py', 'Decision config (path[:variant]).',
                                           lock_config=True)

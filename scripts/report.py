@@ -8,8 +8,8 @@ Reads the experiments' results.json files; run the experiments first (scripts/re
 from absl import app
 from absl import flags
 
-from transfer import cli
-from transfer import study_report
+from transfer.report import study
+from transfer.run import cli
 
 _OUTPUTS = flags.DEFINE_string('outputs', 'outputs', 'Folder holding <experiment>/results.json.')
 
@@ -17,7 +17,7 @@ _OUTPUTS = flags.DEFINE_string('outputs', 'outputs', 'Folder holding <experiment
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  for path in study_report.write(_OUTPUTS.value):
+  for path in study.write(_OUTPUTS.value):
     print(f'wrote {path}')
 
 

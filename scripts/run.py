@@ -6,14 +6,14 @@ r"""Runs one experiment config end to end and prints its result table.
 A rerun into the same workdir computes only the runs that are missing (e.g. after the process was killed).
 """
 
-from transfer import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from transfer import cli
-from transfer import experiment
+from transfer.run import cli
+from transfer.run import experiment
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file (path[:variant]).',
                                           lock_config=True)
@@ -28,7 +28,7 @@ def main(argv):
   cli.initialize()
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'outputs/{config.experiment}'
-  print(cli.exit_on_user_error(experiment.run, config, workdir, overwrite=_OVERWRITE.value))
+  print(cli.exit_on_user_error(experiment.run, config, workdir, overwrite=_OVERWRITE.value).table)
 
 
 if __name__ == '__main__':

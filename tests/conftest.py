@@ -1,4 +1,4 @@
-"""Shared smoke-sized fixtures: a config, its loaded data source and per-seed pre-trained source models."""
+"""Shared smoke-sized fixtures: a config, its loaded dataset and per-seed pre-trained source models."""
 
 import functools
 import os
@@ -9,13 +9,14 @@ os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='tran
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
-from transfer import xla_env  # pylint: disable=g-import-not-at-top,unused-import  (as the scripts do)
+from transfer.run import xla_env  # pylint: disable=g-import-not-at-top,unused-import  (as the scripts do)
 
 import pytest  # pylint: disable=g-import-not-at-top
 
 from configs import domain_shift
-from transfer import data as data_lib
-from transfer import experiment
+from transfer.data import dataset as dataset_lib
+from transfer.run import experiment
+from transfer.run import sources
 
 
 def smoke_config(**overrides):
@@ -33,13 +34,13 @@ def config():
 
 
 @pytest.fixture(scope='session')
-def data(config):
-  return data_lib.load(config)
+def dataset(config):
+  return dataset_lib.load(config)
 
 
 @pytest.fixture(scope='session')
-def source_params(config, data):
-  params, _ = experiment.pretrain_all(config, data)
+def source_params(config, dataset):
+  params, _ = sources.pretrain_all(config, dataset)
   return params
 
 
@@ -48,12 +49,12 @@ def smoke_run(tmp_path_factory):
   """One uninterrupted smoke experiment: (workdir, config, table)."""
   workdir = str(tmp_path_factory.mktemp('smoke'))
   config = smoke_config()
-  return workdir, config, experiment.run(config, workdir)
+  return workdir, config, experiment.run(config, workdir).table
 
 
 @pytest.fixture(scope='session')
-def train_fn_for(config, data):
+def train_fn_for(config, dataset):
   """strategy name -> `train` with the smoke config's structure bound."""
   from transfer import strategies  # pylint: disable=g-import-not-at-top
   return functools.lru_cache(None)(
-      lambda name: experiment.strategy_train_fn(config, data, strategies.get(name)))
+      lambda name: experiment.strategy_train_fn(config, dataset, strategies.get(name)))

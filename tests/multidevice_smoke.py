@@ -11,24 +11,26 @@ import sys
 import jax
 
 from configs import domain_shift
-from transfer import experiment
-from transfer import strategies
-from transfer import sweep
+from transfer import types
+from transfer.run import experiment
+from transfer.run import sources
+from transfer.train import strategies
+from transfer.run import sweep
 
 
 def main(workdir: str) -> None:
   config = domain_shift.get_config('smoke')
   experiment.run(config, workdir)
-  data = experiment.prepare(config)
-  source = experiment.pretrained_sources(config, data, f'{workdir}/pretrained')
+  dataset = experiment.prepare(config)
+  source = sources.pretrained(config, dataset, f'{workdir}/pretrained')
   strategy = strategies.get('fine_tuning')
   cells = sweep.grid(strategy, seeds=2, data_sizes=config.data_sizes, shifts=config.shifts,
                      lr_mults=config.lr_mults)[:6]  # 6 lanes: not a multiple of the device count
   compiled = jax.jit(functools.partial(sweep.train_lanes,
-                                       train_fn=experiment.strategy_train_fn(config, data, strategy)))
+                                       train_fn=experiment.strategy_train_fn(config, dataset, strategy)))
   mesh = sweep.lane_mesh()
   width = sweep.chunk_width(len(cells), 0, mesh.size)
-  out = compiled(*sweep.shard(sweep.pad_to(sweep.stack_lanes(cells), width), source, data.arrays, mesh))
+  out = compiled(*sweep.shard(sweep.pad_to(types.stack_lanes(cells), width), source, dataset.arrays, mesh))
   accuracy = out['test_accuracy']
   with open(f'{workdir}/results.json') as f:
     runs = json.load(f)['runs']

@@ -5,38 +5,38 @@ import os
 
 import pytest
 
-from transfer import advisor
-from transfer import decision
+from transfer import io
+from transfer.studies import decision
 
-T = advisor.Thresholds(little=100, lots=1000, far=0.5)
+T = decision.Thresholds(little=100, lots=1000, far=0.5)
 
 
 @pytest.mark.parametrize('n, distance, expected', [
     (50, 0.1, 'feature_extraction'), (50, 0.9, 'dann'), (500, 0.9, 'gradual_unfreezing'),
     (5000, 0.1, 'fine_tuning')])
 def test_recommend_follows_the_framework(n, distance, expected):
-  strategy, reason = advisor.recommend(n, distance, T)
+  strategy, reason = decision.recommend(n, distance, T)
   assert strategy == expected and reason
 
 
 def cell(n, distance, best, shift=0.0):
   accuracy = {s: 0.5 for s in ('feature_extraction', 'dann', 'gradual_unfreezing', 'fine_tuning', 'scratch')}
   accuracy[best] = 0.6
-  return advisor.Cell(n, shift, distance, accuracy)
+  return decision.Cell(n, shift, distance, accuracy)
 
 
 def test_fitted_thresholds_reproduce_a_framework_shaped_world():
   cells = [cell(50, 0.1, 'feature_extraction'), cell(50, 0.9, 'dann', 3.0), cell(200, 0.1, 'gradual_unfreezing'),
            cell(200, 0.9, 'gradual_unfreezing', 3.0), cell(1000, 0.1, 'fine_tuning'), cell(1000, 0.9, 'fine_tuning', 3)]
-  t = advisor.fit_thresholds(cells)
-  assert all(advisor.recommend(c.data_size, c.distance, t)[0] == c.best for c in cells)
+  t = decision.fit_thresholds(cells)
+  assert all(decision.recommend(c.data_size, c.distance, t)[0] == c.best for c in cells)
   assert 50 < t.little <= 200 and 200 < t.lots <= 1000 and 0.1 < t.far <= 0.9
 
 
 def test_regret_is_zero_only_for_the_best():
   c = cell(50, 0.1, 'dann')
-  assert advisor.regret(c, 'dann') == 0.0
-  assert advisor.regret(c, 'fine_tuning') == pytest.approx(0.1)
+  assert decision.regret(c, 'dann') == 0.0
+  assert decision.regret(c, 'fine_tuning') == pytest.approx(0.1)
 
 
 def test_cells_use_only_the_seeds_they_are_given():
@@ -44,16 +44,16 @@ def test_cells_use_only_the_seeds_they_are_given():
                   test_accuracy=0.9 if (seed == 1 and s == 'scratch') else 0.5, diverged=False)
              for s in ('fine_tuning', 'scratch') for seed in (0, 1)]
   dist = {(0, 0.0): 0.1, (1, 0.0): 0.3}
-  (fit,) = decision.cells(records, dist, range(1), ('fine_tuning', 'scratch'))
+  (fit,) = decision.cells(records, dist, range(1), ('fine_tuning', 'scratch'), lr_mult=0.1)
   assert fit.accuracy == {'fine_tuning': 0.5, 'scratch': 0.5} and fit.distance == 0.1
-  (held_out,) = decision.cells(records, dist, range(1, 2), ('fine_tuning', 'scratch'))
+  (held_out,) = decision.cells(records, dist, range(1, 2), ('fine_tuning', 'scratch'), lr_mult=0.1)
   assert held_out.best == 'scratch' and held_out.distance == 0.3
 
 
 def test_unbounded_thresholds_round_trip_through_json(tmp_path):
-  t = advisor.Thresholds(little=-math.inf, lots=math.inf, far=0.25)
+  t = decision.Thresholds(little=-math.inf, lots=math.inf, far=0.25)
   path = tmp_path / 'thresholds.json'
-  decision.report.write_json(str(path), decision.thresholds_json(t))
+  io.write_json(str(path), decision.thresholds_json(t))
   assert decision.load_thresholds(str(path)) == t
 
 

@@ -5,9 +5,8 @@ import json
 import pytest
 
 from configs import bench as bench_config
-from transfer import bench
-from transfer import bench_report
-from transfer import strategies
+from transfer.studies import bench
+from transfer.train import strategies
 
 KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds', 'model_gflop', 'peak_gflops',
         'achieved_gflops', 'fe_step_seconds', 'ft_step_seconds', 'peak_rss_mb', 'devices', 'lane_scaling_seconds')
@@ -16,7 +15,7 @@ KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds'
 def test_bench_smoke_writes_every_figure(tmp_path):
   config = bench_config.get_config('smoke')
   figures = bench.run(config, str(tmp_path / 'pretrained'))
-  bench_report.write(str(tmp_path), figures)
+  bench.write(str(tmp_path), figures)
   with open(tmp_path / 'benchmark.json') as f:
     written = json.load(f)
   for key in KEYS:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import smoke_config
-from transfer import checkpoints
+from transfer import io
 from transfer import errors
-from transfer import experiment
+from transfer.run import experiment
+from transfer.run import sources
 
 
 def with_checkpoint(path, **overrides):
@@ -27,14 +28,14 @@ def runs(workdir):
 
 def test_the_saved_source_models_as_a_checkpoint_reproduce_the_run_exactly(smoke_run, tmp_path, monkeypatch):
   workdir, _, _ = smoke_run
-  monkeypatch.setattr(experiment, 'pretrain_all', lambda *_: pytest.fail('pre-trained despite a checkpoint'))
+  monkeypatch.setattr(sources, 'pretrain_all', lambda *_: pytest.fail('pre-trained despite a checkpoint'))
   experiment.run(with_checkpoint(os.path.join(workdir, experiment.SOURCE_MODELS)), str(tmp_path))
   assert runs(tmp_path) == runs(workdir)
 
 
 def one_model(smoke_run, tmp_path, seed=0, **edits):
   """Seed `seed`'s source model as a single-model checkpoint file, with `edits` (path -> array or None)."""
-  stacked = checkpoints.load(os.path.join(smoke_run[0], experiment.SOURCE_MODELS))
+  stacked = io.load_msgpack(os.path.join(smoke_run[0], experiment.SOURCE_MODELS))
   params = {g: {k: np.asarray(v)[seed] for k, v in leaves.items()} for g, leaves in stacked.items()}
   for name, value in edits.items():
     group, leaf = name.split('/')
@@ -43,13 +44,13 @@ def one_model(smoke_run, tmp_path, seed=0, **edits):
     else:
       params.setdefault(group, {})[leaf] = value
   path = tmp_path / 'mine.msgpack'
-  checkpoints.save(str(path), params)
+  io.save_msgpack(str(path), params)
   return path, params
 
 
-def test_a_single_model_checkpoint_serves_every_seed(smoke_run, config, data, tmp_path):
+def test_a_single_model_checkpoint_serves_every_seed(smoke_run, config, dataset, tmp_path):
   path, params = one_model(smoke_run, tmp_path, seed=1)
-  loaded = experiment.load_checkpoint(with_checkpoint(path), data)
+  loaded = sources.load_checkpoint(with_checkpoint(path), dataset)
   assert 'head' not in loaded  # the head group is never loaded
   for seed in range(config.seeds):
     np.testing.assert_array_equal(loaded['layer_2']['kernel'][seed], params['layer_2']['kernel'])
@@ -69,12 +70,12 @@ def test_a_mismatched_checkpoint_is_refused_naming_the_parameter(smoke_run, tmp_
   assert not workdir.exists()  # refused before anything was written
 
 
-def test_the_skip_pattern_starts_named_parameters_fresh(smoke_run, data, tmp_path):
+def test_the_skip_pattern_starts_named_parameters_fresh(smoke_run, dataset, tmp_path):
   path, _ = one_model(smoke_run, tmp_path, **{'layer_2/bias': None, 'layer_9/kernel': np.zeros(3, np.float32)})
   config = with_checkpoint(path)
   with config.unlocked():
     config.pretrained.skip = '^(head|layer_2|layer_9)/'
-  loaded = experiment.load_checkpoint(config, data)
+  loaded = sources.load_checkpoint(config, dataset)
   assert set(loaded) == {'layer_0', 'layer_1'}
   experiment.run(config, str(tmp_path / 'work'))  # layer_2 starts fresh in every pre-trained strategy
 

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from transfer import errors
-from transfer import experiment
-from transfer import validate
+from transfer.run import experiment
+from transfer.run import validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, 'configs', '*.py'))
@@ -42,7 +42,7 @@ def test_config_is_valid_locked_and_documented(name):
                          + [('strategies', 'digits,smoke')])
 def test_smoke_variant_runs_end_to_end(name, arg, tmp_path):
   config = load(name, arg)
-  table = experiment.run(config, str(tmp_path))
+  table = experiment.run(config, str(tmp_path)).table
   assert table.startswith(f'# {name}')
   assert os.path.exists(tmp_path / 'plot.png')
 

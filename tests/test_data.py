@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from configs import strategies as strategies_config
-from transfer import array_data
-from transfer import data as data_lib
-from transfer import digits
+from transfer.data import arrays as arrays_lib
+from transfer.data import dataset as dataset_lib
+from transfer.data import digits
 from transfer import errors
-from transfer import experiment
-from transfer import images
-from transfer import train
+from transfer.run import experiment
+from transfer.data import images
+from transfer import types
+from transfer.train import target
 
 
 def test_digits_load_without_network_access(monkeypatch):
@@ -67,7 +68,7 @@ def test_an_npz_written_here_runs_end_to_end(tmp_path):
   config = npz_config(path, shifts=(0.0, 2.0))  # npz has no shift axis: it collapses to the data as given
   with config.unlocked():
     config.strategies = ('fine_tuning', 'feature_extraction', 'coral', 'scratch')
-  table = experiment.run(config, str(tmp_path / 'work'))
+  table = experiment.run(config, str(tmp_path / 'work')).table
   with open(tmp_path / 'work' / 'results.json') as f:
     runs = json.load(f)['runs']
   assert len(runs) == 4 * config.seeds * 2 and {r['shift'] for r in runs} == {0.0}
@@ -130,12 +131,12 @@ def test_rotation_by_zero_is_the_identity_and_by_a_quarter_turn_is_rot90():
 
 def test_each_seed_sees_its_own_random_subset_and_larger_sizes_extend_it():
   config = strategies_config.get_config('digits,smoke')
-  data = data_lib.load(config)
-  assert isinstance(data.source, array_data.ArrayData) and data.source.rotates
+  dataset = dataset_lib.load(config)
+  assert isinstance(dataset.data, arrays_lib.ArrayData) and dataset.data.rotates
 
   def pool(seed, shift=0.0):
-    lane = train.Lane(jnp.int32(seed), jnp.int32(8), jnp.float32(shift), jnp.float32(1.0), jnp.int32(-1))
-    return data.source.target_splits(data.arrays, lane)
+    lane = types.Lane(jnp.int32(seed), jnp.int32(8), jnp.float32(shift), jnp.float32(1.0), jnp.int32(-1))
+    return dataset.data.target_splits(dataset.arrays, lane)
 
   (a, test_a), (b, _) = pool(0), pool(1)
   assert a.x.shape[0] == max(config.data_sizes)

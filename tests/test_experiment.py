@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import smoke_config
-from transfer import checkpoints
-from transfer import experiment
+from transfer import io
+from transfer.run import experiment
+from transfer.run import sources
 from transfer import errors
 
 RUN_KEYS = {'strategy', 'seed', 'data_size', 'shift', 'lr_mult', 'layers_copied', 'test_accuracy', 'test_loss', 'train_loss',
@@ -51,7 +52,7 @@ def test_a_new_config_reuses_the_cached_source_models(smoke_run, tmp_path, monke
   def fail(*_):
     raise AssertionError('pre-trained again although the cache matches')
 
-  monkeypatch.setattr(experiment, 'pretrain_all', fail)
+  monkeypatch.setattr(sources, 'pretrain_all', fail)
   config = smoke_config(strategies=('feature_extraction', 'scratch'))
   with config.unlocked():
     config.report.transfer = 'feature_extraction'
@@ -61,8 +62,8 @@ def test_a_new_config_reuses_the_cached_source_models(smoke_run, tmp_path, monke
 
 def test_checkpoint_round_trip_is_bit_identical_and_damage_is_reported(tmp_path, source_params):
   path = str(tmp_path / 'source.msgpack')
-  checkpoints.save(path, source_params)
-  loaded = checkpoints.load(path)
+  io.save_msgpack(path, source_params)
+  loaded = io.load_msgpack(path)
   assert loaded.keys() == source_params.keys()
   for layer, leaves in source_params.items():
     for name, value in leaves.items():
@@ -72,4 +73,4 @@ def test_checkpoint_round_trip_is_bit_identical_and_damage_is_reported(tmp_path,
   with open(path, 'wb') as f:
     f.write(data[:len(data) // 2])
   with pytest.raises(errors.CheckpointError, match='damaged'):
-    checkpoints.load(path)
+    io.load_msgpack(path)

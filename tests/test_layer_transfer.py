@@ -7,21 +7,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from transfer import experiment
-from transfer import strategies
-from transfer import train
+from transfer.run import experiment
+from transfer.train import strategies
+from transfer import types
+from transfer.train import target
 
 ALL = 3  # backbone groups of the smoke MLP
 
 
 def lane(layers_copied, lr_mult=1.0):
-  return train.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(lr_mult), jnp.int32(layers_copied))
+  return types.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(lr_mult), jnp.int32(layers_copied))
 
 
-def fit(config, data, source_params, name, run_lane):
-  pool, _ = data.source.target_splits(data.arrays, run_lane)
-  fn = jax.jit(functools.partial(train.fit, strategy=strategies.get(name),
-                                 spec=experiment.target_spec(config, data)))
+def fit(config, dataset, source_params, name, run_lane):
+  pool, _ = dataset.data.target_splits(dataset.arrays, run_lane)
+  fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
+                                 spec=experiment.target_spec(config, dataset)))
   params, _ = fn(run_lane, jax.tree.map(lambda a: a[1], source_params), pool)
   return params
 
@@ -31,35 +32,35 @@ def assert_trees_close(a, b, atol=0.0):
 
 
 @pytest.mark.parametrize('name', ['anb', 'anb_plus', 'bnb', 'bnb_plus'])
-def test_copying_no_layer_is_training_from_scratch(config, data, source_params, name):
-  assert_trees_close(fit(config, data, source_params, name, lane(0)),
-                     fit(config, data, source_params, 'scratch', lane(0)))
+def test_copying_no_layer_is_training_from_scratch(config, dataset, source_params, name):
+  assert_trees_close(fit(config, dataset, source_params, name, lane(0)),
+                     fit(config, dataset, source_params, 'scratch', lane(0)))
 
 
-def test_anb_copying_every_layer_is_feature_extraction(config, data, source_params):
-  anb = fit(config, data, source_params, 'anb', lane(ALL))
-  assert_trees_close(anb, fit(config, data, source_params, 'feature_extraction', lane(ALL)), atol=1e-5)
+def test_anb_copying_every_layer_is_feature_extraction(config, dataset, source_params):
+  anb = fit(config, dataset, source_params, 'anb', lane(ALL))
+  assert_trees_close(anb, fit(config, dataset, source_params, 'feature_extraction', lane(ALL)), atol=1e-5)
   source = jax.tree.map(lambda a: a[1], source_params)
   for group in ('layer_0', 'layer_1', 'layer_2'):  # frozen through a traced LR of 0: bit-identical
     jax.tree.map(np.testing.assert_array_equal, anb[group], source[group])
 
 
-def test_anb_plus_copying_every_layer_is_fine_tuning_at_the_full_lr(config, data, source_params):
-  assert_trees_close(fit(config, data, source_params, 'anb_plus', lane(ALL)),
-                     fit(config, data, source_params, 'fine_tuning', lane(ALL, lr_mult=1.0)), atol=1e-6)
+def test_anb_plus_copying_every_layer_is_fine_tuning_at_the_full_lr(config, dataset, source_params):
+  assert_trees_close(fit(config, dataset, source_params, 'anb_plus', lane(ALL)),
+                     fit(config, dataset, source_params, 'fine_tuning', lane(ALL, lr_mult=1.0)), atol=1e-6)
 
 
-def test_anb_copies_and_freezes_exactly_the_bottom_k_groups(config, data, source_params):
+def test_anb_copies_and_freezes_exactly_the_bottom_k_groups(config, dataset, source_params):
   source = jax.tree.map(lambda a: a[1], source_params)
-  params = fit(config, data, source_params, 'anb', lane(1))
+  params = fit(config, dataset, source_params, 'anb', lane(1))
   jax.tree.map(np.testing.assert_array_equal, params['layer_0'], source['layer_0'])
   for group in ('layer_1', 'layer_2'):
     assert not np.allclose(params[group]['kernel'], source[group]['kernel'])
 
 
-def test_bnb_copies_from_a_target_trained_network_not_the_source(config, data, source_params):
-  bnb = fit(config, data, source_params, 'bnb', lane(ALL))
+def test_bnb_copies_from_a_target_trained_network_not_the_source(config, dataset, source_params):
+  bnb = fit(config, dataset, source_params, 'bnb', lane(ALL))
   source = jax.tree.map(lambda a: a[1], source_params)
-  scratch = fit(config, data, source_params, 'scratch', lane(0))
+  scratch = fit(config, dataset, source_params, 'scratch', lane(0))
   assert not np.allclose(bnb['layer_0']['kernel'], source['layer_0']['kernel'])
   assert not np.allclose(bnb['layer_0']['kernel'], scratch['layer_0']['kernel'])  # its own initialisation

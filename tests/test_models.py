@@ -7,8 +7,8 @@ import ml_collections
 import numpy as np
 
 from configs import common
-from transfer import groups
-from transfer import models
+from transfer.train import optim
+from transfer.train import models
 
 
 def model_config(name='auto'):
@@ -17,7 +17,7 @@ def model_config(name='auto'):
 
 def test_the_default_group_rules_cover_the_cnn_one_group_per_conv_layer():
   shapes = models.param_shapes(model_config('cnn'), 5, (8, 8))
-  labels = groups.assign_groups(shapes, common.base('x').groups)
+  labels = optim.assign_groups(shapes, common.base('x').groups)
   assert labels == {f'layer_{i}': {'kernel': f'layer_{i}', 'bias': f'layer_{i}'} for i in range(3)} | {
       'head': {'kernel': 'head', 'bias': 'head'}}
   assert shapes['layer_1']['kernel'].shape == (3, 3, 4, 8)

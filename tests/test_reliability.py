@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import smoke_config
 from transfer import errors
-from transfer import experiment
+from transfer.run import experiment
+from transfer.run import sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,7 +64,7 @@ def test_script_reports_user_errors_in_one_line(tmp_path, flag, message):
 
 def test_a_diverged_run_is_recorded_and_never_averaged(tmp_path):
   config = smoke_config(lr=1e30, strategies=('fine_tuning', 'scratch'))
-  table = experiment.run(config, str(tmp_path))
+  table = experiment.run(config, str(tmp_path)).table
   runs = load_runs(str(tmp_path))
   assert runs and all(r['diverged'] for r in runs)
   assert all(r['test_accuracy'] is None and r['train_loss'] is None for r in runs)
@@ -123,14 +124,14 @@ def test_a_killed_sweep_resumes_without_recomputing_and_matches_an_uninterrupted
   assert ours == reference
 
 
-def test_a_damaged_cached_source_model_is_a_clear_error(config, data, tmp_path):
+def test_a_damaged_cached_source_model_is_a_clear_error(config, dataset, tmp_path):
   cache = str(tmp_path / 'cache')
-  experiment.pretrained_sources(config, data, cache)
+  sources.pretrained(config, dataset, cache)
   (checkpoint,) = [f for f in os.listdir(cache) if f.endswith('.msgpack')]
   with open(os.path.join(cache, checkpoint), 'r+b') as f:
     f.truncate(100)
   with pytest.raises(errors.CheckpointError, match=f'{checkpoint}.*delete it'):
-    experiment.pretrained_sources(config, data, cache)
+    sources.pretrained(config, dataset, cache)
 
 
 def test_no_pickle_anywhere():
@@ -145,6 +146,6 @@ def test_a_finished_workdir_reruns_without_training(smoke_run, monkeypatch):
   def fail(*_, **__):
     raise AssertionError('nothing is missing, so nothing should be pre-trained or trained')
 
-  monkeypatch.setattr(experiment, 'pretrained_sources', fail)
+  monkeypatch.setattr(sources, 'pretrained', fail)
   monkeypatch.setattr(experiment.sweep, 'run_strategy', fail)
-  assert experiment.run(config, workdir) == table
+  assert experiment.run(config, workdir).table == table

@@ -2,8 +2,8 @@
 
 import pytest
 
-from transfer import claims
-from transfer import study_report
+from transfer.report import claims
+from transfer.report import study
 
 
 def records(strategy, values, **keys):
@@ -13,13 +13,16 @@ def records(strategy, values, **keys):
 
 
 def shift_runs(gain_by_shift):
+  """A domain-shift experiment (its config's grid and its records) with the given fine-tuning gain per shift."""
   out = []
   for shift, gain in gain_by_shift.items():
     scratch = [0.5, 0.52, 0.48, 0.51, 0.49]
     out += records('scratch', scratch, shift=shift)
     noise = [0.01, -0.01, 0.005, -0.005, 0.0]  # paired differences = gain + noise, symmetric around the gain
     out += records('fine_tuning', [s + gain + e for s, e in zip(scratch, noise)], shift=shift, lr_mult=0.1)
-  return out
+  config = {'experiment': 'domain_shift', 'strategies': ['fine_tuning', 'scratch'], 'data_sizes': [100],
+            'shifts': list(gain_by_shift), 'lr_mults': [0.1]}
+  return claims.Experiment(config, out)
 
 
 def test_helps_most_at_small_shift_reads_the_peak():
@@ -43,7 +46,7 @@ def test_missing_experiments_are_reported_not_guessed():
 
 
 def test_report_renders_the_original_tables_beside_ours():
-  text = study_report.render({'domain_shift': shift_runs({0.0: 0.05, 0.5: 0.05, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0})})
+  text = study.render({'domain_shift': shift_runs({0.0: 0.05, 0.5: 0.05, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0})})
   assert '| 0.5 | 0.26 |' in text  # the original study's transfer accuracy at shift 0.5, beside ours
   assert 'not run' in text  # experiments without results say so
 
@@ -59,8 +62,7 @@ def layer_runs(anb_by_k):
 
 
 def test_layer_findings_call_a_group_specific_only_when_copying_it_frozen_hurts():
-  from transfer import layer_findings  # pylint: disable=g-import-not-at-top
-  rows = layer_findings.rows(layer_runs({0: 0.5, 1: 0.6, 2: 0.6, 3: 0.4}), ['layer_0', 'layer_1', 'layer_2'])
+  rows = claims.layer_rows(layer_runs({0: 0.5, 1: 0.6, 2: 0.6, 3: 0.4}), ['layer_0', 'layer_1', 'layer_2'])
   assert [(r[2], r[3], r[-1]) for r in rows] == [('1', 'layer_0', 'transfers'), ('2', 'layer_1', 'neutral'),
                                                  ('3', 'layer_2', 'specific to the source')]
   assert rows[2][4].startswith('-0.100')  # AnB - BnB at k = 3

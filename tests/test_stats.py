@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from transfer import stats
+from transfer.report import stats
 
 
 def test_mean_ci_matches_a_hand_computed_t_interval():

@@ -8,12 +8,14 @@ import numpy as np
 import optax
 import pytest
 
-from transfer import experiment
+from transfer.run import experiment
 from transfer import keys
-from transfer import losses
-from transfer import optim
-from transfer import strategies
-from transfer import train
+from transfer.train import losses
+from transfer.train import optim
+from transfer.train import stages
+from transfer.train import strategies
+from transfer import types
+from transfer.train import target
 
 GROUPS = ('layer_0', 'layer_1', 'layer_2', 'head')  # bottom first
 KNOBS = strategies.Knobs(layer_decay=2.6)
@@ -28,7 +30,7 @@ def run_optimizer(name, steps, lr_mult=0.5):
   schedules = strategies.group_schedules(strategies.get(name), GROUPS, head_group='head', lr_mult=lr_mult,
                                          steps=steps, knobs=KNOBS)
   labels = {g: {'w': g} for g in GROUPS}
-  opt = optim.make_optimizer(labels, schedules, optim.AdamSpec(lr=0.1))
+  opt = optim.make_optimizer(labels, schedules, optim.Adam(lr=0.1))
   params, state, history = toy_params(), None, []
   state = opt.init(params)
   for t in range(steps):
@@ -73,19 +75,19 @@ def test_l2_sp_penalty_is_zero_at_the_anchor_and_matches_its_formula():
   assert float(losses.l2_sp_penalty(moved, anchor, mask, weight=0.3)) == pytest.approx(0.5 * 0.3 * 6 * 0.25)
 
 
-def test_lp_ft_fine_tunes_from_the_probe(config, data, source_params):
-  spec = experiment.target_spec(config, data)
-  lane = train.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5), jnp.int32(-1))
+def test_lp_ft_fine_tunes_from_the_probe(config, dataset, source_params):
+  spec = experiment.target_spec(config, dataset)
+  lane = types.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[1], source_params)
-  pool, _ = data.source.target_splits(data.arrays, lane)
-  lp_ft, _ = jax.jit(functools.partial(train.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, pool)
+  pool, _ = dataset.data.target_splits(dataset.arrays, lane)
+  lp_ft, _ = jax.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, pool)
 
   probe_steps = round(config.probe_fraction * config.steps)
   assert 0 < probe_steps < config.steps
   step_keys = keys.step_keys(keys.seed_keys(lane.seed).target_batches, config.steps)
-  start = train.initial_params(lane, source, pool, strategy=strategies.get('lp_ft'), spec=spec,
+  start = target.initial_params(lane, source, pool, strategy=strategies.get('lp_ft'), spec=spec,
                                init_key=keys.seed_keys(lane.seed).target_init)
-  stage = functools.partial(train.run_stage, lane=lane, pool=pool, anchor=start, spec=spec)
+  stage = functools.partial(stages.run_stage, lane=lane, pool=pool, anchor=start, spec=spec)
   probe, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
   assert not np.array_equal(probe['head']['kernel'], start['head']['kernel'])  # the probe trained the head
   jax.tree.map(np.testing.assert_array_equal, {k: v for k, v in probe.items() if k != 'head'},
@@ -94,11 +96,11 @@ def test_lp_ft_fine_tunes_from_the_probe(config, data, source_params):
   jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6, rtol=0), lp_ft, tuned)
 
 
-def test_every_strategy_trains_on_smoke_sizes(config, data, source_params):
-  spec = experiment.target_spec(config, data)
-  lane = train.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1), jnp.int32(-1))
+def test_every_strategy_trains_on_smoke_sizes(config, dataset, source_params):
+  spec = experiment.target_spec(config, dataset)
+  lane = types.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
   for name, strategy in strategies.STRATEGIES.items():
-    metrics = jax.jit(functools.partial(train.train, data=data.source, strategy=strategy, spec=spec))(lane, source, data.arrays)
+    metrics = jax.jit(functools.partial(target.train, data=dataset.data, strategy=strategy, spec=spec))(lane, source, dataset.arrays)
     assert not bool(metrics['diverged']), name
     assert 0.0 <= float(metrics['test_accuracy']) <= 1.0, name

@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from transfer import strategies
-from transfer import sweep
+from transfer.train import strategies
+from transfer.run import sweep
 
 
 def test_grid_skips_the_lr_mult_axis_for_strategies_without_it():

@@ -7,15 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from transfer import experiment
-from transfer import losses
-from transfer import strategies
-from transfer import sweep
-from transfer import train
+from transfer.run import experiment
+from transfer.train import losses
+from transfer.train import strategies
+from transfer.run import sweep
+from transfer import types
+from transfer.train import target
 
 
 def lane(seed=0, data_size=32, shift=0.0, lr_mult=0.1, layers_copied=-1):
-  return train.Lane(jnp.int32(seed), jnp.int32(data_size), jnp.float32(shift), jnp.float32(lr_mult),
+  return types.Lane(jnp.int32(seed), jnp.int32(data_size), jnp.float32(shift), jnp.float32(lr_mult),
                     jnp.int32(layers_copied))
 
 
@@ -23,11 +24,11 @@ def seed_params(source_params, seed):
   return jax.tree.map(lambda a: a[seed], source_params)
 
 
-def fit(config, data, source_params, name, run_lane):
+def fit(config, dataset, source_params, name, run_lane):
   """Final target params of one run of strategy `name`."""
-  pool, _ = data.source.target_splits(data.arrays, run_lane)
-  fn = jax.jit(functools.partial(train.fit, strategy=strategies.get(name),
-                                 spec=experiment.target_spec(config, data)))
+  pool, _ = dataset.data.target_splits(dataset.arrays, run_lane)
+  fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
+                                 spec=experiment.target_spec(config, dataset)))
   params, _ = fn(run_lane, seed_params(source_params, run_lane.seed), pool)
   return params
 
@@ -36,21 +37,21 @@ def backbone(params):
   return {k: v for k, v in params.items() if k != 'head'}
 
 
-def test_feature_extraction_leaves_the_backbone_bit_identical(config, data, source_params):
-  params = fit(config, data, source_params, 'feature_extraction', lane())
+def test_feature_extraction_leaves_the_backbone_bit_identical(config, dataset, source_params):
+  params = fit(config, dataset, source_params, 'feature_extraction', lane())
   jax.tree.map(np.testing.assert_array_equal, backbone(params), backbone(seed_params(source_params, 0)))
-  fresh = fit(config, data, source_params, 'feature_extraction', lane(seed=1))
+  fresh = fit(config, dataset, source_params, 'feature_extraction', lane(seed=1))
   assert not np.array_equal(params['head']['kernel'], fresh['head']['kernel'])
 
 
-def test_fine_tuning_moves_the_backbone(config, data, source_params):
-  params = fit(config, data, source_params, 'fine_tuning', lane(lr_mult=0.5))
+def test_fine_tuning_moves_the_backbone(config, dataset, source_params):
+  params = fit(config, dataset, source_params, 'fine_tuning', lane(lr_mult=0.5))
   assert not np.array_equal(params['layer_0']['kernel'], seed_params(source_params, 0)['layer_0']['kernel'])
 
 
-def test_lr_mult_zero_equals_freezing(config, data, source_params):
-  frozen = fit(config, data, source_params, 'feature_extraction', lane())
-  zero = fit(config, data, source_params, 'fine_tuning', lane(lr_mult=0.0))
+def test_lr_mult_zero_equals_freezing(config, dataset, source_params):
+  frozen = fit(config, dataset, source_params, 'feature_extraction', lane())
+  zero = fit(config, dataset, source_params, 'fine_tuning', lane(lr_mult=0.0))
   jax.tree.map(np.testing.assert_array_equal, zero, frozen)
 
 
@@ -59,13 +60,13 @@ def count_dots(fn, *args) -> int:
 
 
 @pytest.mark.parametrize('frozen_backbone, backward_dots', [(True, 1), (False, 2 * 3 + 1)])
-def test_frozen_backbone_is_not_differentiated(config, data, source_params, frozen_backbone, backward_dots):
+def test_frozen_backbone_is_not_differentiated(config, dataset, source_params, frozen_backbone, backward_dots):
   """Backward matmuls: the head's weight gradient only, vs every layer's weight and input gradients."""
-  model = experiment.target_spec(config, data).model
-  pool, _ = data.source.target_splits(data.arrays, lane())
+  model = experiment.target_spec(config, dataset).model
+  pool, _ = dataset.data.target_splits(dataset.arrays, lane())
   params = model.init(jax.random.key(0), pool.x[:1])['params']
   frozen = {k: {'kernel': frozen_backbone and k != 'head', 'bias': frozen_backbone and k != 'head'} for k in params}
-  loss = functools.partial(losses.target_loss, frozen=frozen, apply_fn=model.apply)
+  loss = functools.partial(losses.target_loss, frozen=frozen, apply_fn=model.apply, knobs=strategies.Knobs())
   forward = count_dots(loss, params, pool)
   assert forward == config.model.depth + 1
   assert count_dots(jax.grad(loss), params, pool) == forward + backward_dots
@@ -75,7 +76,7 @@ def test_a_vmapped_lane_equals_the_same_run_alone(source_params, train_fn_for):
   fn = train_fn_for('fine_tuning')
   cells = [dict(seed=s, data_size=n, shift=sh, lr_mult=m)
            for s, n, sh, m in ((0, 8, 0.0, 0.1), (1, 32, 3.0, 0.5), (1, 8, 0.5, 1.0))]
-  lanes = sweep.stack_lanes(cells)
+  lanes = types.stack_lanes(cells)
   batched = jax.jit(functools.partial(sweep.train_lanes, train_fn=fn))(lanes, source_params, ())
   single = jax.jit(fn)
   for i, cell in enumerate(cells):

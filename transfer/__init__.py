@@ -1,5 +1,14 @@
 """transfer: transfer-learning sweeps as one compiled, vmapped JAX program.
 
-Layers (each imports only from those above it): tasks, models, groups, strategies, optim, train, sweep, stats,
-compare, tables, plots, report, checkpoints, validate, experiment.
+Layers, bottom to top; each imports only from those below it (tests/test_layout.py checks it):
+
+  errors, types, keys, io   the shared vocabulary (Split, AdaptData, Lane and the grid axes), PRNG keys, file I/O
+  data/      data sources: the synthetic task family, arrays (digits, npz), image transforms
+  train/     pure, inside jit: models, strategies, parameter groups and the optimizer, losses, the scan loop,
+             pre-training, stages, one target run
+  report/    statistics over seeds, tables, figures (the one place matplotlib lives), claims, REPORT.md
+  run/       host side: validation, source models, sweep, store, the experiment, entrypoint helpers
+  studies/   built on experiments: the benchmark, the decision framework
+
+docs/how-it-works.md walks the path from `scripts/run.py` to `results.json`.
 """

@@ -1,0 +1,96 @@
+"""Data given as fixed arrays (scikit-learn's digits, a user's npz): the arrays enter the compiled run as an
+argument, the same for every lane; what differs per lane is computed inside it.
+
+Per lane: the target pool is the lane's seed's own random order of `target_x` (so a data size of n is a different
+random n examples for each seed, and a prefix of the same order for every n), and, where the source has a shift
+axis (digits), the target pool, test and unlabelled images are rotated by `shift * shift_angle` radians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from transfer import keys as keys_lib
+from transfer.data import images
+from transfer.types import AdaptData
+from transfer.types import Lane
+from transfer.types import Split
+
+
+class Arrays(NamedTuple):
+  """Every array a file-based source provides (inputs float32 with equal trailing shapes, labels int32)."""
+
+  source_x: np.ndarray  # labelled source examples pre-training trains on
+  source_y: np.ndarray
+  source_test_x: np.ndarray  # held-out source examples: pre-training's reported accuracy
+  source_test_y: np.ndarray
+  target_x: np.ndarray  # the labelled target pool; a run of data size n sees n of them
+  target_y: np.ndarray
+  test_x: np.ndarray  # target test examples
+  test_y: np.ndarray
+  unlabeled_x: np.ndarray  # unlabelled target inputs for domain adaptation (may have 0 rows)
+
+
+def hold_out(x: np.ndarray, y: np.ndarray, fraction: float, cap: int) -> tuple[np.ndarray, ...]:
+  """(train_x, train_y, held_x, held_y): a fixed random `fraction` (at most `cap`, at least 1) held out."""
+  order = np.random.default_rng(0).permutation(len(x))
+  held = order[:max(1, min(cap, round(fraction * len(x))))]
+  kept = np.sort(order[len(held):])
+  held = np.sort(held)
+  return x[kept], y[kept], x[held], y[held]
+
+
+def fingerprint(arrays: Arrays) -> str:
+  """sha256 of every array's bytes and shape: keys the cache of models pre-trained on these arrays."""
+  digest = hashlib.sha256()
+  for name, a in zip(Arrays._fields, arrays):
+    digest.update(f'{name}{a.shape}{a.dtype}'.encode())
+    digest.update(np.ascontiguousarray(a).tobytes())
+  return digest.hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayData:
+  """A data source over `Arrays` (static description; the arrays themselves are passed to each method)."""
+
+  name: str
+  input_shape: tuple[int, ...]
+  source_classes: int
+  target_classes: int
+  target_pool: int  # examples each lane's pool holds: the largest data size
+  rotates: bool  # whether the shift axis rotates the target images (digits); else the data is used as given
+  shift_angle: float  # radians of rotation per unit of shift
+  has_unlabeled: bool
+
+  @property
+  def has_shift(self) -> bool:
+    return self.rotates
+
+  def shifted(self, x: jax.Array, shift: jax.Array) -> jax.Array:
+    return images.rotate(x, shift * self.shift_angle) if self.rotates else x
+
+  def source_splits(self, arrays: Arrays, seed: jax.Array) -> tuple[Split, Split]:
+    del seed  # the same source data for every seed; seeds differ in initialisation and minibatch order
+    return (Split(arrays.source_x, arrays.source_y),
+            Split(arrays.source_test_x, arrays.source_test_y))
+
+  def target_splits(self, arrays: Arrays, lane: Lane) -> tuple[Split, Split]:
+    order = jax.random.permutation(keys_lib.seed_keys(lane.seed).target_pool, arrays.target_x.shape[0])
+    picked = order[:self.target_pool]
+    pool = Split(self.shifted(arrays.target_x[picked], lane.shift), arrays.target_y[picked])
+    return pool, Split(self.shifted(arrays.test_x, lane.shift), arrays.test_y)
+
+  def domain_samples(self, arrays: Arrays, seed: jax.Array, shift: jax.Array, n: int) -> tuple[jax.Array, ...]:
+    """Up to `n` held-out source inputs and unlabelled target inputs (else target test inputs) at `shift`."""
+    del seed
+    target = arrays.unlabeled_x if self.has_unlabeled else arrays.test_x
+    return arrays.source_test_x[:n], self.shifted(target[:n], shift)
+
+  def adapt_data(self, arrays: Arrays, lane: Lane) -> AdaptData:
+    return AdaptData(Split(arrays.source_x, arrays.source_y),
+                                 self.shifted(arrays.unlabeled_x, lane.shift))

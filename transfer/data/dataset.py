@@ -1,0 +1,97 @@
+"""Data sources behind one interface, chosen by `config.data.name`: 'synthetic', 'digits' or 'npz'.
+
+A data source (`DataSource`) is a static, hashable description, bound into the compiled run with
+`functools.partial`; its `arrays` are a tree passed to the compiled run as an argument (empty for synthetic data,
+which is generated inside the run). A `Dataset` is the two together, plus what identifies them. A data source
+offers, all pure and vmappable:
+
+  source_splits(arrays, seed) -> (source pool, held-out source test)   for pre-training
+  target_splits(arrays, lane) -> (target pool, target test)            for one target run
+  adapt_data(arrays, lane)    -> AdaptData                             for domain adaptation
+  domain_samples(arrays, seed, shift, n) -> (source x, target x)        for the advisor's domain distance
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+from absl import logging
+import jax
+
+from transfer.data import arrays as arrays_lib
+from transfer.data import digits
+from transfer.data import npz
+from transfer.data.synthetic import SyntheticData
+from transfer.data.synthetic import SyntheticTask
+from transfer.errors import ConfigError
+from transfer.types import AdaptData
+from transfer.types import Lane
+from transfer.types import Split
+
+NAMES = ('synthetic', 'digits', 'npz')
+SOURCE_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
+                 'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')  # key the cache
+TASK_FIELDS = SOURCE_FIELDS + ('adapt_source_pool', 'unlabeled_pool')
+
+
+class DataSource(Protocol):
+  name: str
+  input_shape: tuple[int, ...]
+  source_classes: int
+  target_classes: int
+  has_shift: bool  # whether lanes' `shift` changes the target data (else the shift axis collapses to 0)
+  has_unlabeled: bool  # whether adapt_data has unlabelled target examples (domain adaptation needs them)
+
+  def source_splits(self, arrays, seed: jax.Array) -> tuple[Split, Split]: ...
+  def target_splits(self, arrays, lane: Lane) -> tuple[Split, Split]: ...
+  def adapt_data(self, arrays, lane: Lane) -> AdaptData: ...
+  def domain_samples(self, arrays, seed: jax.Array, shift: jax.Array, n: int) -> tuple[jax.Array, jax.Array]: ...
+
+
+class Dataset(NamedTuple):
+  """A data source ready to run: its static description, its arrays and what identifies it."""
+
+  data: DataSource
+  arrays: object  # () for synthetic data, an arrays.Arrays otherwise
+  key: dict  # what identifies the data (part of the pre-trained models' cache key)
+
+
+def synthetic_task(config) -> SyntheticTask:
+  """The synthetic task's static shapes: the data config's fields; the target pool holds the largest data size."""
+  return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=max(config.data_sizes))
+
+
+def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
+  """An ArrayData source over checked arrays; data sizes beyond the target pool are an error."""
+  name, pool = config.data.name, arrays.target_x.shape[0]
+  if max(config.data_sizes) > pool:
+    raise ConfigError(f'config.data_sizes = {tuple(config.data_sizes)} is not allowed: {name} data has '
+                      f'{pool} labelled target examples, so every data size must be <= {pool}')
+  data = arrays_lib.ArrayData(
+      name=name, input_shape=tuple(arrays.source_x.shape[1:]), source_classes=int(arrays.source_y.max()) + 1,
+      target_classes=int(arrays.target_y.max()) + 1, target_pool=max(config.data_sizes),
+      rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
+      has_unlabeled=arrays.unlabeled_x.shape[0] > 0)
+  return Dataset(data, arrays, {'name': name, 'arrays': arrays_lib.fingerprint(arrays)})
+
+
+def load(config) -> Dataset:
+  """The data source `config.data` names, loaded and checked (DataError / ConfigError before anything compiles)."""
+  name = config.data.name
+  if name == 'synthetic':
+    return Dataset(SyntheticData(synthetic_task(config)), (), {f: config.data[f] for f in SOURCE_FIELDS})
+  if name == 'digits':
+    return from_arrays(config, digits.load())
+  if name == 'npz':
+    return from_arrays(config, npz.load(config.data.path))
+  raise ConfigError(f'config.data.name = {name!r} is not allowed: one of {NAMES}')
+
+
+def shifts(config, data: DataSource) -> tuple[float, ...]:
+  """The grid's shifts: the config's, except for data used as given (npz), where the axis collapses to 0."""
+  if not data.has_shift:
+    if tuple(config.shifts) != (0.0,):
+      logging.warning('%s data has no shift axis: config.shifts = %s collapses to (0.0,) (the data as given)',
+                      data.name, tuple(config.shifts))
+    return (0.0,)
+  return tuple(config.shifts)

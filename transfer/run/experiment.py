@@ -1,0 +1,103 @@
+"""One generic experiment: validate the config and data, get the source models, sweep every strategy, write the
+workdir."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import resource
+from collections.abc import Callable
+from typing import NamedTuple
+
+from absl import logging
+import jax
+
+from transfer import io
+from transfer.data import dataset as dataset_lib
+from transfer.report import workdir as workdir_report
+from transfer.run import sources
+from transfer.run import store
+from transfer.run import sweep
+from transfer.run import validate
+from transfer.train import loop as loop_lib
+from transfer.train import models
+from transfer.train import optim
+from transfer.train import strategies
+from transfer.train import target
+
+SOURCE_MODELS = 'source_models.msgpack'  # in the workdir: the per-seed source models this experiment used
+
+
+class Outcome(NamedTuple):
+  """What `run` returns: the result table, every run's record, the data it ran on and its source models."""
+
+  table: str  # markdown, as in <workdir>/table.md
+  records: list[dict]  # results.json's runs, in grid order
+  dataset: dataset_lib.Dataset
+  source_params: Callable[[], object]  # the per-seed source models (loaded or pre-trained on the first call)
+
+
+def prepare(config) -> dataset_lib.Dataset:
+  """Checks the config, loads and checks its data and (if named) the checkpoint: every user error is raised here,
+  before anything compiles or is written."""
+  validate.check_fields(config)
+  dataset = dataset_lib.load(config)
+  shapes = sources.target_param_shapes(config, dataset)
+  validate.check_model(config, shapes, dataset.data)
+  optim.log_assignment(shapes, config.groups)
+  if config.pretrained.checkpoint:
+    sources.load_checkpoint(config, dataset)
+  return dataset
+
+
+def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
+  """Everything structural about target training that the config fixes."""
+  data = dataset.data
+  return target.TargetSpec(
+      model=models.make_model(config.model, data.target_classes, data.input_shape),
+      rules=tuple(map(tuple, config.groups)), head_group=config.head_group, adam=optim.Adam(lr=config.lr),
+      loop=loop_lib.Loop(config.steps, config.batch_size),
+      knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
+      skip=config.pretrained.skip)
+
+
+def strategy_train_fn(config, dataset: dataset_lib.Dataset, strategy: strategies.Strategy):
+  """`target.train` with everything structural bound: what `sweep.train_lanes` vmaps over lanes."""
+  return functools.partial(target.train, data=dataset.data, strategy=strategy, spec=target_spec(config, dataset))
+
+
+def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
+  """Runs the experiment `config` describes into `workdir`.
+
+  Finished runs already in `workdir` (from an interrupted run of the same config) are not recomputed, and the
+  source models are obtained only if some run is missing (or a caller asks for them through the outcome).
+  """
+  dataset = prepare(config)
+  runs = store.open_workdir(workdir, experiment=config.experiment, config_json=config.to_json(indent=1),
+                            overwrite=overwrite)
+
+  @functools.cache
+  def source_params():
+    params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
+    io.save_msgpack(os.path.join(workdir, SOURCE_MODELS), params)  # usable as config.pretrained.checkpoint
+    return params
+
+  shifts, order = dataset_lib.shifts(config, dataset.data), []
+  for name in config.strategies:
+    strategy = strategies.get(name)
+    cells = sweep.config_grid(strategy, config, shifts)
+    order += [store.run_key({'strategy': name, **c}) for c in cells]
+    todo = runs.missing(name, cells)
+    logging.info('[%s] %d of %d runs already in the workdir; running %d', name, len(cells) - len(todo),
+                 len(cells), len(todo))
+    if todo:
+      compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, dataset, strategy)))
+      sweep.run_strategy(name, todo, source_params(), dataset.arrays, compiled=compiled,
+                         max_lanes_per_call=config.max_lanes_per_call, on_chunk=runs.add)
+  records = runs.ordered(order)
+  runs.save(records)
+  table = workdir_report.write_workdir(workdir, records=records, report_config=config.report)
+  logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
+               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  return Outcome(table, records, dataset, source_params)

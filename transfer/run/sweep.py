@@ -1,0 +1,111 @@
+"""A grid of runs -> lanes -> one `jit(vmap(train))` per strategy, called in equal-sized chunks.
+
+Every chunk has the same shape (the last one is padded by repeating its final lane, and the padding is dropped),
+so each strategy compiles exactly once however large the grid is. The lane axis of every chunk is sharded over
+all visible devices (a 1-D `Mesh` named 'lanes'); chunk widths are multiples of the device count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+
+from absl import logging
+import jax
+import numpy as np
+
+from transfer import types
+from transfer.train import strategies
+
+
+def grid(strategy: strategies.Strategy, *, seeds: int, data_sizes: Sequence[int], shifts: Sequence[float],
+         lr_mults: Sequence[float], layers_copied: Sequence[int] = ()) -> list[dict]:
+  """The cells one strategy runs: seeds x data sizes x shifts (x LR multipliers, x layers copied, for the strategies
+  that use them). An axis a strategy ignores is recorded as None and run once.
+  """
+  values = {'seed': range(seeds), 'data_size': data_sizes, 'shift': shifts,
+            'lr_mult': tuple(lr_mults) if strategy.uses_lr_mult else (None,),
+            'layers_copied': tuple(layers_copied) if strategy.uses_layers_copied else (None,)}
+  return [dict(zip(types.AXES, cell)) for cell in itertools.product(*(values[a] for a in types.AXES))]
+
+
+def config_grid(strategy: strategies.Strategy, config, shifts: Sequence[float] | None = None) -> list[dict]:
+  """`grid` over the axes an experiment config names (`shifts` replaces config.shifts where the data has none)."""
+  return grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes,
+              shifts=config.shifts if shifts is None else shifts, lr_mults=config.lr_mults,
+              layers_copied=config.layers_copied)
+
+
+def train_lanes(lanes: types.Lane, source_params, arrays, *, train_fn: Callable) -> dict:
+  """vmap of `train_fn` over lanes; each lane takes its own seed's pre-trained parameters and the shared arrays."""
+  def one(lane):
+    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), arrays)
+  return jax.vmap(one)(lanes)
+
+
+def chunk_width(n: int, max_lanes_per_call: int, devices: int) -> int:
+  """Lanes per call: all `n` (or `max_lanes_per_call` if > 0), rounded to a multiple of `devices`.
+
+  Rounded up when all lanes fit in one call, down otherwise (never below one lane per device).
+  """
+  if max_lanes_per_call <= 0 or max_lanes_per_call >= n:
+    return -(-n // devices) * devices
+  return max(devices, max_lanes_per_call // devices * devices)
+
+
+def chunks(n: int, width: int) -> list[tuple[int, int]]:
+  """[start, stop) bounds of consecutive chunks of at most `width` lanes."""
+  return [(i, min(i + width, n)) for i in range(0, n, width)]
+
+
+def lane_mesh() -> jax.sharding.Mesh:
+  return jax.sharding.Mesh(np.array(jax.devices()), ('lanes',))
+
+
+def shard(lanes: types.Lane, source_params, arrays, mesh: jax.sharding.Mesh):
+  """Lanes split along their first axis over the mesh; source parameters and data arrays replicated."""
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
+  whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.device_put(lanes, split), jax.device_put(source_params, whole), jax.device_put(arrays, whole)
+
+
+def pad_to(lanes: types.Lane, size: int) -> types.Lane:
+  """Repeats the last lane until every field has `size` entries."""
+  return jax.tree.map(lambda a: np.concatenate([a, np.repeat(a[-1:], size - len(a))]), lanes)
+
+
+def to_record(strategy: str, cell: dict, metrics: dict) -> dict:
+  """One tidy record; a diverged run keeps its grid keys but no metric values (never averaged in)."""
+  diverged = bool(metrics['diverged'])
+  values = {k: None if diverged else float(v) for k, v in metrics.items() if k != 'diverged'}
+  return dict(strategy=strategy, **cell, **values, diverged=diverged)
+
+
+def gather(array: jax.Array) -> jax.Array:
+  """The whole array on this process (on several hosts, each holds only its own devices' lanes)."""
+  if jax.process_count() == 1:
+    return array
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return multihost_utils.process_allgather(array, tiled=True)
+
+
+def run_strategy(name: str, cells: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
+                 max_lanes_per_call: int, on_chunk: Callable[[list[dict]], None] = lambda _: None) -> list[dict]:
+  """Runs every cell through `compiled` (a jitted `train_lanes`) chunk by chunk; returns one record per cell.
+
+  `on_chunk` receives each chunk's records as soon as they are on the host (to persist them).
+  """
+  mesh = lane_mesh()
+  width = chunk_width(len(cells), max_lanes_per_call, mesh.size)
+  bounds = chunks(len(cells), width)
+  records, start = [], time.perf_counter()
+  for i, (lo, hi) in enumerate(bounds):
+    out = compiled(*shard(pad_to(types.stack_lanes(cells[lo:hi]), width), source_params, arrays, mesh))
+    out = jax.tree.map(lambda a: np.asarray(gather(a))[:hi - lo], out)  # one host transfer per chunk
+    done = [to_record(name, cell, {k: v[j] for k, v in out.items()}) for j, cell in enumerate(cells[lo:hi])]
+    on_chunk(done)
+    records += done
+    logging.info('[%s] chunk %d/%d: %d lanes done on %d device(s), %.1fs elapsed%s', name, i + 1, len(bounds),
+                 hi - lo, mesh.size, time.perf_counter() - start, ' (includes compilation)' if i == 0 else '')
+  return records

@@ -1,0 +1,1 @@
+"""Studies built on experiments: the benchmark and the decision framework."""

@@ -1,0 +1,137 @@
+"""Every objective a run optimises, as pure functions: cross-entropy and accuracy, the L2-SP penalty, the target
+objective with frozen groups, and domain adaptation's terms (gradient reversal, Deep CORAL, multi-kernel MMD) with
+the objective that combines them."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from transfer.train import models
+from transfer.train import strategies
+from transfer.types import Split
+
+
+def cross_entropy(params, batch: Split, *, apply_fn: Callable) -> jax.Array:
+  logits = apply_fn({'params': params}, batch.x)
+  return optax.softmax_cross_entropy_with_integer_labels(logits, batch.y).mean()
+
+
+def evaluate(params, split: Split, *, apply_fn: Callable) -> dict[str, jax.Array]:
+  logits = apply_fn({'params': params}, split.x)
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, split.y).mean()
+  return {'accuracy': jnp.mean(jnp.argmax(logits, -1) == split.y), 'loss': loss}
+
+
+def l2_sp_penalty(params, anchor, mask, *, weight: float) -> jax.Array:
+  """`weight / 2 * sum ||p - anchor||^2` over the leaves where `mask` is True (the backbone)."""
+  sq = [jnp.sum((p - a) ** 2) for p, a, m in zip(*(jax.tree.leaves(t) for t in (params, anchor, mask))) if m]
+  return 0.5 * weight * sum(sq, jnp.float32(0.0))
+
+
+def stop_frozen(params, frozen):
+  """`stop_gradient` on the leaves `frozen` marks, so autodiff never runs backward through them."""
+  return jax.tree.map(lambda p, f: jax.lax.stop_gradient(p) if f else p, params, frozen)
+
+
+def target_loss(params, batch: Split, *, frozen, apply_fn: Callable, knobs: strategies.Knobs,
+                penalty: Callable | None = None) -> jax.Array:
+  """Cross-entropy (plus `penalty(params)`) with frozen leaves never differentiated. `knobs` are the strategies'
+  static settings (a new loss setting is a `Knobs` field read here)."""
+  del knobs  # no plain-stage setting reads them yet
+  params = stop_frozen(params, frozen)
+  loss = cross_entropy(params, batch, apply_fn=apply_fn)
+  return loss if penalty is None else loss + penalty(params)
+
+
+# Domain adaptation.
+
+
+@jax.custom_vjp
+def gradient_reversal(x: jax.Array, lam) -> jax.Array:
+  """Identity forward; the backward pass multiplies the incoming gradient by `-lam` (Ganin & Lempitsky 2015)."""
+  del lam
+  return x
+
+
+def _reversal_fwd(x, lam):
+  return x, lam
+
+
+def _reversal_bwd(lam, g):
+  return -lam * g, jnp.zeros_like(lam)
+
+
+gradient_reversal.defvjp(_reversal_fwd, _reversal_bwd)
+
+
+def covariance(x: jax.Array) -> jax.Array:
+  """Unbiased covariance of the rows of `x` (n, d)."""
+  centred = x - x.mean(axis=0, keepdims=True)
+  return centred.T @ centred / (x.shape[0] - 1)
+
+
+def coral_loss(source_features: jax.Array, target_features: jax.Array) -> jax.Array:
+  """Deep CORAL (Sun & Saenko 2016): ||C_s - C_t||_F^2 / (4 d^2) with unbiased batch covariances."""
+  d = source_features.shape[-1]
+  return jnp.sum((covariance(source_features) - covariance(target_features)) ** 2) / (4 * d * d)
+
+
+def squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
+  return jnp.maximum(jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2 * a @ b.T, 0.0)
+
+
+def mmd_loss(source_features: jax.Array, target_features: jax.Array,
+             scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> jax.Array:
+  """Squared MMD (biased V-statistic, so >= 0) with a sum of Gaussian kernels (Long et al. 2015).
+
+  Bandwidths are `scales` times the mean squared distance of the pooled batch (held constant for gradients).
+  """
+  pooled = jnp.concatenate([source_features, target_features])
+  base = jax.lax.stop_gradient(jnp.mean(squared_distances(pooled, pooled))) + 1e-8
+
+  def kernel(a, b):
+    d2 = squared_distances(a, b)
+    return sum(jnp.exp(-d2 / (2 * s * base)) for s in scales)
+
+  return (kernel(source_features, source_features).mean() + kernel(target_features, target_features).mean()
+          - 2 * kernel(source_features, target_features).mean())
+
+
+def dann_lambda(progress: jax.Array) -> jax.Array:
+  """DANN's reversal weight over training progress p in [0, 1]: 2 / (1 + exp(-10 p)) - 1."""
+  return 2.0 / (1.0 + jnp.exp(-10.0 * progress)) - 1.0
+
+
+def alignment(source_features, target_features, progress, domain_params, *, mode: str) -> jax.Array:
+  """The alignment loss between source and unlabelled-target backbone features ('dann', 'coral' or 'mmd')."""
+  if mode == 'coral':
+    return coral_loss(source_features, target_features)
+  if mode == 'mmd':
+    return mmd_loss(source_features, target_features)
+  features = gradient_reversal(jnp.concatenate([source_features, target_features]), dann_lambda(progress))
+  logits = models.DomainDiscriminator().apply({'params': domain_params}, features)
+  is_target = jnp.concatenate([jnp.zeros(len(source_features)), jnp.ones(len(target_features))])
+  return optax.sigmoid_binary_cross_entropy(logits, is_target).mean()
+
+
+def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: strategies.Knobs) -> jax.Array:
+  """Target cross-entropy + source cross-entropy (pre-trained source head) + knobs.align_weight * alignment.
+
+  `state` is `{'model': params, 'aux': {'source_head', 'domain'}}`; `batch` a `loop.AdaptBatch`.
+  """
+  params = stop_frozen(state['model'], frozen)
+  aux = state['aux']
+  features = functools.partial(model.apply, {'params': params}, method=model.features)
+  target_logits = model.apply({'params': params}, batch.target.x)
+  source_features, unlabeled_features = features(batch.source.x), features(batch.unlabeled)
+  source_logits = nn.Dense(aux['source_head']['bias'].shape[0]).apply({'params': aux['source_head']},
+                                                                      source_features)
+  ce = optax.softmax_cross_entropy_with_integer_labels
+  return (ce(target_logits, batch.target.y).mean() + ce(source_logits, batch.source.y).mean() +
+          knobs.align_weight * alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode))
