@@ -26,14 +26,12 @@ def get_config(arg: str | None = None):
   c.bench.step_lanes = 64  # lanes vmapped when timing one optimizer step
   c.bench.step_counts = (100, 300)  # step cost = time difference between these run lengths / their difference
   c.bench.lane_counts = (1, 256)  # lanes per vmapped call when measuring how cost grows with lanes
-  if arg == 'smoke':
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.data_sizes = (8, 32)
     c.bench.repeats = 1
     c.bench.step_lanes = 4
     c.bench.step_counts = (5, 10)
     c.bench.lane_counts = (1, 4)
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke)

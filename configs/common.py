@@ -5,6 +5,7 @@ on the command line, e.g. `--config.seeds=3 --config.data_sizes='(50,100)'`.
 """
 
 import math
+from collections.abc import Callable
 
 import ml_collections
 
@@ -15,7 +16,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
 
   # The grid: every strategy runs seeds x data_sizes x shifts (x lr_mults if it uses a backbone multiplier).
   c.seeds = 10  # seeds 0..seeds-1; one world, target pool, test set and pre-trained model each
-  c.strategies = ('fine_tuning', 'feature_extraction', 'scratch')  # names from transfer/strategies.py
+  c.strategies = ('fine_tuning', 'feature_extraction', 'scratch')  # names from transfer/train/strategies.py
   c.data_sizes = (100,)  # labelled target examples a run may see (prefixes of one pool per seed)
   c.shifts = (0.0,)  # domain shift of the target inputs (0 = the source's generator)
   c.lr_mults = (0.1,)  # backbone LR / head LR for strategies with backbone='lr_mult'
@@ -27,13 +28,13 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.batch_size = 64  # minibatch drawn with replacement from the lane's first data_size examples
   c.max_lanes_per_call = 0  # lanes per compiled call (0 = the whole grid of a strategy in one call)
 
-  # Settings of the strategies that have them (transfer/strategies.py).
+  # Settings of the strategies that have them (transfer/train/strategies.py).
   c.layer_decay = 2.6  # discriminative / ulmfit: LR divided by this per group below the head (ULMFiT's 2.6)
   c.probe_fraction = 0.5  # lp_ft: share of the steps spent training the head on the frozen backbone
   c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone
   c.align_weight = 1.0  # dann / coral / mmd: weight of the feature-alignment term
 
-  # Data (transfer/data.py): 'synthetic' (transfer/tasks.py), 'digits' (scikit-learn's 8x8 digits: source 0-4,
+  # Data (transfer/data/dataset.py): 'synthetic' (transfer/data/synthetic.py), 'digits' (scikit-learn's 8x8 digits: source 0-4,
   # target 5-9; needs the [digits] extra) or 'npz' (your file at data.path; see README "Bring your own data").
   c.data = ml_collections.ConfigDict()
   c.data.name = 'synthetic'  # which data source
@@ -56,7 +57,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
 
   # Model.
   c.model = ml_collections.ConfigDict()
-  c.model.name = 'auto'  # transfer/models.py: 'mlp', 'cnn', or 'auto' (the CNN for image-shaped examples)
+  c.model.name = 'auto'  # transfer/train/models.py: 'mlp', 'cnn', or 'auto' (the CNN for image-shaped examples)
   c.model.width = 128  # mlp: units per backbone layer
   c.model.depth = 3  # mlp: backbone layers layer_0 .. layer_{depth-1}
   c.model.channels = (16, 32, 32)  # cnn: filters of the 3x3 conv layers layer_0 .. (stride 1, then 2)
@@ -107,18 +108,37 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.pretrain.cache_dir = ''  # inside the (temporary) workdir
 
 
-def variants(arg: str | None, allowed: tuple[str, ...]) -> set[str]:
-  """The comma-separated variants of a config argument, e.g. 'digits,smoke'; an unknown one is an error."""
-  chosen = {v for v in (arg or '').split(',') if v}
-  unknown = chosen - set(allowed)
-  if unknown:
-    raise ValueError(f'unknown variant {sorted(unknown)[0]!r}; use any of {allowed}, comma-separated, or none')
-  return chosen
-
-
 def use_digits(c: ml_collections.ConfigDict) -> None:
   """Switches `c` to scikit-learn's digits (CNN backbone), in its own workdir outputs/<experiment>_digits."""
   c.experiment = f'{c.experiment}_digits'
   c.report.title = f'{c.report.title} (digits)'
   c.data.name = 'digits'
   c.model.name = 'cnn'
+
+
+Variant = Callable[[ml_collections.ConfigDict], None]
+
+
+def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | None = None,
+           digits: Variant | None = None) -> ml_collections.ConfigDict:
+  """Applies the variants named in `arg` and locks `c`: the one variant syntax of every config.
+
+  `arg` is what follows the config path's colon, comma-separated in any order ('smoke', 'digits,smoke', or None).
+  'digits' (offered where the config passes a `digits` hook) switches to scikit-learn's digits and then applies the
+  config's own changes for them; 'smoke' (always offered) shrinks everything to seconds for tests and then applies
+  the config's own `smoke` changes. An unknown variant is an error naming the ones offered.
+  """
+  offered = ('digits', 'smoke') if digits else ('smoke',)
+  chosen = {v for v in (arg or '').split(',') if v}
+  unknown = chosen - set(offered)
+  if unknown:
+    raise ValueError(f'unknown variant {sorted(unknown)[0]!r}; use any of {offered}, comma-separated, or none')
+  if 'digits' in chosen:
+    use_digits(c)
+    digits(c)
+  if 'smoke' in chosen:
+    shrink_for_smoke(c)
+    if smoke:
+      smoke(c)
+  c.lock()
+  return c

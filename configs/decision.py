@@ -29,14 +29,12 @@ def get_config(arg: str | None = None):
   c.decision = ml_collections.ConfigDict()
   c.decision.fit_seeds = 5  # thresholds are fitted on seeds 0..fit_seeds-1 and scored on the rest
   c.decision.distance_samples = 500  # source and target inputs per domain-distance estimate
-  if arg == 'smoke':
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.seeds = 4
     c.data_sizes = (8, 32)
     c.shifts = (0.0, 3.0)
     c.decision.fit_seeds = 2
     c.decision.distance_samples = 64
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke)

@@ -24,11 +24,9 @@ def get_config(arg: str | None = None):
   c.lr_mults = (0.1,)
   c.report.transfer = 'dann'  # the verdict column: DANN against the baseline
   c.report.baseline = 'fine_tuning'  # gains are paired differences to plain fine-tuning
-  if arg == 'smoke':
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.shifts = (0.0, 2.0)
     c.data_sizes = (32,)
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke)

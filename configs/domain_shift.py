@@ -19,12 +19,10 @@ def get_config(arg: str | None = None):
   c.shifts = (0.0, 0.5, 1.0, 2.0, 3.0)  # the original study's shift axis
   c.data_sizes = (100,)  # little labelled target data: where the choice of strategy matters most
   c.lr_mults = (0.1,)  # backbone at a tenth of the head's LR (see configs/lr_multiplier.py for the sweep)
-  if arg == 'smoke':
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.shifts = (0.0, 3.0)
     c.data_sizes = (8, 32)
     c.max_lanes_per_call = 3  # 8 lanes per strategy -> 3 chunks, the last one padded
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke)

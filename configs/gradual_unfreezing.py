@@ -30,10 +30,8 @@ def get_config(arg: str | None = None):
   c.report.axis_label = 'Target Data Size'
   c.report.transfer = 'gradual_unfreezing'
   c.report.log_x = True
-  if arg == 'smoke':
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.data_sizes = (32,)
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke)

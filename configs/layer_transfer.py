@@ -26,7 +26,7 @@ from configs import common
 
 def get_config(arg: str | None = None):
   c = common.base('layer_transfer')
-  c.strategies = ('anb', 'anb_plus', 'bnb', 'bnb_plus')  # Yosinski's four variants (transfer/strategies.py)
+  c.strategies = ('anb', 'anb_plus', 'bnb', 'bnb_plus')  # Yosinski's four variants (transfer/train/strategies.py)
   c.layers_copied = (0, 1, 2, 3)  # k: every split point of the 3 backbone groups
   c.data_sizes = (100, 1000)  # little and plenty of labelled target data
   c.shifts = (0.0, 3.0)  # same domain (Yosinski's A/B split) and the target's inputs rendered orthogonally
@@ -34,14 +34,13 @@ def get_config(arg: str | None = None):
   c.report.axis_label = 'Layers copied (k)'
   c.report.transfer = 'anb'  # the verdict column: AnB against BnB
   c.report.baseline = 'bnb'
-  chosen = common.variants(arg, ('digits', 'smoke'))
-  if 'digits' in chosen:
-    common.use_digits(c)
+
+  def digits(c):
     c.data_sizes = (50, 400)  # of the 496 labelled target images
     c.shifts = (0.0,)  # unrotated target images
-  if 'smoke' in chosen:
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.data_sizes = (32,)
     c.layers_copied = (0, 3)
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke, digits=digits)

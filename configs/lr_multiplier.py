@@ -22,12 +22,10 @@ def get_config(arg: str | None = None):
   c.report.axis = 'lr_mult'
   c.report.axis_label = 'Feature LR Multiplier'
   c.report.log_x = True  # symlog: 0 stays on the axis
-  if arg == 'smoke':
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.lr_mults = (0.0, 0.1, 1.0)
     c.data_sizes = (32,)
     c.shifts = (0.0,)
-  elif arg:
-    raise ValueError(f"unknown variant {arg!r}; use '' or 'smoke'")
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke)

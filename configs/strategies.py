@@ -27,12 +27,11 @@ def get_config(arg: str | None = None):
   c.report.axis = 'data_size'
   c.report.axis_label = 'Target Data Size'
   c.report.log_x = True
-  chosen = common.variants(arg, ('digits', 'smoke'))
-  if 'digits' in chosen:
-    common.use_digits(c)
+
+  def digits(c):
     c.data_sizes = (10, 25, 50, 100, 250)  # the digits target pool holds 496 labelled images of 5-9
-  if 'smoke' in chosen:
-    common.shrink_for_smoke(c)
+
+  def smoke(c):
     c.data_sizes = (8, 32)
-  c.lock()
-  return c
+
+  return common.finish(c, arg, smoke=smoke, digits=digits)
