@@ -1,16 +1,34 @@
-"""The README shows committed results, never hand-edited numbers."""
+"""The README and docs/ show committed results, never hand-edited numbers, and link only inside the repository."""
 
 import os
+import pathlib
 import re
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r'<!-- table: (\S+) -->\n(.*?)<!-- /table -->', re.S)
+LINK = re.compile(r'\]\(([^)\s]+)\)')
+PAGES = [REPO / 'README.md', REPO / 'BUILD.md'] + sorted((REPO / 'docs').glob('*.md'))
 
 
-def test_readme_tables_are_copied_from_committed_outputs():
-  with open(os.path.join(REPO, 'README.md')) as f:
-    blocks = BLOCK.findall(f.read())
-  assert blocks, 'README embeds no result table'
-  for path, table in blocks:
-    with open(os.path.join(REPO, path)) as f:
-      assert table.strip() in f.read(), f'README table differs from {path}; copy it from there'
+def test_readme_embeds_the_main_result():
+  assert BLOCK.findall((REPO / 'README.md').read_text()), 'README embeds no result table'
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_embedded_tables_are_copied_from_committed_outputs(page):
+  for path, table in BLOCK.findall(page.read_text()):
+    assert table.strip() in (REPO / path).read_text(), f'{page.name}: table differs from {path}; copy it from there'
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_every_link_resolves_inside_the_repository(page):
+  for target in LINK.findall(page.read_text()):
+    if re.match(r'[a-z]+://', target) or target.startswith('#'):
+      continue
+    path = target.split('#')[0]
+    resolved = (REPO / path.lstrip('/')) if path.startswith('/') else (page.parent / path)
+    resolved = pathlib.Path(os.path.normpath(resolved))
+    assert resolved.is_relative_to(REPO), f'{page.name}: {target} points outside the repository'
+    assert resolved.exists(), f'{page.name}: {target} does not exist'
