@@ -55,6 +55,6 @@ def smoke_run(tmp_path_factory):
 @pytest.fixture(scope='session')
 def train_fn_for(config, dataset):
   """strategy name -> `train` with the smoke config's structure bound."""
-  from transfer import strategies  # pylint: disable=g-import-not-at-top
+  from transfer.train import strategies  # pylint: disable=g-import-not-at-top
   return functools.lru_cache(None)(
       lambda name: experiment.strategy_train_fn(config, dataset, strategies.get(name)))
