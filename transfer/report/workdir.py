@@ -1,4 +1,5 @@
-"""The derived files of a workdir, from its records: summary.csv, table.md and plot.png (each written atomically)."""
+"""The derived files of a workdir, from its records: summary.csv, table.md and plot.png with plot.pdf (each written
+atomically)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def csv_text(rows: Sequence[dict]) -> str:
 
 
 def write_workdir(workdir: str, *, records: Sequence[dict], report_config) -> str:
-  """Writes summary.csv, table.md and plot.png into `workdir`; returns the markdown table (also in table.md)."""
+  """Writes summary.csv, table.md, plot.png and plot.pdf into `workdir`; returns the markdown table (also in
+  table.md)."""
   rc = report_config
   names = list(dict.fromkeys(r['strategy'] for r in records))
   found = stats.panels(records, axis=rc.axis, strategies=names, baseline=rc.baseline, anchor=rc.transfer)
