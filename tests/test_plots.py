@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import importlib
 import os
 import subprocess
@@ -168,3 +169,25 @@ def test_overwrite_removes_every_file_a_workdir_report_writes(tmp_path):
                         report_config=type('Report', (), report))
   assert set(os.listdir(tmp_path)) <= set(store.DERIVED)
   assert {'plot.png', 'plot.pdf'} <= set(os.listdir(tmp_path))
+
+
+def test_redraw_rebuilds_every_figure_and_leaves_the_tables_byte_identical(tmp_path):
+  names = ['fine_tuning', 'scratch']
+  runs = records(names, 'shift', (0.0, 1.0), {})
+  report = dict(title='t', axis='shift', axis_label='x', transfer='fine_tuning', baseline='scratch', log_x=False)
+  exp = tmp_path / 'exp'
+  exp.mkdir()
+  (exp / 'config.json').write_text(json.dumps({'report': report}))
+  (exp / 'results.json').write_text(json.dumps({'experiment': 'exp', 'runs': runs}))
+  workdir.write_workdir(str(exp), records=runs, report_config=type('Report', (), report))
+  tables = {f: (exp / f).read_bytes() for f in ('table.md', 'summary.csv')}
+  os.remove(exp / 'plot.png')
+  (tmp_path / 'decision').mkdir()
+  (tmp_path / 'decision' / 'decision.json').write_text(json.dumps({'cells': [
+      {'data_size': 50, 'shift': 0.0, 'best': 'scratch', 'advisor': 'fine_tuning'}]}))
+  written = workdir.redraw(str(tmp_path))
+  assert {os.path.relpath(p, tmp_path) for p in written} == {
+      'exp/summary.csv', 'exp/table.md', 'exp/plot.png', 'exp/plot.pdf', 'decision/decision_map.png',
+      'decision/decision_map.pdf', 'concept.png', 'concept.pdf'}
+  assert all(os.path.getsize(p) > 0 for p in written)
+  assert {f: (exp / f).read_bytes() for f in tables} == tables
