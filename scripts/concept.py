@@ -1,4 +1,4 @@
-r"""Draws the concept figure (process, feature hierarchy, strategies) into outputs/concept.png.
+r"""Draws the concept figure (process, feature hierarchy, strategies) into outputs/concept.png and concept.pdf.
 
   python -m scripts.concept [--out=outputs/concept.png]
 """
@@ -9,14 +9,14 @@ from absl import flags
 from transfer.report import plots
 from transfer.run import cli
 
-_OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write.')
+_OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write; the PDF goes beside it.')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  plots.concept_figure(_OUT.value)
-  print(f'wrote {_OUT.value}')
+  for path in plots.concept_figure(_OUT.value):
+    print(f'wrote {path}')
 
 
 if __name__ == '__main__':

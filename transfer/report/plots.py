@@ -1,90 +1,333 @@
 """Every figure, and the one place matplotlib lives (`matplotlib.use('Agg')` here and nowhere else): a comparison's
-accuracy and paired gain with CI bands, the decision map, and the original study's concept figure redrawn."""
+accuracy and paired gain with 95% CIs, the decision map, and the original study's concept figure redrawn.
+
+Every strategy has one fixed colour, marker and display name (`STYLES`), the same in every figure, from the
+Okabe-Ito palette, which stays distinguishable under the common colour-vision deficiencies. x axes carry ticks at
+the grid's own values, labelled plainly (50, 100, 10000; 0, 0.01, 3).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
+import zlib
 from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib import colors  # pylint: disable=g-import-not-at-top
+from matplotlib import lines  # pylint: disable=g-import-not-at-top
 from matplotlib import patches  # pylint: disable=g-import-not-at-top
+from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+from matplotlib import transforms  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from transfer.report import stats
-from transfer.report import tables
+
+# Okabe & Ito (2008), "Color Universal Design": eight colours distinguishable with every common form of colour
+# blindness. Yellow is left to fills: as a thin line on white it is hard to see.
+BLACK, ORANGE, SKY_BLUE, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
+    '#000000', '#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7')
 
 
-def band(ax, x, intervals, label: str, **style) -> None:
+@dataclasses.dataclass(frozen=True)
+class Style:
+  """How one strategy looks in every figure."""
+
+  label: str  # display name
+  colour: str
+  marker: str
+  linestyle: str = '-'
+
+
+# One entry per strategy of transfer/train/strategies.py (tests/test_plots.py checks it). Eight colours cannot
+# separate fifteen strategies, so a colour repeats only between strategies that no experiment shows together, and
+# the marker differs; within every experiment config the colours differ (checked too).
+STYLES = {
+    'fine_tuning': Style('fine-tuning', BLUE, 'o'),
+    'feature_extraction': Style('feature extraction', ORANGE, 's'),
+    'scratch': Style('from scratch', BLACK, 'v'),
+    'lp_ft': Style('LP-FT', GREEN, '^'),
+    'l2_sp': Style('L2-SP', PURPLE, 'D'),
+    'gradual_unfreezing': Style('gradual unfreezing', VERMILLION, '^'),
+    'discriminative': Style('discriminative LRs', SKY_BLUE, 'D'),
+    'ulmfit': Style('ULMFiT (both)', GREEN, 'P'),
+    'dann': Style('DANN', PURPLE, 'P'),
+    'coral': Style('Deep CORAL', GREEN, 'X'),
+    'mmd': Style('MMD', SKY_BLUE, '*'),
+    'anb': Style('AnB', VERMILLION, '>'),
+    'anb_plus': Style('AnB+', ORANGE, '>', '--'),
+    'bnb': Style('BnB', BLUE, '<'),
+    'bnb_plus': Style('BnB+', SKY_BLUE, '<', '--'),
+}
+FALLBACK_COLOURS = (BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY_BLUE, BLACK)
+FALLBACK_MARKERS = ('o', 's', '^', 'v', 'D', 'P', 'X', 'h')
+BASELINE_PHRASE = {'scratch': 'training from scratch'}  # 'gain over training from scratch', not '... over from scratch'
+TITLE_WORDS = {'lr': 'LR'}  # words of a config's snake_case title that are written otherwise
+FIXED_FORMAT = {'data_size': 'n = {}', 'shift': 'shift {}', 'lr_mult': 'feature LR \N{MULTIPLICATION SIGN}{}',
+                'layers_copied': 'k = {}'}
+RC = {'font.size': 8.5, 'axes.titlesize': 9, 'axes.labelsize': 8.5, 'legend.fontsize': 8, 'xtick.labelsize': 7.5,
+      'ytick.labelsize': 7.5, 'axes.spines.top': False, 'axes.spines.right': False,
+      'pdf.fonttype': 42}  # TrueType in the PDF (journals refuse Type 3 fonts)
+DPI = 180
+DODGE = 0.012  # horizontal offset between strategies' markers, as a fraction of the x range: CIs stay apart
+
+
+def style(strategy: str) -> Style:
+  """The strategy's style; a strategy without an entry gets one derived from its name (crc32, the same in every
+  process), dash-dotted so that it is not mistaken for a styled one."""
+  if strategy in STYLES:
+    return STYLES[strategy]
+  h = zlib.crc32(strategy.encode())
+  return Style(strategy.replace('_', ' '), FALLBACK_COLOURS[h % len(FALLBACK_COLOURS)],
+               FALLBACK_MARKERS[h // len(FALLBACK_COLOURS) % len(FALLBACK_MARKERS)], '-.')
+
+
+def label(strategy: str) -> str:
+  return style(strategy).label
+
+
+def gain_label(baseline: str) -> str:
+  """'gain over fine-tuning', 'gain over training from scratch'."""
+  return f'gain over {BASELINE_PHRASE.get(baseline, label(baseline))}'
+
+
+def readable_title(title: str) -> str:
+  """A config's report title for a figure: 'lr_multiplier' -> 'LR multiplier', 'domain_shift' -> 'Domain shift'."""
+  text = ' '.join(TITLE_WORDS.get(w, w) for w in title.replace('_', ' ').split(' '))
+  return text[:1].upper() + text[1:]
+
+
+def tick_text(value: float) -> str:
+  """A plain tick label: 10000 (not 1e+04 or 10^4), 0.01, 3."""
+  return f'{value:.0f}' if float(value).is_integer() else f'{value:g}'
+
+
+def fixed_title(fixed: dict) -> str:
+  """A panel's fixed grid keys for a reader: 'n = 100, shift 0, feature LR x0.1' (x: a multiplication sign)."""
+  return ', '.join(FIXED_FORMAT.get(k, k + ' = {}').format(tick_text(v)) for k, v in fixed.items() if v is not None)
+
+
+def n_seeds(panels: Sequence[stats.Panel]) -> int:
+  return max(max(n) for p in panels for n in p.n_seeds.values())
+
+
+# Axes.
+
+
+def data_ticks(axis, values: Sequence[float]) -> None:
+  """Major ticks exactly at `values`, plainly labelled; no minor ticks."""
+  axis.set_major_locator(ticker.FixedLocator(list(values)))
+  axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: tick_text(v)))
+  axis.set_minor_locator(ticker.NullLocator())
+
+
+def set_x_scale(ax, values: Sequence[float], log_x: bool) -> None:
+  """Log x when asked; when 0 is among the values (lr_mult 0 = frozen), symlog whose linear part ends at half the
+  smallest positive value, so 0 sits about one decade left of it and every positive value is on the log part."""
+  positive = [v for v in values if v > 0]
+  if not log_x or not positive:
+    return
+  if len(positive) == len(values):
+    ax.set_xscale('log')
+  else:
+    ax.set_xscale('symlog', linthresh=min(positive) / 2, linscale=0.5)
+
+
+def scaled(ax, values) -> np.ndarray:
+  return ax.xaxis.get_transform().transform(np.asarray(values, float).reshape(-1, 1)).ravel()
+
+
+def unscaled(ax, values) -> np.ndarray:
+  return ax.xaxis.get_transform().inverted().transform(np.asarray(values, float).reshape(-1, 1)).ravel()
+
+
+def pad_x(ax, values: Sequence[float], fraction: float = 0.08) -> None:
+  """x limits `fraction` of the plotted range beyond the first and last value, measured on the axis's own scale,
+  so no marker or error bar is clipped whatever the scale."""
+  lo, hi = scaled(ax, [min(values), max(values)])
+  pad = fraction * (hi - lo) if hi > lo else 1.0
+  ax.set_xlim(*unscaled(ax, [lo - pad, hi + pad]))
+
+
+def mark_break(ax, values: Sequence[float]) -> None:
+  """On a symlog axis, '//' on the x axis between 0 and the smallest positive value: the scale is not one log
+  scale across that gap."""
+  positive = [v for v in values if v > 0]
+  if ax.get_xscale() != 'symlog' or not positive:
+    return
+  middle = unscaled(ax, [scaled(ax, [min(positive)])[0] / 2])[0]
+  ax.text(middle, 0, '//', transform=transforms.blended_transform_factory(ax.transData, ax.transAxes),
+          ha='center', va='center', fontsize=8, clip_on=False,
+          bbox=dict(boxstyle='square,pad=0.05', fc='white', ec='none'))
+
+
+def x_axis(ax, values: Sequence[float]) -> None:
+  """Ticks at the data values, margins, the break mark; after `set_x_scale` and after plotting."""
+  data_ticks(ax.xaxis, values)
+  pad_x(ax, values)
+  mark_break(ax, values)
+
+
+# The comparison figure.
+
+
+def dodge(strategies: Sequence[str]) -> dict[str, float]:
+  """strategy -> horizontal offset as a fraction of the x axis's plotted range, centred on the true x."""
+  middle = (len(strategies) - 1) / 2
+  return {s: (i - middle) * DODGE for i, s in enumerate(strategies)}
+
+
+def dodged(ax, x, offset: float) -> np.ndarray:
+  """`x` moved by `offset` of the data's range, measured on the axis's own scale (log, symlog or linear)."""
+  at = scaled(ax, x)
+  span = at.max() - at.min() if at.max() > at.min() else 1.0
+  return unscaled(ax, at + offset * span)
+
+
+def series(ax, x, intervals: Sequence[stats.Interval], strategy: str, offset: float) -> None:
+  """One strategy's means joined by a thin line, with its 95% CIs as error bars, dodged sideways by `offset`."""
+  s = style(strategy)
   mean, lo, hi = (np.array(v, dtype=float) for v in zip(*intervals))
-  line, = ax.plot(x, mean, marker='o', label=label, **style)
-  ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
+  ax.errorbar(dodged(ax, x, offset), mean, yerr=[mean - lo, hi - mean], color=s.colour, marker=s.marker,
+              linestyle=s.linestyle, label=s.label, gid=strategy, linewidth=1.2, markersize=4.5, elinewidth=0.9,
+              capsize=1.8, capthick=0.9)
+
+
+def legend_handles(strategies: Sequence[str]) -> list:
+  return [lines.Line2D([], [], color=style(s).colour, marker=style(s).marker, linestyle=style(s).linestyle,
+                       linewidth=1.2, markersize=4.5, label=label(s)) for s in strategies]
+
+
+def legend_columns(labels: Sequence[str], width_in: float) -> int:
+  """Entries per legend row: all in one row when they fit the figure's width, else as few rows as balance them."""
+  needed = sum(0.5 + 0.065 * len(text) for text in labels)  # inches per entry at legend.fontsize 8, roughly
+  rows = max(1, math.ceil(needed / (0.9 * width_in)))
+  return math.ceil(len(labels) / rows)
+
+
+def comparison_axes(count: int):
+  """(figure, accuracy axes, gain axes): one panel side by side; several as columns, accuracy on the top row and
+  gain below, each row sharing its y axis and each column its x axis."""
+  if count == 1:
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2), sharex=True, layout='constrained')
+    return fig, [axes[0]], [axes[1]]
+  fig, axes = plt.subplots(2, count, figsize=(1.0 + 2.6 * count, 5.2), sharex='col', sharey='row', squeeze=False,
+                           layout='constrained')
+  return fig, list(axes[0]), list(axes[1])
+
+
+def comparison_figure(panels: list[stats.Panel], *, title: str, axis_label: str, baseline: str,
+                      log_x: bool = False):
+  """The figure: accuracy per strategy and paired gain over `baseline` per panel (its fixed grid keys)."""
+  fig, acc_axes, gain_axes = comparison_axes(len(panels))
+  names = list(panels[0].accuracy)
+  offsets = dodge(names)
+  for acc_ax, gain_ax, panel in zip(acc_axes, gain_axes, panels):
+    x = np.array(panel.values, dtype=float)
+    for ax in (acc_ax, gain_ax):
+      set_x_scale(ax, panel.values, log_x)  # first: the dodge is measured on the axis's scale
+    for strategy, intervals in panel.accuracy.items():
+      series(acc_ax, x, intervals, strategy, offsets[strategy])
+    for strategy, intervals in panel.gain.items():
+      series(gain_ax, x, intervals, strategy, offsets[strategy])
+    gain_ax.axhline(0.0, color='0.35', linewidth=0.8, zorder=0)
+    for ax in (acc_ax, gain_ax):
+      x_axis(ax, panel.values)
+      ax.grid(alpha=0.25, linewidth=0.6)
+    if len(panels) > 1:
+      acc_ax.set_title(fixed_title(panel.fixed))
+  acc_axes[0].set_ylabel('test accuracy')
+  gain_axes[0].set_ylabel(gain_label(baseline))
+  for ax in gain_axes + (acc_axes if len(panels) == 1 else []):
+    ax.set_xlabel(axis_label)
+  heading = readable_title(title) + (f': {fixed_title(panels[0].fixed)}' if len(panels) == 1 else '')
+  fig.suptitle(f'{heading}\nmean and 95% CI over {n_seeds(panels)} seeds; gains paired per seed', fontsize=9)
+  fig.legend(handles=legend_handles(names), loc='outside lower center', frameon=False,
+             ncol=legend_columns([label(s) for s in names], fig.get_figwidth()))
+  return fig
+
+
+def figure_paths(png_path: str) -> list[str]:
+  """The files a figure is written to: the PNG and a PDF beside it."""
+  stem, ext = os.path.splitext(png_path)
+  if ext != '.png':
+    raise ValueError(f'figure paths end in .png (a PDF is written beside it), got {png_path!r}')
+  return [png_path, f'{stem}.pdf']
+
+
+def save(fig, png_path: str) -> list[str]:
+  """Writes `fig` as PNG and PDF (each atomically, the PDF without a creation date so that an unchanged figure is
+  an unchanged file), closes it and returns both paths."""
+  paths = figure_paths(png_path)
+  for path, fmt, metadata in zip(paths, ('png', 'pdf'), ({}, {'CreationDate': None})):
+    fig.savefig(f'{path}.tmp', format=fmt, dpi=DPI, metadata=metadata)
+    os.replace(f'{path}.tmp', path)
+  plt.close(fig)
+  return paths
 
 
 def comparison_plot(panels: list[stats.Panel], path: str, *, title: str, axis_label: str, baseline: str,
-                    log_x: bool = False) -> None:
-  """Writes a PNG with one row per panel: accuracy per strategy (left) and gain over `baseline` (right)."""
-  fig, axes = plt.subplots(len(panels), 2, figsize=(11, 4 * len(panels)), squeeze=False)
-  for (acc_ax, gain_ax), panel in zip(axes, panels):
-    x = np.array(panel.values, dtype=float)
-    for strategy, intervals in panel.accuracy.items():
-      band(acc_ax, x, intervals, strategy)
-    for strategy, intervals in panel.gain.items():
-      band(gain_ax, x, intervals, f'{strategy} - {baseline}')
-    gain_ax.axhline(0.0, color='black', lw=0.8)
-    fixed = tables.fixed_label(panel, sep='=')
-    acc_ax.set(xlabel=axis_label, ylabel='test accuracy', title=f'accuracy ({fixed})')
-    gain_ax.set(xlabel=axis_label, ylabel='paired gain', title=f'gain over {baseline} ({fixed})')
-    for ax in (acc_ax, gain_ax):
-      if panel.axis == 'layers_copied':  # a count: one tick per value
-        ax.set_xticks(x)
-      ax.grid(alpha=0.3)
-      ax.legend(fontsize=8)
-      if log_x:  # symlog keeps an axis value of 0 (e.g. lr_mult 0 = frozen) on the plot
-        positive = x[x > 0]
-        ax.set_xscale('log') if x.min() > 0 else ax.set_xscale('symlog', linthresh=positive.min())
-  fig.suptitle(f'{title}: mean and 95% CI over seeds')
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+                    log_x: bool = False) -> list[str]:
+  """Writes the comparison figure to `path` (a PNG) and the PDF beside it; returns both paths."""
+  with plt.rc_context(RC):
+    return save(comparison_figure(panels, title=title, axis_label=axis_label, baseline=baseline, log_x=log_x),
+                path)
 
 
-def decision_map(cells: Sequence[tuple[int, float, str, str]], path: str) -> None:
-  """Size x shift grid coloured by the measured best strategy, with the advisor's choice written in each cell and
-  an X where it disagrees. `cells` holds (data size, shift, best strategy, advisor's strategy) per cell."""
+def tint(colour: str, amount: float) -> tuple[float, float, float]:
+  """`colour` mixed with white: `amount` of the colour (1 = the colour itself)."""
+  return tuple(amount * c + (1 - amount) for c in colors.to_rgb(colour))
+
+
+def decision_figure(cells: Sequence[tuple[int, float, str, str]]):
+  """Size x shift grid, each cell tinted with the measured best strategy's colour, with its marker and name, and
+  below it 'advisor agrees' or, in italics, the advisor's other choice."""
   sizes = sorted({c[0] for c in cells})
   shifts = sorted({c[1] for c in cells})
-  names = sorted({c[2] for c in cells} | {c[3] for c in cells})
-  colours = plt.get_cmap('tab10')
-  fig, ax = plt.subplots(figsize=(2 + 1.6 * len(sizes), 1.5 + 0.9 * len(shifts)))
+  fig, ax = plt.subplots(figsize=(1.3 + 1.75 * len(sizes), 1.0 + 0.8 * len(shifts)), layout='constrained')
   for size, shift, best, recommended in cells:
     x, y = sizes.index(size), shifts.index(shift)
-    ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, color=colours(names.index(best))))
-    ax.text(x, y + 0.15, best, ha='center', fontsize=7)
-    ax.text(x, y - 0.2, f'advisor: {recommended}', ha='center', fontsize=6)
-    if best != recommended:
-      ax.plot(x, y, 'kx', markersize=22, alpha=0.5)
+    ax.add_patch(patches.Rectangle((x - 0.5, y - 0.5), 1, 1, fc=tint(style(best).colour, 0.4), ec='white', lw=2))
+    ax.plot(x - 0.36, y + 0.14, marker=style(best).marker, color=style(best).colour, markersize=7,
+            markeredgecolor='white', markeredgewidth=0.6)
+    ax.text(x - 0.26, y + 0.14, label(best), ha='left', va='center', fontsize=8.5, weight='bold')
+    agrees = best == recommended
+    ax.text(x, y - 0.2, 'advisor agrees' if agrees else f'advisor: {label(recommended)}', ha='center',
+            va='center', fontsize=7.5, style='normal' if agrees else 'italic')
   ax.set(xlim=(-0.5, len(sizes) - 0.5), ylim=(-0.5, len(shifts) - 0.5), xticks=range(len(sizes)),
-         yticks=range(len(shifts)), xticklabels=sizes, yticklabels=[f'{s:g}' for s in shifts],
-         xlabel='labelled target examples', ylabel='domain shift',
-         title='Best strategy on held-out seeds (X: the advisor disagrees)')
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+         yticks=range(len(shifts)), xticklabels=[tick_text(s) for s in sizes],
+         yticklabels=[tick_text(s) for s in shifts], xlabel='labelled target examples', ylabel='domain shift',
+         title="Best strategy on held-out seeds, and the advisor's choice")
+  ax.tick_params(length=0)
+  for spine in ax.spines.values():
+    spine.set_visible(False)
+  return fig
 
 
-# The concept figure.
+def decision_map(cells: Sequence[tuple[int, float, str, str]], path: str) -> list[str]:
+  """Writes the decision map to `path` (a PNG) and the PDF beside it. `cells` holds (data size, shift, best
+  strategy, advisor's strategy) per cell."""
+  with plt.rc_context(RC):
+    return save(decision_figure(cells), path)
 
-BLUE, YELLOW, CORAL, GREY, GREEN, PALE = '#8fb8de', '#f4d35e', '#f28f7a', '#c8c8c8', '#6cc070', '#c7ebc4'
+
+# The concept figure (its own pastel colours: they mean layer states, not strategies).
+
+PASTEL_BLUE, PASTEL_YELLOW, CORAL, GREY, LEAF, PALE = '#8fb8de', '#f4d35e', '#f28f7a', '#c8c8c8', '#6cc070', '#c7ebc4'
 HIERARCHY = (  # bottom to top: layer, what it learns, what transfer does with it, colour
-    ('Layer 1', 'edges', 'TRANSFER', GREEN), ('Layer 2', 'textures', 'TRANSFER', GREEN),
-    ('Layer 3', 'parts', 'ADAPT', YELLOW), ('Layer 4', 'objects', 'ADAPT', YELLOW),
+    ('Layer 1', 'edges', 'TRANSFER', LEAF), ('Layer 2', 'textures', 'TRANSFER', LEAF),
+    ('Layer 3', 'parts', 'ADAPT', PASTEL_YELLOW), ('Layer 4', 'objects', 'ADAPT', PASTEL_YELLOW),
     ('Output', 'classes', 'REPLACE', CORAL))
-STRATEGIES = (  # name, when, per-layer state bottom..output (f = frozen, s = small LR, t = trained, a = aligned)
-    ('Feature extraction', 'little data', 'fffft'), ('Fine-tuning', 'more data', 'sssst'),
-    ('Gradual unfreezing', 'moderate data', 'fffst'), ('Domain adaptation', 'domain shift', 'aaaat'))
-STATE_COLOUR = {'f': GREY, 's': PALE, 't': GREEN, 'a': BLUE}
+CONCEPT_STRATEGIES = (  # name, the strategy drawn with its marker (STYLES), when, per-layer state bottom..output
+    ('Feature extraction', 'feature_extraction', 'little data', 'fffft'),  # f = frozen, s = small LR,
+    ('Fine-tuning', 'fine_tuning', 'more data', 'sssst'),  # t = trained, a = aligned
+    ('Gradual unfreezing', 'gradual_unfreezing', 'moderate data', 'fffst'),
+    ('Domain adaptation', 'dann', 'domain shift; here DANN', 'aaaat'))
+STATE_COLOUR = {'f': GREY, 's': PALE, 't': LEAF, 'a': PASTEL_BLUE}
 
 
 def box(ax, x, y, w, h, text, colour, **kw):
@@ -97,8 +340,8 @@ def arrow(ax, x0, y0, x1, y1):
 
 
 def process_panel(ax):
-  box(ax, 0.05, 0.70, 0.9, 0.2, 'Source task\n(large: 1M images / here 30k, 50 classes)', BLUE, fontsize=9)
-  box(ax, 0.05, 0.40, 0.9, 0.2, 'Pre-trained model\n(extracted knowledge)', YELLOW, fontsize=9)
+  box(ax, 0.05, 0.70, 0.9, 0.2, 'Source task\n(large: 1M images / here 30k, 50 classes)', PASTEL_BLUE, fontsize=9)
+  box(ax, 0.05, 0.40, 0.9, 0.2, 'Pre-trained model\n(extracted knowledge)', PASTEL_YELLOW, fontsize=9)
   box(ax, 0.05, 0.10, 0.9, 0.2, 'Target task\n(small: ~1k images / here 50-10k, 5 classes)', CORAL, fontsize=9)
   arrow(ax, 0.5, 0.70, 0.5, 0.61)
   arrow(ax, 0.5, 0.40, 0.5, 0.31)
@@ -113,26 +356,31 @@ def hierarchy_panel(ax):
 
 
 def strategies_panel(ax):
-  for i, (name, when, states) in enumerate(STRATEGIES):
+  """Each strategy with its marker and colour from the result figures, and its layers' states."""
+  for i, (name, strategy, when, states) in enumerate(CONCEPT_STRATEGIES):
     y = 0.78 - i * 0.23
-    ax.text(0.02, y + 0.1, f'{name}', fontsize=10, weight='bold')
-    ax.text(0.02, y + 0.03, f'({when})', fontsize=8)
+    s = style(strategy)
+    ax.plot([0.0, 0.06], [y + 0.115] * 2, color=s.colour, linestyle=s.linestyle, linewidth=1.5)
+    ax.plot(0.03, y + 0.115, marker=s.marker, color=s.colour, markersize=7)
+    ax.text(0.08, y + 0.1, name, fontsize=10, weight='bold')
+    ax.text(0.08, y + 0.03, f'({when})', fontsize=8)
     for j, state in enumerate(states):
       box(ax, 0.5 + j * 0.095, y, 0.065, 0.14, '', STATE_COLOUR[state])
   legend = [patches.Patch(fc=c, ec='black', label=l) for c, l in
-            ((GREY, 'frozen'), (PALE, 'small LR'), (GREEN, 'trained'), (BLUE, 'aligned across domains'))]
+            ((GREY, 'frozen'), (PALE, 'small LR'), (LEAF, 'trained'), (PASTEL_BLUE, 'aligned across domains'))]
   ax.legend(handles=legend, loc='lower center', fontsize=7, ncol=2, bbox_to_anchor=(0.5, -0.12))
   ax.set_title('Strategies (layers bottom -> output)')
 
 
-def concept_figure(path: str) -> None:
-  """The original study's concept figure, redrawn: process, feature hierarchy, strategies."""
-  fig, axes = plt.subplots(1, 3, figsize=(15, 5))
-  for ax, panel in zip(axes, (process_panel, hierarchy_panel, strategies_panel)):
-    ax.set(xlim=(0, 1), ylim=(0, 1))
-    ax.axis('off')
-    panel(ax)
-  fig.suptitle('Transfer learning: concept (the original study\'s figure, redrawn; the hierarchy is its hypothesis)')
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+def concept_figure(path: str) -> list[str]:
+  """The original study's concept figure, redrawn (process, feature hierarchy, strategies), to `path` (a PNG) and
+  the PDF beside it."""
+  with plt.rc_context({'pdf.fonttype': RC['pdf.fonttype']}):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    for ax, panel in zip(axes, (process_panel, hierarchy_panel, strategies_panel)):
+      ax.set(xlim=(0, 1), ylim=(0, 1))
+      ax.axis('off')
+      panel(ax)
+    fig.suptitle("Transfer learning: concept (the original study's figure, redrawn; the hierarchy is its hypothesis)")
+    fig.tight_layout()
+    return save(fig, path)

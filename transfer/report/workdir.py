@@ -1,10 +1,12 @@
-"""The derived files of a workdir, from its records: summary.csv, table.md and plot.png (each written atomically)."""
+"""The derived files of a workdir, from its records: summary.csv, table.md and plot.png with plot.pdf (each written
+atomically); and every committed figure and table redrawn from the committed files, without rerunning anything."""
 
 from __future__ import annotations
 
 import csv
 import io as std_io
 import os
+import types as std_types
 from collections.abc import Sequence
 
 from transfer import io
@@ -39,7 +41,8 @@ def csv_text(rows: Sequence[dict]) -> str:
 
 
 def write_workdir(workdir: str, *, records: Sequence[dict], report_config) -> str:
-  """Writes summary.csv, table.md and plot.png into `workdir`; returns the markdown table (also in table.md)."""
+  """Writes summary.csv, table.md, plot.png and plot.pdf into `workdir`; returns the markdown table (also in
+  table.md)."""
   rc = report_config
   names = list(dict.fromkeys(r['strategy'] for r in records))
   found = stats.panels(records, axis=rc.axis, strategies=names, baseline=rc.baseline, anchor=rc.transfer)
@@ -50,3 +53,31 @@ def write_workdir(workdir: str, *, records: Sequence[dict], report_config) -> st
   plots.comparison_plot(found, os.path.join(workdir, 'plot.png'), title=rc.title, axis_label=rc.axis_label,
                         baseline=rc.baseline, log_x=rc.log_x)
   return table
+
+
+def redraw_workdir(workdir: str) -> list[str]:
+  """Rewrites a finished workdir's derived files from its config.json and results.json; returns their paths."""
+  config, records = io.read_workdir(workdir)
+  write_workdir(workdir, records=records, report_config=std_types.SimpleNamespace(**config['report']))
+  return [os.path.join(workdir, name) for name in ('summary.csv', 'table.md')] + plots.figure_paths(
+      os.path.join(workdir, 'plot.png'))
+
+
+def write_decision_map(workdir: str) -> list[str]:
+  """Draws decision_map.png and .pdf from the decision experiment's decision.json in `workdir`."""
+  cells = io.read_json(os.path.join(workdir, 'decision.json'))['cells']
+  return plots.decision_map([(c['data_size'], c['shift'], c['best'], c['advisor']) for c in cells],
+                            os.path.join(workdir, 'decision_map.png'))
+
+
+def redraw(outputs: str) -> list[str]:
+  """Every figure under `outputs` from the files committed there: each workdir's summary.csv, table.md and plot
+  (byte-identical tables unless the results changed), the decision map, and the concept figure."""
+  written = []
+  for name in sorted(os.listdir(outputs)):
+    workdir = os.path.join(outputs, name)
+    if io.read_workdir(workdir) is not None:
+      written += redraw_workdir(workdir)
+    if os.path.exists(os.path.join(workdir, 'decision.json')):
+      written += write_decision_map(workdir)
+  return written + plots.concept_figure(os.path.join(outputs, 'concept.png'))

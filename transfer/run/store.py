@@ -15,7 +15,7 @@ from transfer import types
 from transfer.errors import WorkdirError
 
 RUN_KEY = ('strategy',) + types.AXES
-DERIVED = ('results.json', 'summary.csv', 'table.md', 'plot.png', 'source_models.msgpack')
+DERIVED = ('results.json', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'source_models.msgpack')
 
 
 def run_key(record: dict) -> tuple:

@@ -6,7 +6,8 @@ inputs the framework needs, the labelled target size and a domain distance (squa
 backbone's features of source and target inputs), and applies the framework with thresholds (`little`, `lots`,
 `far`). The decision experiment runs the grid, fits the thresholds on the first `decision.fit_seeds` seeds and
 scores them against the empirically best strategy per (size, shift) cell on the remaining seeds, never on the runs
-they were fitted to. It writes decision.md, decision.json, thresholds.json and decision_map.png into the workdir.
+they were fitted to. It writes decision.md, decision.json, thresholds.json and decision_map.png (and .pdf) into the
+workdir.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
 from transfer.data.dataset import DataSource
-from transfer.report import plots
 from transfer.report import stats
 from transfer.report import tables
+from transfer.report import workdir as workdir_report
 from transfer.run import experiment
 from transfer.run import sources
 from transfer.train import losses
@@ -223,8 +224,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
                  'best': r.cell.best, 'advisor': r.recommended, 'regret': regret(r.cell, r.recommended),
                  'accuracy': r.cell.accuracy} for r in rows]})
   io.write_text(os.path.join(workdir, 'decision.md'), text)
-  plots.decision_map([(r.cell.data_size, r.cell.shift, r.cell.best, r.recommended) for r in rows],
-                     os.path.join(workdir, 'decision_map.png'))
+  workdir_report.write_decision_map(workdir)  # decision_map.png and .pdf, drawn from decision.json
   return text
 
 
