@@ -39,6 +39,9 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.name = 'synthetic'  # which data source
   c.data.path = ''  # the .npz file when data.name = 'npz' (unused otherwise)
+  c.data.same_classes = False  # True: the target's labels are the source's classes (unsupervised domain adaptation
+  #   needs it): synthetic's target task is the source task (target_classes unused), digits splits every digit 0-9
+  #   in half (source / target), an npz declares it (checked); see docs/data.md
   # Synthetic data only (digits and npz ignore these):
   c.data.label_factors = 8  # latent factors that decide the class (shared by source and target)
   c.data.nuisance_factors = 8  # latent factors that only move the input

@@ -66,6 +66,7 @@ class ArrayData:
   rotates: bool  # whether the shift axis rotates the target images (digits); else the data is used as given
   shift_angle: float  # radians of rotation per unit of shift
   has_unlabeled: bool
+  same_classes: bool  # whether target_y are the source's classes (digits' same-classes mode; an npz declaring it)
 
   @property
   def has_shift(self) -> bool:

@@ -41,6 +41,8 @@ class DataSource(Protocol):
   target_classes: int
   has_shift: bool  # whether lanes' `shift` changes the target data (else the shift axis collapses to 0)
   has_unlabeled: bool  # whether adapt_data has unlabelled target examples (domain adaptation needs them)
+  same_classes: bool  # whether the target's labels are the source's classes, with the same meaning (so the source
+  #                     model's own head can predict target classes: unsupervised domain adaptation needs it)
 
   def source_splits(self, arrays, seed: jax.Array) -> tuple[Split, Split]: ...
   def target_splits(self, arrays, lane: Lane) -> tuple[Split, Split]: ...
@@ -58,20 +60,23 @@ class Dataset(NamedTuple):
 
 def synthetic_task(config) -> SyntheticTask:
   """The synthetic task's static shapes: the data config's fields; the target pool holds the largest data size."""
-  return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=max(config.data_sizes))
+  return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=max(config.data_sizes),
+                       same_classes=config.data.same_classes)
 
 
 def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
-  """An ArrayData source over checked arrays; data sizes beyond the target pool are an error."""
+  """An ArrayData source over checked arrays; data sizes beyond the target pool are an error. With
+  `config.data.same_classes` the target's labels are the source's classes (the target has the source's number)."""
   name, pool = config.data.name, arrays.target_x.shape[0]
   if max(config.data_sizes) > pool:
     raise ConfigError(f'config.data_sizes = {tuple(config.data_sizes)} is not allowed: {name} data has '
                       f'{pool} labelled target examples, so every data size must be <= {pool}')
+  same_classes, source_classes = bool(config.data.same_classes), int(arrays.source_y.max()) + 1
   data = arrays_lib.ArrayData(
-      name=name, input_shape=tuple(arrays.source_x.shape[1:]), source_classes=int(arrays.source_y.max()) + 1,
-      target_classes=int(arrays.target_y.max()) + 1, target_pool=max(config.data_sizes),
-      rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
-      has_unlabeled=arrays.unlabeled_x.shape[0] > 0)
+      name=name, input_shape=tuple(arrays.source_x.shape[1:]), source_classes=source_classes,
+      target_classes=source_classes if same_classes else int(arrays.target_y.max()) + 1,
+      target_pool=max(config.data_sizes), rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
+      has_unlabeled=arrays.unlabeled_x.shape[0] > 0, same_classes=same_classes)
   return Dataset(data, arrays, {'name': name, 'arrays': arrays_lib.fingerprint(arrays)})
 
 
@@ -81,9 +86,9 @@ def load(config) -> Dataset:
   if name == 'synthetic':
     return Dataset(SyntheticData(synthetic_task(config)), (), {f: config.data[f] for f in SOURCE_FIELDS})
   if name == 'digits':
-    return from_arrays(config, digits.load())
+    return from_arrays(config, digits.load(same_classes=config.data.same_classes))
   if name == 'npz':
-    return from_arrays(config, npz.load(config.data.path))
+    return from_arrays(config, npz.load(config.data.path, same_classes=config.data.same_classes))
   raise ConfigError(f'config.data.name = {name!r} is not allowed: one of {NAMES}')
 
 

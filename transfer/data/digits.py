@@ -1,5 +1,11 @@
 """scikit-learn's bundled handwritten digits (1,797 8x8 images; read from the package, no network) as a transfer
-task: source = digits 0-4, target = digits 5-9 (labels 0-4), target test = a fixed held-out 400 of the 5-9 images.
+task, in one of two modes:
+
+- new classes (the default): source = digits 0-4, target = digits 5-9 (labels 0-4), target test = a fixed
+  held-out 400 of the 5-9 images;
+- same classes (`config.data.same_classes`): source = a fixed half of the images of every digit 0-9, target = the
+  other half (labels 0-9, the source's classes), target test = a fixed held-out 400 of those: the setting of
+  unsupervised domain adaptation, where the rotation (the shift) is the only difference between the domains.
 
 Pixels are scaled from 0..16 to [0, 1]. The target images' shift axis is a rotation (see transfer/data/arrays.py).
 The unlabelled target examples domain adaptation uses are the target pool's images (their labels unused).
@@ -12,12 +18,23 @@ import numpy as np
 from transfer.data import arrays as arrays_lib
 from transfer.errors import ConfigError
 
-TEST_SIZE = 400  # held-out target (5-9) images; the remaining ~496 form the labelled target pool
-SOURCE_HELD_OUT = 0.1  # share of the 0-4 images held out to measure pre-training
+TEST_SIZE = 400  # held-out target images; the other 496 (same classes: 501) form the labelled target pool
+SOURCE_HELD_OUT = 0.1  # share of the source images held out to measure pre-training
 
 
-def load() -> arrays_lib.Arrays:
-  """The digits split into source / target / test arrays (deterministic: a fixed permutation)."""
+def halves(y: np.ndarray) -> np.ndarray:
+  """A fixed random half (rounded down) of the examples of each class: a boolean mask over `y`."""
+  order = np.random.default_rng(0).permutation(len(y))
+  mask = np.zeros(len(y), bool)
+  for c in np.unique(y):
+    members = order[y[order] == c]
+    mask[members[:len(members) // 2]] = True
+  return mask
+
+
+def load(same_classes: bool = False) -> arrays_lib.Arrays:
+  """The digits split into source / target / test arrays (deterministic: fixed permutations). The source is digits
+  0-4 and the target 5-9 relabelled 0-4, or, with `same_classes`, half of every digit each, labels 0-9 in both."""
   try:
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
   except ImportError as e:
@@ -25,9 +42,13 @@ def load() -> arrays_lib.Arrays:
   digits = datasets.load_digits()
   x = (digits.images / 16.0).astype(np.float32)
   y = digits.target.astype(np.int32)
-  source_x, source_y, source_test_x, source_test_y = arrays_lib.hold_out(x[y < 5], y[y < 5], SOURCE_HELD_OUT,
+  if same_classes:
+    source = halves(y)
+    (source_x, source_y), (target_x, target_y) = (x[source], y[source]), (x[~source], y[~source])
+  else:
+    (source_x, source_y), (target_x, target_y) = (x[y < 5], y[y < 5]), (x[y >= 5], y[y >= 5] - 5)
+  source_x, source_y, source_test_x, source_test_y = arrays_lib.hold_out(source_x, source_y, SOURCE_HELD_OUT,
                                                                           cap=len(x))
-  target_x, target_y = x[y >= 5], y[y >= 5] - 5
   order = np.random.default_rng(0).permutation(len(target_x))
   test, pool = np.sort(order[:TEST_SIZE]), np.sort(order[TEST_SIZE:])
   return arrays_lib.Arrays(source_x, source_y, source_test_x, source_test_y, target_x[pool], target_y[pool],

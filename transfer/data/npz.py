@@ -2,7 +2,9 @@
 
 Arrays: `source_x, source_y, target_x, target_y, test_x, test_y` and optionally `target_unlabeled_x` (for domain
 adaptation). Inputs are float with the same trailing shape (one example); labels are integer class indices from 0.
-A fixed 10% of the source examples (at most 1,000) is held out to report pre-training's accuracy.
+A fixed 10% of the source examples (at most 1,000) is held out to report pre-training's accuracy. With
+`config.data.same_classes` the file declares that its target labels are the source's classes (same indices, same
+meaning), which unsupervised domain adaptation needs; then every target and test label must be a source class.
 """
 
 from __future__ import annotations
@@ -75,12 +77,23 @@ def check_labels(arrays: dict, path: str) -> None:
                     f'0..{classes - 1}')
 
 
-def load(path: str) -> arrays_lib.Arrays:
-  """The checked arrays (inputs float32, labels int32); a problem raises one DataError naming the array."""
+def check_same_classes(arrays: dict, path: str) -> None:
+  classes = int(arrays['source_y'].max()) + 1
+  for name in ('target_y', 'test_y'):
+    if arrays[name].max() >= classes:
+      raise DataError(f'{path}: {name} has label {int(arrays[name].max())}, not a source class: with '
+                      f'config.data.same_classes the target labels must be classes of source_y, 0..{classes - 1}')
+
+
+def load(path: str, same_classes: bool = False) -> arrays_lib.Arrays:
+  """The checked arrays (inputs float32, labels int32); a problem raises one DataError naming the array.
+  `same_classes`: the file declares its target labels to be the source's classes, which is checked too."""
   arrays = read(path)
   check_names(arrays, path)
   check_inputs(arrays, path)
   check_labels(arrays, path)
+  if same_classes:
+    check_same_classes(arrays, path)
   source_x, source_y, test_x, test_y = arrays_lib.hold_out(arrays['source_x'], arrays['source_y'],
                                                             SOURCE_HELD_OUT, SOURCE_HELD_OUT_CAP)
   example = arrays['source_x'].shape[1:]

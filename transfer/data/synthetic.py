@@ -4,6 +4,8 @@ A *world* (one per seed) is a deep, high-gain random tanh network that renders l
 random class projections. Latents are `label` factors (which decide the class) and `nuisance` factors (which
 only move the input). Source and target tasks share the generator and the label factors but use independent
 class projections, so features that recover the label factors from the input transfer, while the classes do not.
+With `same_classes` the target task is the source task instead (the source's projection, so the target has the
+source's classes): shift 0 is then the source distribution itself, and a shift moves only the inputs.
 
 `shift` rotates the generator's first layer toward an independent one by the angle `shift * shift_angle`
 (0 = the source's generator, `pi/2` = an unrelated first layer), so the target's inputs move away from the
@@ -46,6 +48,7 @@ class SyntheticTask:
   shift_angle: float = math.pi / 6
   adapt_source_pool: int = 5000  # labelled source examples a domain-adaptation run trains on
   unlabeled_pool: int = 2000  # unlabelled target examples (at the run's shift) for domain adaptation
+  same_classes: bool = False  # the target task is the source task (its projection and classes; target_classes unused)
 
   @property
   def latent_dim(self) -> int:
@@ -86,10 +89,11 @@ def render(world: World, z: jax.Array, noise_key: jax.Array, *, shift: jax.Array
 
 def sample(world: World, key: jax.Array, n: int, *, which: str, shift: jax.Array | float,
            task: SyntheticTask) -> Split:
-  """Draws `n` labelled examples of the `which` task ('source' or 'target') rendered at `shift`."""
+  """Draws `n` labelled examples of the `which` task ('source' or 'target', the same one when
+  `task.same_classes`) rendered at `shift`."""
   if which not in ('source', 'target'):
     raise ValueError(f"which must be 'source' or 'target', got {which!r}")
-  projection = world.source_projection if which == 'source' else world.target_projection
+  projection = world.source_projection if which == 'source' or task.same_classes else world.target_projection
   z_key, noise_key = jax.random.split(key)
   z = jax.random.normal(z_key, (n, task.latent_dim))
   y = jnp.argmax(z[:, :task.label_factors] @ projection, axis=-1).astype(jnp.int32)
@@ -115,7 +119,11 @@ class SyntheticData:
 
   @property
   def target_classes(self) -> int:
-    return self.task.target_classes
+    return self.task.source_classes if self.task.same_classes else self.task.target_classes
+
+  @property
+  def same_classes(self) -> bool:
+    return self.task.same_classes
 
   def source_splits(self, arrays: tuple, seed: jax.Array) -> tuple[Split, Split]:
     """The seed's source pool (pre-training) and held-out source test set, at shift 0."""

@@ -63,6 +63,8 @@ def check_data(config) -> None:
     require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
             "the path of an .npz file (config.data.name = 'npz')")
   require(is_number(config.data.shift_angle), 'data.shift_angle', config.data.shift_angle, 'a finite number')
+  require(isinstance(config.data.same_classes, bool), 'data.same_classes', config.data.same_classes,
+          "True (the target's labels are the source's classes) or False")
   require(config.model.name in models.MODEL_NAMES, 'model.name', config.model.name, f'one of {models.MODEL_NAMES}')
   require(len(config.model.channels) > 0 and all(isinstance(c, int) and c >= 1 for c in config.model.channels),
           'model.channels', config.model.channels, 'a non-empty tuple of integers >= 1')
