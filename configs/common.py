@@ -34,27 +34,28 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone
   c.align_weight = 1.0  # dann / coral / mmd: weight of the feature-alignment term
 
-  # Data (transfer/data/dataset.py): 'synthetic' (transfer/data/synthetic.py), 'digits' (scikit-learn's 8x8 digits: source 0-4,
-  # target 5-9; needs the [digits] extra) or 'npz' (your file at data.path; see README "Bring your own data").
+  # Data (transfer/data/dataset.py, docs/data.md): 'synthetic' (transfer/data/synthetic.py), 'moons' (two half-moons
+  # in 2-D, the target rotated; transfer/data/moons.py), 'digits' (scikit-learn's 8x8 digits: source 0-4, target 5-9;
+  # needs the [digits] extra) or 'npz' (your file at data.path; see docs/data.md).
   c.data = ml_collections.ConfigDict()
   c.data.name = 'synthetic'  # which data source
   c.data.path = ''  # the .npz file when data.name = 'npz' (unused otherwise)
   c.data.same_classes = False  # True: the target's labels are the source's classes (unsupervised domain adaptation
   #   needs it): synthetic's target task is the source task (target_classes unused), digits splits every digit 0-9
-  #   in half (source / target), an npz declares it (checked); see docs/data.md
-  # Synthetic data only (digits and npz ignore these):
+  #   in half (source / target), an npz declares it (checked); moons always shares its two classes
+  # Synthetic data (digits and npz ignore these; moons reads the sizes and noise):
   c.data.label_factors = 8  # latent factors that decide the class (shared by source and target)
   c.data.nuisance_factors = 8  # latent factors that only move the input
   c.data.input_dim = 64  # input width (and the generator's hidden width)
   c.data.generator_depth = 3  # tanh layers of the random generator
   c.data.generator_gain = 2.5  # pre-activation gain of each generator layer (higher = more non-linear)
-  c.data.noise = 0.1  # std of Gaussian input noise
+  c.data.noise = 0.1  # std of Gaussian input noise (moons: on each coordinate of moons of radius 1)
   c.data.source_classes = 50  # source task classes (random projections of the label factors)
   c.data.source_pool = 30_000  # labelled source examples for pre-training
   c.data.target_classes = 5  # target task classes (other projections of the same factors)
   c.data.test_size = 2000  # target test examples per seed (and held-out source examples)
   c.data.shift_angle = math.pi / 6  # radians per unit of shift: synthetic rotates the generator's first layer
-  #                                   (3 -> orthogonal), digits rotates the target images (3 -> 90 degrees)
+  #                                   (3 -> orthogonal), digits and moons rotate the target inputs (3 -> 90 degrees)
   c.data.adapt_source_pool = 5000  # labelled source examples a domain-adaptation run trains on
   c.data.unlabeled_pool = 2000  # unlabelled target examples (at the run's shift) for domain adaptation
 
@@ -117,6 +118,19 @@ def use_digits(c: ml_collections.ConfigDict) -> None:
   c.report.title = f'{c.report.title} (digits)'
   c.data.name = 'digits'
   c.model.name = 'cnn'
+
+
+def use_moons(c: ml_collections.ConfigDict) -> None:
+  """Switches `c` to the two moons (an MLP on 2-D inputs) with sizes that suit them, in its own workdir
+  outputs/<experiment>_moons: 2,000 source examples (all of them for domain adaptation), 1,000 unlabelled target
+  inputs and 1,000 test examples per seed."""
+  c.experiment = f'{c.experiment}_moons'
+  c.report.title = f'{c.report.title} (moons)'
+  c.data.name = 'moons'
+  c.data.source_pool = 2000
+  c.data.adapt_source_pool = 2000
+  c.data.unlabeled_pool = 1000
+  c.data.test_size = 1000
 
 
 Variant = Callable[[ml_collections.ConfigDict], None]

@@ -1,8 +1,8 @@
-"""Data sources behind one interface, chosen by `config.data.name`: 'synthetic', 'digits' or 'npz'.
+"""Data sources behind one interface, chosen by `config.data.name`: 'synthetic', 'moons', 'digits' or 'npz'.
 
 A data source (`DataSource`) is a static, hashable description, bound into the compiled run with
-`functools.partial`; its `arrays` are a tree passed to the compiled run as an argument (empty for synthetic data,
-which is generated inside the run). A `Dataset` is the two together, plus what identifies them. A data source
+`functools.partial`; its `arrays` are a tree passed to the compiled run as an argument (empty for synthetic and moons
+data, which are generated inside the run). A `Dataset` is the two together, plus what identifies them. A data source
 offers, all pure and vmappable:
 
   source_splits(arrays, seed) -> (source pool, held-out source test)   for pre-training
@@ -21,6 +21,7 @@ import jax
 from transfer.data import arrays as arrays_lib
 from transfer.data import digits
 from transfer.data import npz
+from transfer.data.moons import MoonsData
 from transfer.data.synthetic import SyntheticData
 from transfer.data.synthetic import SyntheticTask
 from transfer.errors import ConfigError
@@ -28,10 +29,13 @@ from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split
 
-NAMES = ('synthetic', 'digits', 'npz')
+NAMES = ('synthetic', 'moons', 'digits', 'npz')
+GENERATED = ('synthetic', 'moons')  # generated inside the run, in the numbers config.data's size fields give
 SOURCE_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
                  'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')  # key the cache
 TASK_FIELDS = SOURCE_FIELDS + ('adapt_source_pool', 'unlabeled_pool')
+MOONS_SOURCE_FIELDS = ('noise', 'source_pool', 'test_size')  # what the moons' source models depend on (key the cache)
+MOONS_FIELDS = MOONS_SOURCE_FIELDS + ('shift_angle', 'adapt_source_pool', 'unlabeled_pool')
 
 
 class DataSource(Protocol):
@@ -54,7 +58,7 @@ class Dataset(NamedTuple):
   """A data source ready to run: its static description, its arrays and what identifies it."""
 
   data: DataSource
-  arrays: object  # () for synthetic data, an arrays.Arrays otherwise
+  arrays: object  # () for generated data (synthetic, moons), an arrays.Arrays otherwise
   key: dict  # what identifies the data (part of the pre-trained models' cache key)
 
 
@@ -62,6 +66,11 @@ def synthetic_task(config) -> SyntheticTask:
   """The synthetic task's static shapes: the data config's fields; the target pool holds the largest data size."""
   return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=max(config.data_sizes),
                        same_classes=config.data.same_classes)
+
+
+def moons_data(config) -> MoonsData:
+  """The moons' static sizes: the data config's fields; the target pool holds the largest data size."""
+  return MoonsData(**{f: config.data[f] for f in MOONS_FIELDS}, target_pool=max(config.data_sizes))
 
 
 def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
@@ -85,6 +94,8 @@ def load(config) -> Dataset:
   name = config.data.name
   if name == 'synthetic':
     return Dataset(SyntheticData(synthetic_task(config)), (), {f: config.data[f] for f in SOURCE_FIELDS})
+  if name == 'moons':
+    return Dataset(moons_data(config), (), {'name': name, **{f: config.data[f] for f in MOONS_SOURCE_FIELDS}})
   if name == 'digits':
     return from_arrays(config, digits.load(same_classes=config.data.same_classes))
   if name == 'npz':

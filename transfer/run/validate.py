@@ -65,6 +65,13 @@ def check_data(config) -> None:
   require(is_number(config.data.shift_angle), 'data.shift_angle', config.data.shift_angle, 'a finite number')
   require(isinstance(config.data.same_classes, bool), 'data.same_classes', config.data.same_classes,
           "True (the target's labels are the source's classes) or False")
+  if config.data.name in dataset_lib.GENERATED:
+    for field in ('source_pool', 'test_size', 'adapt_source_pool', 'unlabeled_pool'):
+      value = config.data[field]
+      require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f'data.{field}', value,
+              f'an integer >= 1 ({config.data.name} data are generated in these numbers)')
+    require(is_number(config.data.noise) and config.data.noise >= 0, 'data.noise', config.data.noise,
+            'a finite number >= 0 (the std of the input noise)')
   require(config.model.name in models.MODEL_NAMES, 'model.name', config.model.name, f'one of {models.MODEL_NAMES}')
   require(len(config.model.channels) > 0 and all(isinstance(c, int) and c >= 1 for c in config.model.channels),
           'model.channels', config.model.channels, 'a non-empty tuple of integers >= 1')
