@@ -20,6 +20,8 @@ def get_config(arg: str | None = None):
   c.strategies = ('fine_tuning', 'feature_extraction', 'scratch')  # those the PyTorch reference implements
   c.data_sizes = (50, 100, 500, 1000, 10_000)  # the Exp 1 grid
   c.shifts = (0.0,)
+  c.selection.mode = 'fixed'  # one setting per run: the same job the PyTorch reference runs
+  c.selection.eval_every = c.steps  # evaluate once, at the end, as the reference does
   c.bench = ml_collections.ConfigDict()
   c.bench.repeats = 3  # the sweep's time is the best of this many calls
   c.bench.torch = True  # time the PyTorch reference when torch is installed
@@ -29,6 +31,7 @@ def get_config(arg: str | None = None):
 
   def smoke(c):
     c.data_sizes = (8, 32)
+    c.selection.eval_every = c.steps
     c.bench.repeats = 1
     c.bench.step_lanes = 4
     c.bench.step_counts = (5, 10)

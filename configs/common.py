@@ -19,20 +19,47 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.strategies = ('fine_tuning', 'feature_extraction', 'scratch')  # names from transfer/train/strategies.py
   c.data_sizes = (100,)  # labelled target examples a run may see (prefixes of one pool per seed)
   c.shifts = (0.0,)  # domain shift of the target inputs (0 = the source's generator)
-  c.lr_mults = (0.1,)  # backbone LR / head LR for strategies with backbone='lr_mult'
+  c.lr_mults = (0.1,)  # backbone LR / head LR (backbone='lr_mult'): a grid axis, or, with one value and 'lr_mult'
+  #                     in search.over, the fixed setting of a searched hyperparameter
   c.layers_copied = (0,)  # k for layer-transfer strategies (anb, bnb, ...): the bottom k groups are copied
 
   # Target training (one compiled run per lane).
-  c.lr = 1e-3  # Adam LR of the head; backbone groups get lr * their multiplier
-  c.steps = 500  # optimizer steps on the target task, whatever the data size
-  c.batch_size = 64  # minibatch drawn with replacement from the lane's first data_size examples
+  c.steps = 500  # optimizer steps on the target task (the budget: selection may stop earlier), whatever the size
+  c.batch_size = 64  # minibatch drawn with replacement from the lane's training examples
   c.max_lanes_per_call = 0  # lanes per compiled call (0 = the whole grid of a strategy in one call)
 
-  # Settings of the strategies that have them (transfer/train/strategies.py).
+  # Hyperparameters: the fixed setting. It is every run's under selection.mode = 'fixed' and candidate 0 of a search;
+  # each lane carries its own values (traced), so a search over them compiles once per strategy.
+  c.lr = 1e-3  # Adam LR of the head; backbone groups get lr * their multiplier
+  c.weight_decay = 0.0  # decoupled weight decay (AdamW) of every trained group, scaled like its LR
+  c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone (Li et al. 2018)
+  c.align_weight = 1.0  # dann / coral / mmd: weight of the feature-alignment term
+
+  # Model selection (transfer/run/selection.py): how each grid cell's result is chosen. Nothing reads the test set.
+  c.selection = ml_collections.ConfigDict()
+  c.selection.mode = 'search'  # 'search': the candidate and step with the best validation accuracy; 'fixed': the
+  #                              fixed setting at the last step, every labelled example trains (the original protocol)
+  c.selection.val_fraction = 0.2  # search: every round(1/val_fraction)-th example of each class validates
+  c.selection.eval_every = 50  # steps between evaluations inside the run (validation, test, training loss)
+
+  # The search space (transfer/run/search.py): candidate 0 is the fixed setting, the others vary the
+  # hyperparameters each strategy reads (of those `over` names) within `space`, log-uniformly.
+  c.search = ml_collections.ConfigDict()
+  c.search.method = 'random'  # 'random' (num_samples - 1 draws, DomainBed's protocol) or 'grid'
+  c.search.num_samples = 8  # random: candidates per strategy, the fixed setting included
+  c.search.grid_points = 3  # grid: log-spaced values per searched hyperparameter, every combination
+  c.search.seed = 0  # random: seeds the draws (the same candidates for every strategy, seed and cell)
+  c.search.over = ('lr', 'lr_mult', 'weight_decay', 'l2_sp_weight', 'align_weight')  # hyperparameters varied
+  c.search.space = ml_collections.ConfigDict()  # (low, high) of each, log-uniform
+  c.search.space.lr = (1e-4, 1e-2)  # a decade either side of Adam's usual 1e-3 for small MLPs and CNNs
+  c.search.space.lr_mult = (1e-2, 1.0)  # backbone LR from 1% of the head's (the study's 0.01) to equal
+  c.search.space.weight_decay = (1e-6, 1e-2)  # DomainBed's 10^U(-6, -2)
+  c.search.space.l2_sp_weight = (1e-4, 1.0)  # around Li et al.'s 0.01-0.1, reaching both inert and binding
+  c.search.space.align_weight = (1e-2, 10.0)  # DANN/CORAL/MMD weights used in their papers lie within 0.1-10
+
+  # Settings of the strategies that have them (transfer/train/strategies.py: Knobs; static, bound at compile time).
   c.layer_decay = 2.6  # discriminative / ulmfit: LR divided by this per group below the head (ULMFiT's 2.6)
   c.probe_fraction = 0.5  # lp_ft: share of the steps spent training the head on the frozen backbone
-  c.l2_sp_weight = 0.01  # l2_sp: alpha in alpha/2 * ||w - w_pretrained||^2 over the backbone
-  c.align_weight = 1.0  # dann / coral / mmd: weight of the feature-alignment term
 
   # Data (transfer/data/dataset.py, docs/data.md): 'synthetic' (transfer/data/synthetic.py), 'moons' (two half-moons
   # in 2-D, the target rotated; transfer/data/moons.py), 'digits' (scikit-learn's 8x8 digits: source 0-4, target 5-9;
@@ -110,6 +137,9 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.pretrain.steps = 20
   c.pretrain.batch_size = 32
   c.pretrain.cache_dir = ''  # inside the (temporary) workdir
+  c.selection.eval_every = 10
+  c.selection.val_fraction = 0.5  # every 2nd example of a class validates: smoke sizes from 8 hold some
+  c.search.num_samples = 3
 
 
 def use_digits(c: ml_collections.ConfigDict) -> None:
@@ -136,16 +166,24 @@ def use_moons(c: ml_collections.ConfigDict) -> None:
 Variant = Callable[[ml_collections.ConfigDict], None]
 
 
+def use_fixed(c: ml_collections.ConfigDict) -> None:
+  """Switches `c` to the fixed protocol (one setting, last step, no validation split), in outputs/<experiment>_fixed."""
+  c.experiment = f'{c.experiment}_fixed'
+  c.report.title = f'{c.report.title} (fixed setting)'
+  c.selection.mode = 'fixed'
+
+
 def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | None = None,
            digits: Variant | None = None) -> ml_collections.ConfigDict:
   """Applies the variants named in `arg` and locks `c`: the one variant syntax of every config.
 
-  `arg` is what follows the config path's colon, comma-separated in any order ('smoke', 'digits,smoke', or None).
+  `arg` is what follows the config path's colon, comma-separated in any order ('smoke', 'digits,fixed', or None).
   'digits' (offered where the config passes a `digits` hook) switches to scikit-learn's digits and then applies the
-  config's own changes for them; 'smoke' (always offered) shrinks everything to seconds for tests and then applies
-  the config's own `smoke` changes. An unknown variant is an error naming the ones offered.
+  config's own changes for them; 'fixed' (always offered) runs the fixed protocol instead of the search, in its
+  own workdir; 'smoke' (always offered) shrinks everything to seconds for tests and then applies the config's own
+  `smoke` changes. An unknown variant is an error naming the ones offered.
   """
-  offered = ('digits', 'smoke') if digits else ('smoke',)
+  offered = ('digits', 'fixed', 'smoke') if digits else ('fixed', 'smoke')
   chosen = {v for v in (arg or '').split(',') if v}
   unknown = chosen - set(offered)
   if unknown:
@@ -153,6 +191,8 @@ def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | No
   if 'digits' in chosen:
     use_digits(c)
     digits(c)
+  if 'fixed' in chosen:
+    use_fixed(c)
   if 'smoke' in chosen:
     shrink_for_smoke(c)
     if smoke:

@@ -19,6 +19,7 @@ def get_config(arg: str | None = None):
   c.lr_mults = (0.0, 0.01, 0.1, 0.5, 1.0, 3.0)  # the study's 0.01-1.0, plus 0 (= frozen) and 3 (above the head)
   c.data_sizes = (100, 1000)  # little and moderate target data
   c.shifts = (0.0, 1.0)  # the same domain, and a moderate shift where the backbone has something to adapt
+  c.search.over = ('lr', 'weight_decay')  # the backbone multiplier is this experiment's axis: swept, never selected
   c.report.axis = 'lr_mult'
   c.report.axis_label = 'Feature LR Multiplier'
   c.report.log_x = True  # symlog: 0 stays on the axis

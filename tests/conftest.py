@@ -28,6 +28,14 @@ def smoke_config(**overrides):
   return config
 
 
+def run_data(config, dataset, lane):
+  """What `target.fit` trains and evaluates on for `lane` (its pool split for validation as the config says)."""
+  from transfer.train import target  # pylint: disable=g-import-not-at-top
+  pool, test = dataset.data.target_splits(dataset.arrays, lane)
+  return target.run_data(pool, test, lane, spec=experiment.target_spec(config, dataset),
+                         num_classes=dataset.data.target_classes)
+
+
 @pytest.fixture(scope='session')
 def config():
   return smoke_config()

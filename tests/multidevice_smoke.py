@@ -1,7 +1,7 @@
 """Run by test_sharding.py in a subprocess whose XLA_FLAGS fake several CPU devices (set before jax loads).
 
-Prints one JSON object: the smoke experiment's runs, and for an odd-sized batch of lanes its records and how the
-output was laid out over the devices.
+Prints one JSON object: the smoke experiment's runs, and for an odd-sized batch of lanes their keys and outputs and
+how the output was laid out over the devices.
 """
 
 import functools
@@ -13,7 +13,10 @@ import jax
 from configs import domain_shift
 from transfer import types
 from transfer.run import experiment
+from transfer.run import records
+from transfer.run import search
 from transfer.run import sources
+from transfer.run import store
 from transfer.train import strategies
 from transfer.run import sweep
 
@@ -24,14 +27,19 @@ def main(workdir: str) -> None:
   dataset = experiment.prepare(config)
   source = sources.pretrained(config, dataset, f'{workdir}/pretrained')
   strategy = strategies.get('fine_tuning')
-  cells = sweep.grid(strategy, seeds=2, data_sizes=config.data_sizes, shifts=config.shifts,
-                     lr_mults=config.lr_mults)[:6]  # 6 lanes: not a multiple of the device count
+  cells = sweep.config_grid(strategy, config, lr_mult_axis=False)
+  keys = [store.run_key({'strategy': 'fine_tuning', **c}) + (j,) for c in cells
+          for j in range(len(search.candidates(config, strategy)))][:6]  # 6 lanes: not a multiple of the devices
+  lanes = [search.lane_values(c, cand) for c in cells for cand in search.candidates(config, strategy)][:6]
   compiled = jax.jit(functools.partial(sweep.train_lanes,
                                        train_fn=experiment.strategy_train_fn(config, dataset, strategy)))
   mesh = sweep.lane_mesh()
-  width = sweep.chunk_width(len(cells), 0, mesh.size)
-  out = compiled(*sweep.shard(sweep.pad_to(types.stack_lanes(cells), width), source, dataset.arrays, mesh))
+  width = sweep.chunk_width(len(lanes), 0, mesh.size)
+  out = compiled(*sweep.shard(sweep.pad_to(types.stack_lanes(lanes), width), source, dataset.arrays, mesh))
   accuracy = out['test_accuracy']
+  odd = {}
+  sweep.run_lanes('fine_tuning', lanes, source, compiled=compiled, max_lanes_per_call=0,
+                  on_chunk=lambda lo, hi, o: odd.update({c: o[c][:hi - lo].tolist() for c in records.CURVES}))
   with open(f'{workdir}/results.json') as f:
     runs = json.load(f)['runs']
   print(json.dumps({
@@ -39,7 +47,7 @@ def main(workdir: str) -> None:
       'width': width,
       'output_devices': len(accuracy.sharding.device_set),
       'rows_per_device': sorted(s.data.shape[0] for s in accuracy.addressable_shards),
-      'odd_records': sweep.run_strategy('fine_tuning', cells, source, compiled=compiled, max_lanes_per_call=0),
+      'odd_keys': keys, 'odd_curves': odd,
       'runs': runs,
   }))
 

@@ -1,6 +1,5 @@
 """Domain-adaptation losses (gradient reversal, CORAL, MMD) and the DA strategies end to end."""
 
-import dataclasses
 import functools
 
 import jax
@@ -57,7 +56,7 @@ def test_each_domain_adaptation_strategy_trains_end_to_end(config, dataset, sour
   source = jax.tree.map(lambda a: a[0], source_params)
   metrics = jax.jit(functools.partial(target.train, data=dataset.data, strategy=strategies.get(name), spec=spec))(lane, source, dataset.arrays)
   assert not bool(metrics['diverged'])
-  assert 0.0 <= float(metrics['test_accuracy']) <= 1.0
+  assert 0.0 <= float(metrics['test_accuracy'][-1]) <= 1.0  # the last evaluation
 
 
 @pytest.mark.parametrize('mode', ['dann', 'coral', 'mmd'])
@@ -71,13 +70,13 @@ def test_the_alignment_term_reaches_the_backbone(config, dataset, source_params,
   params = target.initial_params(lane, source, pool, strategy=strategies.get('fine_tuning'), spec=spec,
                                 init_key=jax.random.key(2))
   state = {'model': params, 'aux': stages.init_aux(jax.random.key(0), source, config.model.width)}
-  batch = loop.adapt_minibatch(jax.random.key(1), jnp.int32(5), pool=pool, adapt_data=adapt_data, data_size=32,
+  batch = loop.adapt_minibatch(jax.random.key(1), jnp.int32(5), pool=pool, adapt_data=adapt_data, size=32,
                                batch_size=16, steps=10)
   frozen = jax.tree.map(lambda _: False, params)
 
   def backbone_grad(weight):
-    loss = functools.partial(losses.adapt_loss, frozen=frozen, model=spec.model, mode=mode,
-                             knobs=dataclasses.replace(spec.knobs, align_weight=weight))
+    loss = functools.partial(losses.adapt_loss, frozen=frozen, model=spec.model, mode=mode, knobs=spec.knobs,
+                             align_weight=weight)
     return jax.grad(loss)(state, batch)['model']['layer_0']['kernel']
 
   assert float(jnp.abs(backbone_grad(1.0) - backbone_grad(0.0)).max()) > 0

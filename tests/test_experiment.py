@@ -36,7 +36,8 @@ def test_results_json_has_one_record_per_run(smoke_run):
   for run in runs:
     assert RUN_KEYS <= set(run)
     assert 0.0 <= run['test_accuracy'] <= 1.0 and run['diverged'] is False
-    assert (run['lr_mult'] is None) == (run['strategy'] != 'fine_tuning')
+    assert run['lr_mult'] is None  # searched (a hyperparameter), not a grid axis here
+    assert ('lr_mult' in run['selected']) == (run['strategy'] == 'fine_tuning')
     assert run['layers_copied'] is None  # no layer-transfer strategy here
   with open(os.path.join(workdir, 'summary.csv')) as f:
     header, *rows = f.read().splitlines()

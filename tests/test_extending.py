@@ -8,6 +8,7 @@ import pathlib
 import re
 
 import jax
+import numpy as np
 import pytest
 
 from tests.conftest import smoke_config
@@ -40,11 +41,12 @@ def test_the_guide_strategy_runs_through_the_whole_runner(registered, tmp_path):
     config.report.transfer = registered.name
   records = experiment.run(config, str(tmp_path)).records
   assert {r['strategy'] for r in records} == {registered.name, 'scratch'}
-  assert all(r['lr_mult'] == 0.1 for r in records if r['strategy'] == registered.name)  # it uses the lr_mult axis
+  assert all('lr_mult' in r['selected'] for r in records if r['strategy'] == registered.name)  # it reads lr_mult
 
 
 def test_the_guide_strategy_combines_lp_ft_and_l2_sp(registered, config, dataset, source_params):
-  """At l2_sp_weight = 0 the combination is exactly LP-FT; at a large weight it differs."""
+  """At l2_sp_weight = 0 the combination is LP-FT (to float precision: the traced weight keeps a zero term in the
+  program); at a large weight it differs."""
   lane = jax.tree.map(lambda a: a[0], types.stack_lanes(
       [dict(seed=1, data_size=32, shift=0.0, lr_mult=0.5, layers_copied=None)]))
   source = jax.tree.map(lambda a: a[1], source_params)
@@ -54,10 +56,10 @@ def test_the_guide_strategy_combines_lp_ft_and_l2_sp(registered, config, dataset
     with c.unlocked():
       c.l2_sp_weight = weight
     fn = experiment.strategy_train_fn(c, dataset, strategies.get(name))
-    return jax.jit(fn)(lane, source, dataset.arrays)['test_loss']
+    return jax.jit(fn)(lane, source, dataset.arrays)['test_loss'].tolist()  # every evaluation
 
-  assert float(run(registered.name, 0.0)) == float(run('lp_ft', 0.0))
-  assert float(run(registered.name, 100.0)) != float(run('lp_ft', 100.0))
+  np.testing.assert_allclose(run(registered.name, 0.0), run('lp_ft', 0.0), atol=1e-5, rtol=0)
+  assert run(registered.name, 100.0) != run('lp_ft', 100.0)
 
 
 def test_every_knob_has_a_commented_config_field_of_its_name():

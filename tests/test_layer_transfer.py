@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.conftest import run_data
 from transfer.run import experiment
 from transfer.train import strategies
 from transfer import types
@@ -20,10 +21,10 @@ def lane(layers_copied, lr_mult=1.0):
 
 
 def fit(config, dataset, source_params, name, run_lane):
-  pool, _ = dataset.data.target_splits(dataset.arrays, run_lane)
+  run = run_data(config, dataset, run_lane)
   fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
                                  spec=experiment.target_spec(config, dataset)))
-  params, _ = fn(run_lane, jax.tree.map(lambda a: a[1], source_params), pool)
+  params, _, _ = fn(run_lane, jax.tree.map(lambda a: a[1], source_params), run)
   return params
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from tests.conftest import smoke_config
@@ -20,6 +21,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_script(*flags, timeout=180):
   return subprocess.run([sys.executable, '-m', 'scripts.run', '--config=configs/domain_shift.py:smoke', *flags],
                         cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def lanes_in(workdir) -> int:
+  """Finished lanes in the workdir's curves.npz (0 before the first chunk)."""
+  path = os.path.join(workdir, 'curves.npz')
+  return len(np.load(path)['key']) if os.path.exists(path) else 0
 
 
 def load_runs(workdir):
@@ -62,8 +69,13 @@ def test_script_reports_user_errors_in_one_line(tmp_path, flag, message):
   assert not os.path.exists(workdir)
 
 
-def test_a_diverged_run_is_recorded_and_never_averaged(tmp_path):
+@pytest.mark.parametrize('mode', ['fixed', 'search'])
+def test_a_diverged_run_is_recorded_and_never_averaged(tmp_path, mode):
+  """Under the fixed protocol one setting diverges; under a search, a cell diverges when every candidate does."""
   config = smoke_config(lr=1e30, strategies=('fine_tuning', 'scratch'))
+  with config.unlocked():
+    config.selection.mode = mode
+    config.search.space.lr = (1e30, 1e30)
   table = experiment.run(config, str(tmp_path)).table
   runs = load_runs(str(tmp_path))
   assert runs and all(r['diverged'] for r in runs)
@@ -79,14 +91,14 @@ def test_a_different_config_in_the_workdir_is_refused_unless_overwrite(smoke_run
   with open(os.path.join(workdir, 'results.json')) as f:
     before = f.read()
   with pytest.raises(errors.WorkdirError, match='fields that differ: steps'):
-    experiment.run(smoke_config(steps=21), workdir)
+    experiment.run(smoke_config(steps=30), workdir)
   with open(os.path.join(workdir, 'results.json')) as f:
     assert f.read() == before
   other = str(tmp_path / 'copy')
   os.makedirs(other)
   with open(os.path.join(other, 'config.json'), 'w') as f:
     f.write(config.to_json(indent=1))
-  changed = smoke_config(steps=21, strategies=('feature_extraction', 'scratch'))
+  changed = smoke_config(steps=30, strategies=('feature_extraction', 'scratch'))
   with changed.unlocked():
     changed.report.transfer = 'feature_extraction'
   experiment.run(changed, other, overwrite=True)
@@ -97,28 +109,27 @@ def test_a_killed_sweep_resumes_without_recomputing_and_matches_an_uninterrupted
   """Also the determinism check: a separate process reproduces the in-process run's numbers exactly."""
   reference_dir, config, _ = smoke_run
   workdir = str(tmp_path / 'killed')
-  total = len(load_runs(reference_dir))
+  total = lanes_in(reference_dir)  # every candidate of every cell
   cache = f'--config.pretrain.cache_dir={tmp_path / "cache"}'
   proc = subprocess.Popen(
       [sys.executable, '-m', 'scripts.run', '--config=configs/domain_shift.py:smoke', f'--workdir={workdir}',
        cache], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  results = os.path.join(workdir, 'results.json')
   deadline = time.time() + 120
   while time.time() < deadline and proc.poll() is None:
-    if os.path.exists(results) and 0 < len(load_runs(workdir)) < total:
+    if 0 < lanes_in(workdir) < total:
       proc.send_signal(signal.SIGKILL)
       break
     time.sleep(0.02)
   proc.wait()
   assert proc.returncode == -signal.SIGKILL, 'the run finished before it could be killed partway'
-  finished = len(load_runs(workdir))
+  finished = lanes_in(workdir)
   assert 0 < finished < total
 
   resumed = run_script(f'--workdir={workdir}', cache)
   assert resumed.returncode == 0, resumed.stderr
   ran = sum(int(line.rsplit('running ', 1)[1]) for line in resumed.stderr.splitlines()
             if 'already in the workdir; running' in line)
-  assert ran == total - finished  # nothing finished was recomputed
+  assert ran == total - finished  # no finished lane was recomputed
   ours, reference = load_runs(workdir), load_runs(reference_dir)
   assert [r['seed'] for r in ours] == [r['seed'] for r in reference]
   assert ours == reference
@@ -147,5 +158,5 @@ def test_a_finished_workdir_reruns_without_training(smoke_run, monkeypatch):
     raise AssertionError('nothing is missing, so nothing should be pre-trained or trained')
 
   monkeypatch.setattr(sources, 'pretrained', fail)
-  monkeypatch.setattr(experiment.sweep, 'run_strategy', fail)
+  monkeypatch.setattr(experiment.sweep, 'run_lanes', fail)
   assert experiment.run(config, workdir).table == table

@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+from tests.conftest import run_data
 from transfer.run import experiment
 from transfer import keys
 from transfer.train import losses
@@ -30,7 +31,7 @@ def run_optimizer(name, steps, lr_mult=0.5):
   schedules = strategies.group_schedules(strategies.get(name), GROUPS, head_group='head', lr_mult=lr_mult,
                                          steps=steps, knobs=KNOBS)
   labels = {g: {'w': g} for g in GROUPS}
-  opt = optim.make_optimizer(labels, schedules, optim.Adam(lr=0.1))
+  opt = optim.make_optimizer(labels, schedules, optim.Adam(), lr=0.1, weight_decay=0.0)
   params, state, history = toy_params(), None, []
   state = opt.init(params)
   for t in range(steps):
@@ -79,20 +80,20 @@ def test_lp_ft_fine_tunes_from_the_probe(config, dataset, source_params):
   spec = experiment.target_spec(config, dataset)
   lane = types.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[1], source_params)
-  pool, _ = dataset.data.target_splits(dataset.arrays, lane)
-  lp_ft, _ = jax.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, pool)
+  run = run_data(config, dataset, lane)
+  lp_ft, _, _ = jax.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, run)
 
   probe_steps = round(config.probe_fraction * config.steps)
   assert 0 < probe_steps < config.steps
   step_keys = keys.step_keys(keys.seed_keys(lane.seed).target_batches, config.steps)
-  start = target.initial_params(lane, source, pool, strategy=strategies.get('lp_ft'), spec=spec,
+  start = target.initial_params(lane, source, run.pool, strategy=strategies.get('lp_ft'), spec=spec,
                                init_key=keys.seed_keys(lane.seed).target_init)
-  stage = functools.partial(stages.run_stage, lane=lane, pool=pool, anchor=start, spec=spec)
-  probe, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
+  stage = functools.partial(stages.run_stage, lane=lane, run=run, anchor=start, spec=spec)
+  probe, _, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
   assert not np.array_equal(probe['head']['kernel'], start['head']['kernel'])  # the probe trained the head
   jax.tree.map(np.testing.assert_array_equal, {k: v for k, v in probe.items() if k != 'head'},
                {k: v for k, v in start.items() if k != 'head'})
-  tuned, _ = stage(probe, step_keys[probe_steps:], strategy=strategies.get('fine_tuning'))
+  tuned, _, _ = stage(probe, step_keys[probe_steps:], strategy=strategies.get('fine_tuning'))
   jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6, rtol=0), lp_ft, tuned)
 
 
@@ -103,4 +104,4 @@ def test_every_strategy_trains_on_smoke_sizes(config, dataset, source_params):
   for name, strategy in strategies.STRATEGIES.items():
     metrics = jax.jit(functools.partial(target.train, data=dataset.data, strategy=strategy, spec=spec))(lane, source, dataset.arrays)
     assert not bool(metrics['diverged']), name
-    assert 0.0 <= float(metrics['test_accuracy']) <= 1.0, name
+    assert 0.0 <= float(metrics['test_accuracy'][-1]) <= 1.0, name  # the last evaluation

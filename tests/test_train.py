@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.conftest import run_data
 from transfer.run import experiment
 from transfer.train import losses
 from transfer.train import strategies
@@ -26,10 +27,10 @@ def seed_params(source_params, seed):
 
 def fit(config, dataset, source_params, name, run_lane):
   """Final target params of one run of strategy `name`."""
-  pool, _ = dataset.data.target_splits(dataset.arrays, run_lane)
+  run = run_data(config, dataset, run_lane)
   fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
                                  spec=experiment.target_spec(config, dataset)))
-  params, _ = fn(run_lane, seed_params(source_params, run_lane.seed), pool)
+  params, _, _ = fn(run_lane, seed_params(source_params, run_lane.seed), run)
   return params
 
 

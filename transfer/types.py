@@ -1,8 +1,8 @@
 """The shared vocabulary every layer speaks: labelled examples, domain-adaptation data and the grid's lanes.
 
 Nothing here imports anything of the project's, so the data, train, run and report layers can all depend on it.
-The grid axes are defined once, here, by `Lane`: lane stacking, the store's run keys, summaries and comparisons all
-read `AXES`.
+The grid axes and the hyperparameters are defined once, here, by `Lane`: lane stacking, the store's run keys,
+summaries, comparisons and the search all read `AXES` and `HPARAMS`.
 """
 
 from __future__ import annotations
@@ -27,30 +27,38 @@ class AdaptData(NamedTuple):
 
 
 class Lane(NamedTuple):
-  """The per-run values of one grid cell; each field is a scalar (or a batch of them under vmap).
+  """The per-run values of one lane; each field is a scalar (or a batch of them under vmap).
 
-  The fields are the grid axes, in the order records list them. An axis a strategy ignores (lr_mult,
-  layers_copied) is None in its records and `UNUSED[axis]` in its lane.
+  The first fields are the grid axes, in the order records list them; an axis a strategy ignores (lr_mult,
+  layers_copied) is None in its records and `UNUSED[axis]` in its lane. The rest are the run's hyperparameters,
+  which a search varies across lanes of one compiled program. `lr_mult` is both: an axis where the experiment
+  sweeps it (the backbone-LR experiment), a searched hyperparameter elsewhere.
   """
 
   seed: Any  # int32: picks the world, data, initialisation and minibatch order
   data_size: Any  # int32: labelled target examples the run may see (a prefix of the pool)
   shift: Any  # float32: domain shift of the target inputs
-  lr_mult: Any  # float32: backbone LR multiplier (strategies with backbone='lr_mult')
+  lr_mult: Any  # float32: backbone LR / head LR (strategies with backbone='lr_mult')
   layers_copied: Any  # int32: backbone groups copied from the base network (layer-transfer strategies)
+  lr: Any = 1e-3  # float32: Adam learning rate of the head; backbone groups get lr x their multiplier
+  weight_decay: Any = 0.0  # float32: decoupled weight decay of every trained group (AdamW), scaled like the LR
+  l2_sp_weight: Any = 0.01  # float32: alpha of the L2-SP penalty (strategies with l2_sp)
+  align_weight: Any = 1.0  # float32: weight of the feature-alignment term (domain-adaptation strategies)
 
 
-AXES: tuple[str, ...] = Lane._fields  # every grid axis, in record order
+AXES: tuple[str, ...] = Lane._fields[:5]  # every grid axis, in record order
 COMPARED_AXES = AXES[1:]  # the axes results are summarised over seeds along (every axis but the seed)
-AXIS_DTYPES = {'seed': np.int32, 'data_size': np.int32, 'shift': np.float32, 'lr_mult': np.float32,
-               'layers_copied': np.int32}
+HPARAMS = ('lr', 'lr_mult', 'weight_decay', 'l2_sp_weight', 'align_weight')  # what a search can vary per lane
+DTYPES = {'seed': np.int32, 'data_size': np.int32, 'shift': np.float32, 'lr_mult': np.float32,
+          'layers_copied': np.int32, 'lr': np.float32, 'weight_decay': np.float32, 'l2_sp_weight': np.float32,
+          'align_weight': np.float32}
 UNUSED = {'lr_mult': 1.0, 'layers_copied': -1}  # lane value of an axis the strategy ignores (nothing reads it)
 OPTIONAL_AXES = tuple(UNUSED)  # None in the records of strategies that ignore them
 
 
 def stack_lanes(cells) -> Lane:
-  """Grid cells (dicts over AXES) -> one `Lane` of numpy arrays, one entry per cell."""
-  def value(cell, axis):
-    v = cell.get(axis)
-    return UNUSED[axis] if v is None else v
-  return Lane(**{a: np.array([value(c, a) for c in cells], AXIS_DTYPES[a]) for a in AXES})
+  """Lanes given as dicts (grid axes, and hyperparameters where set) -> one `Lane` of numpy arrays."""
+  def value(cell, field):
+    v = cell.get(field)
+    return (UNUSED.get(field) if field in UNUSED else Lane._field_defaults[field]) if v is None else v
+  return Lane(**{f: np.array([value(c, f) for c in cells], DTYPES[f]) for f in Lane._fields})

@@ -14,8 +14,11 @@ from absl import logging
 import jax
 
 from transfer import io
+from transfer import types
 from transfer.data import dataset as dataset_lib
 from transfer.report import workdir as workdir_report
+from transfer.run import records as records_lib
+from transfer.run import search
 from transfer.run import sources
 from transfer.run import store
 from transfer.run import sweep
@@ -56,10 +59,15 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
   data = dataset.data
   return target.TargetSpec(
       model=models.make_model(config.model, data.target_classes, data.input_shape),
-      rules=tuple(map(tuple, config.groups)), head_group=config.head_group, adam=optim.Adam(lr=config.lr),
+      rules=tuple(map(tuple, config.groups)), head_group=config.head_group, adam=optim.Adam(),
       loop=loop_lib.Loop(config.steps, config.batch_size),
       knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
-      skip=config.pretrained.skip)
+      skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every)
+
+
+def holdout_every(config) -> int:
+  """Every how many examples of a class one validates: round(1 / val_fraction) under search, 0 (none) if fixed."""
+  return round(1 / config.selection.val_fraction) if config.selection.mode == 'search' else 0
 
 
 def strategy_train_fn(config, dataset: dataset_lib.Dataset, strategy: strategies.Strategy):
@@ -86,18 +94,34 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
   shifts, order = dataset_lib.shifts(config, dataset.data), []
   for name in config.strategies:
     strategy = strategies.get(name)
-    cells = sweep.config_grid(strategy, config, shifts)
-    order += [store.run_key({'strategy': name, **c}) for c in cells]
-    todo = runs.missing(name, cells)
-    logging.info('[%s] %d of %d runs already in the workdir; running %d', name, len(cells) - len(todo),
-                 len(cells), len(todo))
+    searched = search.searched(config, strategy)
+    cells = sweep.config_grid(strategy, config, shifts, lr_mult_axis='lr_mult' not in searched)
+    candidates = search.candidates(config, strategy)
+    keys = [store.run_key({'strategy': name, **cell}) for cell in cells]
+    lanes = [(key + (j,), search.lane_values(cell, candidate)) for key, cell in zip(keys, cells)
+             for j, candidate in enumerate(candidates)]
+    missing = set(runs.lanes.missing(k for k, _ in lanes))
+    todo = [(k, v) for k, v in lanes if k in missing]
+    logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d', name,
+                 len(cells), len(candidates), len(lanes) - len(todo), len(lanes), len(todo))
     if todo:
       compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, dataset, strategy)))
-      sweep.run_strategy(name, todo, source_params(), dataset.arrays, compiled=compiled,
-                         max_lanes_per_call=config.max_lanes_per_call, on_chunk=runs.add)
+
+      def persist(lo, hi, out, todo=todo):
+        done = todo[lo:hi]
+        runs.lanes.add([k for k, _ in done], [{h: v[h] for h in types.HPARAMS} for _, v in done],
+                       {c: out[c] for c in records_lib.CURVES}, {s: out[s] for s in records_lib.SCALARS})
+
+      sweep.run_lanes(name, [v for _, v in todo], source_params(), dataset.arrays, compiled=compiled,
+                      max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist)
+    runs.add(records_lib.cell_record(strategy, cell, runs.lanes.get([key + (j,) for j in range(len(candidates))]),
+                                     mode=config.selection.mode, eval_every=config.selection.eval_every)
+             for key, cell in zip(keys, cells))
+    order += keys
   records = runs.ordered(order)
   runs.save(records)
-  table = workdir_report.write_workdir(workdir, records=records, report_config=config.report)
+  table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,
+                                       eval_every=config.selection.eval_every)
   logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   return Outcome(table, records, dataset, source_params)

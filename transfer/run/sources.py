@@ -47,7 +47,7 @@ def pretrain_all(config, dataset: Dataset):
   data = dataset.data
   fn = functools.partial(pretrain_lib.pretrain, data=data,
                          model=models.make_model(config.model, data.source_classes, data.input_shape),
-                         adam=optim.Adam(lr=config.pretrain.lr),
+                         lr=config.pretrain.lr, adam=optim.Adam(),
                          loop=loop_lib.Loop(config.pretrain.steps, config.pretrain.batch_size))
   params, metrics = jax.jit(jax.vmap(fn, in_axes=(0, None)))(jnp.arange(config.seeds), dataset.arrays)
   return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)

@@ -1,21 +1,28 @@
-"""The workdir as a durable store of finished runs, so a killed sweep resumes instead of starting over.
+"""The workdir as a durable store of finished lanes and runs, so a killed sweep resumes instead of starting over.
 
-`config.json` is written before the first run and ties the workdir to one config; `results.json` is rewritten
-atomically after every finished chunk. A rerun with the same config computes only the runs that are missing.
+`config.json` is written before the first lane and ties the workdir to one config. Every finished lane (one
+candidate setting of one grid cell) is kept in `curves.npz`: its key, hyperparameters, the curves of its
+evaluations and its scalars, rewritten atomically after every chunk. `results.json` holds one run per grid cell
+(the candidate and step its selection chose, see run/records.py), rewritten when a strategy's lanes are done. A
+rerun with the same config computes only the lanes that are missing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from transfer import io
 from transfer import types
 from transfer.errors import WorkdirError
 
-RUN_KEY = ('strategy',) + types.AXES
-DERIVED = ('results.json', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'source_models.msgpack')
+RUN_KEY = ('strategy',) + types.AXES  # one run (results.json) per grid cell of a strategy
+LANE_KEY = RUN_KEY + ('candidate',)  # one lane (curves.npz) per candidate setting of a run
+DERIVED = ('results.json', 'curves.npz', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'curves.png',
+           'curves.pdf', 'source_models.msgpack')
 
 
 def run_key(record: dict) -> tuple:
@@ -33,12 +40,35 @@ def differing_fields(old_json: str, new_json: str) -> list[str]:
   return sorted(k for k in set(old) | set(new) if old.get(k, '<absent>') != new.get(k, '<absent>'))
 
 
+class LaneStore:
+  """Finished lanes, persisted as curves.npz (io.write_lanes): one row per lane, in the order they finished. A lane
+  is a dict: 'hparams' (types.HPARAMS -> value), 'curves' (name -> (evaluations,) array), 'scalars' (name ->
+  value)."""
+
+  def __init__(self, path: str):
+    self.path, self.lanes = path, io.read_lanes(path)
+
+  def missing(self, keys: Iterable[tuple]) -> list[tuple]:
+    return [k for k in keys if k not in self.lanes]
+
+  def add(self, keys: Sequence[tuple], hparams: Sequence[dict], curves: dict, scalars: dict) -> None:
+    """Adds finished lanes (curves and scalars indexed by lane along their first axis) and rewrites curves.npz."""
+    for i, key in enumerate(keys):
+      self.lanes[key] = {'hparams': hparams[i], 'curves': {c: np.asarray(v[i]) for c, v in curves.items()},
+                         'scalars': {s: np.asarray(v[i]).item() for s, v in scalars.items()}}
+    io.write_lanes(self.path, self.lanes)
+
+  def get(self, keys: Sequence[tuple]) -> list[dict]:
+    return [self.lanes[k] for k in keys]
+
+
 class RunStore:
-  """Finished runs of one experiment in one workdir."""
+  """Finished lanes and runs of one experiment in one workdir."""
 
   def __init__(self, workdir: str, experiment: str, runs: Iterable[dict] = ()):
     self.workdir, self.experiment = workdir, experiment
     self.runs = {run_key(r): r for r in runs}
+    self.lanes = LaneStore(os.path.join(workdir, 'curves.npz'))
 
   def add(self, records: Iterable[dict]) -> None:
     """Adds finished runs and rewrites results.json at once (temporary file + rename)."""
@@ -48,16 +78,13 @@ class RunStore:
   def save(self, records: list[dict]) -> None:
     io.write_json(os.path.join(self.workdir, 'results.json'), {'experiment': self.experiment, 'runs': records})
 
-  def missing(self, strategy: str, cells: Iterable[dict]) -> list[dict]:
-    return [c for c in cells if run_key({'strategy': strategy, **c}) not in self.runs]
-
   def ordered(self, keys: Iterable[tuple]) -> list[dict]:
     """The stored runs in the order of `keys` (the grid's order), so results never depend on resumption."""
     return [self.runs[k] for k in keys]
 
 
 def open_workdir(workdir: str, *, experiment: str, config_json: str, overwrite: bool) -> RunStore:
-  """Ties `workdir` to this config, or refuses; returns the runs it already holds.
+  """Ties `workdir` to this config, or refuses; returns the lanes and runs it already holds.
 
   A workdir made by a different config is an error unless `overwrite`, which deletes its results (not the
   cached source models, which are keyed by their own config).
@@ -78,7 +105,5 @@ def open_workdir(workdir: str, *, experiment: str, config_json: str, overwrite: 
   os.makedirs(workdir, exist_ok=True)
   io.write_text(config_path, config_json)
   results_path = os.path.join(workdir, 'results.json')
-  runs = []
-  if os.path.exists(results_path):
-    runs = io.read_json(results_path)['runs']
+  runs = io.read_json(results_path)['runs'] if os.path.exists(results_path) else []
   return RunStore(workdir, experiment, runs)

@@ -1,4 +1,4 @@
-"""A grid of runs -> lanes -> one `jit(vmap(train))` per strategy, called in equal-sized chunks.
+"""A grid of runs x candidate settings -> lanes -> one `jit(vmap(train))` per strategy, called in equal-sized chunks.
 
 Every chunk has the same shape (the last one is padded by repeating its final lane, and the padding is dropped),
 so each strategy compiles exactly once however large the grid is. The lane axis of every chunk is sharded over
@@ -30,11 +30,15 @@ def grid(strategy: strategies.Strategy, *, seeds: int, data_sizes: Sequence[int]
   return [dict(zip(types.AXES, cell)) for cell in itertools.product(*(values[a] for a in types.AXES))]
 
 
-def config_grid(strategy: strategies.Strategy, config, shifts: Sequence[float] | None = None) -> list[dict]:
-  """`grid` over the axes an experiment config names (`shifts` replaces config.shifts where the data has none)."""
+def config_grid(strategy: strategies.Strategy, config, shifts: Sequence[float] | None = None,
+                lr_mult_axis: bool = True) -> list[dict]:
+  """`grid` over the axes an experiment config names (`shifts` replaces config.shifts where the data has none).
+
+  Without `lr_mult_axis` (the backbone multiplier is searched, not swept), lr_mult is not a grid axis.
+  """
   return grid(strategy, seeds=config.seeds, data_sizes=config.data_sizes,
-              shifts=config.shifts if shifts is None else shifts, lr_mults=config.lr_mults,
-              layers_copied=config.layers_copied)
+              shifts=config.shifts if shifts is None else shifts,
+              lr_mults=config.lr_mults if lr_mult_axis else (None,), layers_copied=config.layers_copied)
 
 
 def train_lanes(lanes: types.Lane, source_params, arrays, *, train_fn: Callable) -> dict:
@@ -75,13 +79,6 @@ def pad_to(lanes: types.Lane, size: int) -> types.Lane:
   return jax.tree.map(lambda a: np.concatenate([a, np.repeat(a[-1:], size - len(a))]), lanes)
 
 
-def to_record(strategy: str, cell: dict, metrics: dict) -> dict:
-  """One tidy record; a diverged run keeps its grid keys but no metric values (never averaged in)."""
-  diverged = bool(metrics['diverged'])
-  values = {k: None if diverged else float(v) for k, v in metrics.items() if k != 'diverged'}
-  return dict(strategy=strategy, **cell, **values, diverged=diverged)
-
-
 def gather(array: jax.Array) -> jax.Array:
   """The whole array on this process (on several hosts, each holds only its own devices' lanes)."""
   if jax.process_count() == 1:
@@ -90,22 +87,18 @@ def gather(array: jax.Array) -> jax.Array:
   return multihost_utils.process_allgather(array, tiled=True)
 
 
-def run_strategy(name: str, cells: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
-                 max_lanes_per_call: int, on_chunk: Callable[[list[dict]], None] = lambda _: None) -> list[dict]:
-  """Runs every cell through `compiled` (a jitted `train_lanes`) chunk by chunk; returns one record per cell.
-
-  `on_chunk` receives each chunk's records as soon as they are on the host (to persist them).
-  """
+def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
+              max_lanes_per_call: int, on_chunk: Callable[[int, int, dict], None]) -> None:
+  """Runs every lane (a dict of its grid axes and hyperparameters) through `compiled` (a jitted `train_lanes`),
+  chunk by chunk; `on_chunk(start, stop, outputs)` receives each chunk's outputs (numpy arrays, one row per lane)
+  as soon as they are on the host (to persist them)."""
   mesh = lane_mesh()
-  width = chunk_width(len(cells), max_lanes_per_call, mesh.size)
-  bounds = chunks(len(cells), width)
-  records, start = [], time.perf_counter()
+  width = chunk_width(len(lanes), max_lanes_per_call, mesh.size)
+  bounds = chunks(len(lanes), width)
+  start = time.perf_counter()
   for i, (lo, hi) in enumerate(bounds):
-    out = compiled(*shard(pad_to(types.stack_lanes(cells[lo:hi]), width), source_params, arrays, mesh))
+    out = compiled(*shard(pad_to(types.stack_lanes(lanes[lo:hi]), width), source_params, arrays, mesh))
     out = jax.tree.map(lambda a: np.asarray(gather(a))[:hi - lo], out)  # one host transfer per chunk
-    done = [to_record(name, cell, {k: v[j] for k, v in out.items()}) for j, cell in enumerate(cells[lo:hi])]
-    on_chunk(done)
-    records += done
+    on_chunk(lo, hi, out)
     logging.info('[%s] chunk %d/%d: %d lanes done on %d device(s), %.1fs elapsed%s', name, i + 1, len(bounds),
                  hi - lo, mesh.size, time.perf_counter() - start, ' (includes compilation)' if i == 0 else '')
-  return records

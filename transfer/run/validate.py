@@ -14,6 +14,10 @@ from transfer.train import optim
 from transfer.train import strategies
 
 
+SELECTION_MODES = ('search', 'fixed')
+SEARCH_METHODS = ('random', 'grid')
+
+
 def require(ok: bool, field: str, value, allowed: str) -> None:
   if not ok:
     raise ConfigError(f'config.{field} = {value!r} is not allowed: {allowed}')
@@ -55,6 +59,42 @@ def check_grid(config) -> None:
   if any(strategies.get(n).uses_layers_copied for n in names):
     require(len(config.layers_copied) > 0, 'layers_copied', config.layers_copied,
             f'a non-empty tuple: {[n for n in names if strategies.get(n).uses_layers_copied]} copy the first k groups')
+
+
+def check_hyperparameters(config) -> None:
+  """The fixed setting, the selection protocol and the search space."""
+  for name in types.HPARAMS:
+    if name not in ('lr', 'lr_mult'):  # checked with the grid
+      require(is_number(config[name]) and config[name] >= 0, name, config[name], 'a finite number >= 0')
+  sel = config.selection
+  require(sel.mode in SELECTION_MODES, 'selection.mode', sel.mode, f'one of {SELECTION_MODES}')
+  require(is_number(sel.val_fraction) and 0 < sel.val_fraction <= 0.5, 'selection.val_fraction', sel.val_fraction,
+          'a number in (0, 0.5]')
+  require(isinstance(sel.eval_every, int) and sel.eval_every >= 1 and config.steps % sel.eval_every == 0,
+          'selection.eval_every', sel.eval_every, f'an integer >= 1 that divides config.steps = {config.steps}')
+  if any(strategies.get(n).probe_first for n in config.strategies):
+    probe = round(config.probe_fraction * config.steps)
+    require(probe % sel.eval_every == 0, 'selection.eval_every', sel.eval_every,
+            f'an integer that also divides the linear probe\'s {probe} steps (probe_fraction x steps)')
+  s = config.search
+  require(s.method in SEARCH_METHODS, 'search.method', s.method, f'one of {SEARCH_METHODS}')
+  require(isinstance(s.num_samples, int) and s.num_samples >= 1, 'search.num_samples', s.num_samples,
+          'an integer >= 1 (the fixed setting counts as one)')
+  require(isinstance(s.grid_points, int) and s.grid_points >= 1, 'search.grid_points', s.grid_points,
+          'an integer >= 1')
+  require(isinstance(s.seed, int), 'search.seed', s.seed, 'an integer')
+  for name in s.over:
+    require(name in types.HPARAMS, 'search.over', name, f'one of the hyperparameters {types.HPARAMS}')
+  for name, bounds in s.space.items():
+    require(name in types.HPARAMS, f'search.space.{name}', bounds, f'a range of one of {types.HPARAMS}')
+    require(isinstance(bounds, tuple) and len(bounds) == 2 and all(is_number(b) and b > 0 for b in bounds) and
+            bounds[0] <= bounds[1], f'search.space.{name}', bounds, '(low, high) with 0 < low <= high')
+  for name in s.over:
+    require(name in s.space, 'search.over', name, f'a hyperparameter with a range in search.space')
+  if sel.mode == 'search' and 'lr_mult' in s.over:
+    require(len(config.lr_mults) == 1, 'lr_mults', config.lr_mults,
+            "one value (the fixed setting) while 'lr_mult' is in search.over; to sweep it as the experiment's axis, "
+            "leave it out of search.over")
 
 
 def check_data(config) -> None:
@@ -114,6 +154,7 @@ def check_groups(config, shapes) -> None:
 def check_fields(config) -> None:
   """Everything that can be checked from the config alone; raises ConfigError on the first problem."""
   check_grid(config)
+  check_hyperparameters(config)
   check_report(config)
   check_data(config)
 
@@ -125,6 +166,13 @@ def check_model(config, shapes, data) -> None:
   backbone = list(optim.backbone_groups(config.groups, config.head_group))
   require(all(k <= len(backbone) for k in config.layers_copied), 'layers_copied', config.layers_copied,
           f'integers from 0 to {len(backbone)} (the backbone groups: {backbone})')
+  if config.selection.mode == 'search':
+    every = round(1 / config.selection.val_fraction)
+    least = (every - 1) * data.target_classes + 1  # then some class has `every` examples: one validates
+    require(min(config.data_sizes) >= least, 'data_sizes', config.data_sizes,
+            f'sizes >= {least} under selection.mode = \'search\': every {every}th example of a class validates, and '
+            f'only from {least} examples of {data.target_classes} classes is one certain to; use larger sizes, a '
+            'larger selection.val_fraction, or selection.mode = \'fixed\'')
   aligned = [n for n in config.strategies if strategies.get(n).align != 'none']
   require(not aligned or data.has_unlabeled, 'strategies', aligned,
           f'strategies without domain adaptation: {data.name} data has no unlabelled target examples '

@@ -141,7 +141,7 @@ def step_seconds(config, dataset, source, name: str, *, lanes: int, steps: tuple
   for n in steps:
     timed = config.copy_and_resolve_references()
     with timed.unlocked():
-      timed.steps = n
+      timed.steps = timed.selection.eval_every = n  # one evaluation, at the end
     fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(timed, dataset, strategy)))
     block(fn(stacked, source, dataset.arrays))
     times.append(best_time(lambda fn=fn: block(fn(stacked, source, dataset.arrays)), 3))

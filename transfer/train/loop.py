@@ -1,5 +1,6 @@
-"""The optimizer loop shared by pre-training and target training: minibatch steps inside one `lax.scan`, and the
-minibatch draws it takes (plain, or domain adaptation's three streams)."""
+"""The optimizer loop shared by pre-training and target training: minibatch steps inside one `lax.scan`, with an
+evaluation every `eval_every` steps (a scan of blocks of steps), and the minibatch draws it takes (plain, or
+domain adaptation's three streams)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,14 @@ class Loop:
   batch_size: int
 
 
-def minibatch(key: jax.Array, step: jax.Array, *, pool: Split, data_size: jax.Array, batch_size: int) -> Split:
-  """`batch_size` examples drawn with replacement from the first `data_size` of `pool` (any step)."""
+def minibatch(key: jax.Array, step: jax.Array, *, pool: Split, size: jax.Array, batch_size: int,
+              order: jax.Array | None = None) -> Split:
+  """`batch_size` examples drawn with replacement from the first `size` examples of `pool`, or, where `order` is
+  given, from the examples `order[:size]` indexes (the training part of a pool split for validation)."""
   del step
-  idx = jax.random.randint(key, (batch_size,), 0, data_size)
+  idx = jax.random.randint(key, (batch_size,), 0, size)
+  if order is not None:
+    idx = order[idx]
   return Split(pool.x[idx], pool.y[idx])
 
 
@@ -37,12 +42,13 @@ class AdaptBatch(NamedTuple):
   progress: jax.Array  # step / steps, for DANN's reversal weight
 
 
-def adapt_minibatch(key: jax.Array, step: jax.Array, *, pool: Split, adapt_data: AdaptData, data_size: jax.Array,
-                    batch_size: int, steps: int) -> AdaptBatch:
-  """A labelled target, a labelled source and an unlabelled target minibatch, each `batch_size` examples."""
+def adapt_minibatch(key: jax.Array, step: jax.Array, *, pool: Split, adapt_data: AdaptData, size: jax.Array,
+                    batch_size: int, steps: int, order: jax.Array | None = None) -> AdaptBatch:
+  """A labelled target (as `minibatch` draws it), a labelled source and an unlabelled target minibatch, each
+  `batch_size` examples."""
   k_target, k_source, k_unlabeled = jax.random.split(key, 3)
-  target = minibatch(k_target, step, pool=pool, data_size=data_size, batch_size=batch_size)
-  source = minibatch(k_source, step, pool=adapt_data.source, data_size=adapt_data.source.x.shape[0],
+  target = minibatch(k_target, step, pool=pool, size=size, batch_size=batch_size, order=order)
+  source = minibatch(k_source, step, pool=adapt_data.source, size=adapt_data.source.x.shape[0],
                      batch_size=batch_size)
   idx = jax.random.randint(k_unlabeled, (batch_size,), 0, adapt_data.unlabeled.shape[0])
   return AdaptBatch(target, source, adapt_data.unlabeled[idx], step / steps)
@@ -58,9 +64,26 @@ def optimizer_step(carry, xs, *, loss_fn: Callable, optimizer: optax.GradientTra
 
 
 def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: optax.GradientTransformation,
-              draw: Callable):
-  """One optimizer step per key, from a fresh optimizer state; returns final params and per-step losses."""
+              draw: Callable, evaluate: Callable | None = None, eval_every: int = 0):
+  """One optimizer step per key, from a fresh optimizer state.
+
+  Returns the final params, the per-step losses and, with `evaluate` (params -> dict of scalars), its values after
+  every `eval_every` steps, each stacked into a (steps // eval_every,) array ({} without `evaluate`). The steps are
+  then a scan over blocks of `eval_every` steps, each followed by the evaluation; `eval_every` must divide them.
+  """
   step = functools.partial(optimizer_step, loss_fn=loss_fn, optimizer=optimizer, draw=draw)
-  steps = jax.numpy.arange(step_keys.shape[0])
-  (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), (step_keys, steps))
-  return params, losses
+  n = step_keys.shape[0]
+  xs, carry = (step_keys, jax.numpy.arange(n)), (params, optimizer.init(params))
+  if evaluate is None:
+    (params, _), losses = jax.lax.scan(step, carry, xs)
+    return params, losses, {}
+  if n % eval_every:
+    raise ValueError(f'eval_every = {eval_every} does not divide a stage of {n} steps')
+
+  def block(carry, block_xs):
+    carry, losses = jax.lax.scan(step, carry, block_xs)
+    return carry, (losses, evaluate(carry[0]))
+
+  blocks = jax.tree.map(lambda a: a.reshape(n // eval_every, eval_every, *a.shape[1:]), xs)
+  (params, _), (losses, evals) = jax.lax.scan(block, carry, blocks)
+  return params, losses.reshape(n), evals

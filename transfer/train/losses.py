@@ -22,10 +22,15 @@ def cross_entropy(params, batch: Split, *, apply_fn: Callable) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, batch.y).mean()
 
 
-def evaluate(params, split: Split, *, apply_fn: Callable) -> dict[str, jax.Array]:
+def evaluate(params, split: Split, *, apply_fn: Callable, mask: jax.Array | None = None) -> dict[str, jax.Array]:
+  """Accuracy and mean cross-entropy on `split`, over the rows `mask` marks if given (NaN where it marks none)."""
   logits = apply_fn({'params': params}, split.x)
-  loss = optax.softmax_cross_entropy_with_integer_labels(logits, split.y).mean()
-  return {'accuracy': jnp.mean(jnp.argmax(logits, -1) == split.y), 'loss': loss}
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, split.y)
+  correct = jnp.argmax(logits, -1) == split.y
+  if mask is None:
+    return {'accuracy': jnp.mean(correct), 'loss': loss.mean()}
+  count = mask.sum()
+  return {'accuracy': jnp.where(mask, correct, False).sum() / count, 'loss': jnp.where(mask, loss, 0.0).sum() / count}
 
 
 def l2_sp_penalty(params, anchor, mask, *, weight: float) -> jax.Array:
@@ -120,11 +125,13 @@ def alignment(source_features, target_features, progress, domain_params, *, mode
   return optax.sigmoid_binary_cross_entropy(logits, is_target).mean()
 
 
-def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: strategies.Knobs) -> jax.Array:
-  """Target cross-entropy + source cross-entropy (pre-trained source head) + knobs.align_weight * alignment.
+def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: strategies.Knobs,
+               align_weight: jax.Array) -> jax.Array:
+  """Target cross-entropy + source cross-entropy (pre-trained source head) + align_weight * alignment.
 
   `state` is `{'model': params, 'aux': {'source_head', 'domain'}}`; `batch` a `loop.AdaptBatch`.
   """
+  del knobs  # no domain-adaptation setting is static yet
   params = stop_frozen(state['model'], frozen)
   aux = state['aux']
   features = functools.partial(model.apply, {'params': params}, method=model.features)
@@ -134,4 +141,4 @@ def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: stra
                                                                       source_features)
   ce = optax.softmax_cross_entropy_with_integer_labels
   return (ce(target_logits, batch.target.y).mean() + ce(source_logits, batch.source.y).mean() +
-          knobs.align_weight * alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode))
+          align_weight * alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode))

@@ -68,28 +68,32 @@ def log_assignment(params, rules: Rules) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Adam:
-  """Adam hyperparameters; `lr` is the base (head) learning rate that group multipliers scale."""
+  """Adam's static settings; the learning rate and weight decay are lane hyperparameters (traced)."""
 
-  lr: float = 1e-3
   b1: float = 0.9
   b2: float = 0.999
   eps: float = 1e-8
 
 
-def group_transform(schedule: strategies.Schedule | None, adam: Adam) -> optax.GradientTransformation:
-  """Adam scaled by `-lr * schedule(step)`, or `set_to_zero` for a frozen group (no optimizer state)."""
+def group_transform(schedule: strategies.Schedule | None, adam: Adam, *, lr, weight_decay) -> \
+    optax.GradientTransformation:
+  """AdamW scaled by `lr * schedule(step)` (decoupled weight decay, so it shrinks with the group's multiplier and is
+  0 while the group waits frozen), or `set_to_zero` for a group frozen for the whole stage (no optimizer state).
+  `lr` and `weight_decay` may be traced."""
   if schedule is None:
     return optax.set_to_zero()
   return optax.chain(
       optax.scale_by_adam(b1=adam.b1, b2=adam.b2, eps=adam.eps),
-      optax.scale_by_schedule(lambda count: -adam.lr * schedule(count)),
+      optax.add_decayed_weights(weight_decay),
+      optax.scale_by_schedule(lambda count: -lr * schedule(count)),
   )
 
 
-def make_optimizer(labels, schedules: Mapping[str, strategies.Schedule | None],
-                   adam: Adam) -> optax.GradientTransformation:
+def make_optimizer(labels, schedules: Mapping[str, strategies.Schedule | None], adam: Adam, *, lr,
+                   weight_decay) -> optax.GradientTransformation:
   """One optimizer over the whole tree: each group (a leaf label in `labels`) gets its own transform."""
-  return optax.partition({g: group_transform(s, adam) for g, s in schedules.items()}, labels)
+  return optax.partition({g: group_transform(s, adam, lr=lr, weight_decay=weight_decay)
+                          for g, s in schedules.items()}, labels)
 
 
 def group_plan(params, strategy: strategies.Strategy, *, rules, head_group: str, lr_mult, steps: int,

@@ -15,16 +15,16 @@ from transfer.train import losses
 from transfer.train import optim
 
 
-def pretrain(seed: jax.Array, arrays, *, data: DataSource, model: nn.Module, adam: optim.Adam,
+def pretrain(seed: jax.Array, arrays, *, data: DataSource, model: nn.Module, lr: float, adam: optim.Adam,
              loop: loop_lib.Loop):
   """Trains `model` (with the source's classes) on the seed's source pool; returns params and held-out metrics."""
   keys = keys_lib.seed_keys(seed)
   pool, test = data.source_splits(arrays, seed)
   params = model.init(keys.source_init, pool.x[:1])['params']
-  params, _ = loop_lib.run_steps(
+  params, _, _ = loop_lib.run_steps(
       params, keys_lib.step_keys(keys.source_batches, loop.steps),
       loss_fn=functools.partial(losses.cross_entropy, apply_fn=model.apply),
-      optimizer=optax.adam(adam.lr, b1=adam.b1, b2=adam.b2, eps=adam.eps),
-      draw=functools.partial(loop_lib.minibatch, pool=pool, data_size=pool.x.shape[0],
+      optimizer=optax.adam(lr, b1=adam.b1, b2=adam.b2, eps=adam.eps),
+      draw=functools.partial(loop_lib.minibatch, pool=pool, size=pool.x.shape[0],
                              batch_size=loop.batch_size))
   return params, losses.evaluate(params, test, apply_fn=model.apply)

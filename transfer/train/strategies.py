@@ -39,10 +39,11 @@ class Strategy:
       first trains the head only and each later stage unfreezes the next group from the top).
     probe_first: LP-FT: train the head alone on the frozen backbone for `probe_fraction` of the steps, then run
       the rest as this strategy from the probe's parameters with a fresh optimizer.
-    l2_sp: add `l2_sp_weight / 2 * ||w - w_pretrained||^2` over the backbone to the loss (Li et al. 2018).
+    l2_sp: add `l2_sp_weight / 2 * ||w - w_pretrained||^2` over the backbone to the loss (Li et al. 2018); the
+      weight is the lane's hyperparameter.
     align: domain adaptation: also train on labelled source examples (through the pre-trained source head) and
       align backbone features of source and unlabelled target examples: 'dann' (a domain discriminator through
-      gradient reversal), 'coral' or 'mmd' (a loss weighted by `align_weight`); 'none' otherwise.
+      gradient reversal), 'coral' or 'mmd', weighted by the lane's `align_weight`; 'none' otherwise.
     copy: which backbone groups start from the base network: 'all', or 'first_k' (the bottom `layers_copied`
       groups, a swept grid axis; the others start fresh), as in Yosinski et al. (2014).
     base: the network copied from: 'source' (the pre-trained source model) or 'target' (a network trained from
@@ -81,15 +82,20 @@ class Strategy:
   def uses_layers_copied(self) -> bool:
     return self.copy == 'first_k'
 
+  @property
+  def hyperparameters(self) -> tuple[str, ...]:
+    """The lane hyperparameters (types.HPARAMS) this strategy's runs read, so the ones a search varies for it."""
+    return (('lr',) + (('lr_mult',) if self.uses_lr_mult else ()) + ('weight_decay',) +
+            (('l2_sp_weight',) if self.l2_sp else ()) + (('align_weight',) if self.align != 'none' else ()))
+
 
 @dataclasses.dataclass(frozen=True)
 class Knobs:
-  """Numeric settings of the strategies that have them (static: bound at compile time)."""
+  """Numeric settings of the strategies that have them, static (bound at compile time: two values are two
+  programs). Settings a search varies are lane hyperparameters instead (types.HPARAMS)."""
 
   layer_decay: float = 2.6  # ULMFiT: each group's LR is the one above it divided by this
   probe_fraction: float = 0.5  # LP-FT: share of the steps spent on the linear probe
-  l2_sp_weight: float = 0.01  # L2-SP: alpha
-  align_weight: float = 1.0  # dann / coral / mmd: weight of the alignment term
 
 
 STRATEGIES = {s.name: s for s in (

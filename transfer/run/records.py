@@ -1,0 +1,52 @@
+"""One result per grid cell, from the lanes of its candidate settings: what results.json's runs hold.
+
+Under `selection.mode = 'search'` the cell's result is the candidate and evaluation step that run/selection.py
+chooses from validation data alone; the test metrics are read there. Under 'fixed' it is the one candidate (the
+fixed setting) at the last step. Every record also carries the oracle, the best test accuracy over every candidate
+and step: an upper bound on what selection could reach, never a result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from transfer.run import selection
+from transfer.train import strategies
+
+CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss')  # one value per evaluation
+SCALARS = ('final_train_loss', 'val_size', 'diverged')  # one value per lane
+
+
+def number(value) -> float | None:
+  """A JSON-safe float: None for NaN or inf (a diverged or absent value)."""
+  value = float(value)
+  return value if math.isfinite(value) else None
+
+
+def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *, mode: str,
+                eval_every: int) -> dict:
+  """The record of one grid cell from its lanes (candidate 0 first; see store.LaneStore for a lane's fields)."""
+  curves = {c: np.stack([lane['curves'][c] for lane in lanes]) for c in CURVES}
+  if mode == 'fixed':
+    chosen = None if lanes[0]['scalars']['diverged'] else (0, curves['test_accuracy'].shape[1] - 1)
+  else:
+    chosen = selection.choose(curves['val_accuracy'], curves['val_loss'])
+  values = dict(test_accuracy=None, test_loss=None, train_loss=None, val_accuracy=None, val_loss=None)
+  selected = None
+  if chosen is not None:
+    c, e = chosen
+    at = {k: v[c, e] for k, v in curves.items()}
+    train_loss = lanes[c]['scalars']['final_train_loss'] if mode == 'fixed' else at['train_loss']
+    values = dict(test_accuracy=number(at['test_accuracy']), test_loss=number(at['test_loss']),
+                  train_loss=number(train_loss), val_accuracy=number(at['val_accuracy']),
+                  val_loss=number(at['val_loss']))
+    selected = {'candidate': c, 'step': (e + 1) * eval_every,
+                **{h: lanes[c]['hparams'][h] for h in strategy.hyperparameters}}
+  oracle = curves['test_accuracy']
+  return dict(strategy=strategy.name, **cell, **values,
+              oracle_test_accuracy=number(np.nanmax(oracle)) if np.isfinite(oracle).any() else None,
+              selected=selected, val_size=int(lanes[0]['scalars']['val_size']), candidates=len(lanes),
+              candidates_diverged=sum(bool(lane['scalars']['diverged']) for lane in lanes),
+              diverged=chosen is None)
