@@ -9,6 +9,8 @@ import os
 import types as std_types
 from collections.abc import Sequence
 
+import numpy as np
+
 from transfer import io
 from transfer import types
 from transfer.report import plots
@@ -40,9 +42,35 @@ def csv_text(rows: Sequence[dict]) -> str:
   return out.getvalue()
 
 
-def write_workdir(workdir: str, *, records: Sequence[dict], report_config) -> str:
-  """Writes summary.csv, table.md, plot.png and plot.pdf into `workdir`; returns the markdown table (also in
-  table.md)."""
+def learning_curves(records: Sequence[dict], lanes: dict, *, axis: str, fixed: dict, eval_every: int) -> list:
+  """Per value of `axis` (other grid keys at `fixed`) and per strategy: the mean over seeds of the selected
+  candidate's validation and test accuracy curves, the steps they were evaluated at, and the mean selected step."""
+  values = sorted({r[axis] for r in records if r[axis] is not None})
+  columns = {v: {} for v in values}
+  for r in records:
+    if r['selected'] is None or not all(stats.matches(r, r['strategy'], {k: v}) for k, v in fixed.items()):
+      continue
+    lane = lanes[tuple(r[k] for k in ('strategy',) + types.AXES) + (r['selected']['candidate'],)]
+    for value in values if r[axis] is None else [r[axis]]:  # a strategy without the axis: in every column
+      columns[value].setdefault(r['strategy'], []).append((lane['curves'], r['selected']['step']))
+  out = []
+  for value in values:
+    by_strategy = {}
+    for name, runs in columns[value].items():
+      mean = lambda c, runs=runs: np.nanmean(np.stack([curves[c] for curves, _ in runs]), axis=0)
+      test = mean('test_accuracy')
+      with np.errstate(all='ignore'):
+        val = mean('val_accuracy') if any(np.isfinite(cv['val_accuracy']).any() for cv, _ in runs) else \
+            np.full_like(test, np.nan)
+      by_strategy[name] = {'step': eval_every * np.arange(1, len(test) + 1), 'test_accuracy': test,
+                           'val_accuracy': val, 'selected_step': float(np.mean([s for _, s in runs]))}
+    out.append((value, by_strategy))
+  return out
+
+
+def write_workdir(workdir: str, *, records: Sequence[dict], report_config, eval_every: int | None = None) -> str:
+  """Writes summary.csv, table.md and plot.png/.pdf into `workdir`, and, where it holds curves.npz and
+  `eval_every` is given, curves.png/.pdf (learning curves); returns the markdown table (also in table.md)."""
   rc = report_config
   names = list(dict.fromkeys(r['strategy'] for r in records))
   found = stats.panels(records, axis=rc.axis, strategies=names, baseline=rc.baseline, anchor=rc.transfer)
@@ -52,13 +80,19 @@ def write_workdir(workdir: str, *, records: Sequence[dict], report_config) -> st
   io.write_text(os.path.join(workdir, 'table.md'), table)
   plots.comparison_plot(found, os.path.join(workdir, 'plot.png'), title=rc.title, axis_label=rc.axis_label,
                         baseline=rc.baseline, log_x=rc.log_x)
+  lanes = io.read_lanes(os.path.join(workdir, 'curves.npz'))
+  if lanes and eval_every:
+    fixed = {k: v for k, v in found[0].fixed.items() if v is not None}
+    plots.curves_plot(learning_curves(records, lanes, axis=rc.axis, fixed=fixed, eval_every=eval_every),
+                      os.path.join(workdir, 'curves.png'), title=rc.title, axis=rc.axis, fixed=fixed)
   return table
 
 
 def redraw_workdir(workdir: str) -> list[str]:
   """Rewrites a finished workdir's derived files from its config.json and results.json; returns their paths."""
   config, records = io.read_workdir(workdir)
-  write_workdir(workdir, records=records, report_config=std_types.SimpleNamespace(**config['report']))
+  write_workdir(workdir, records=records, report_config=std_types.SimpleNamespace(**config['report']),
+                eval_every=config.get('selection', {}).get('eval_every'))
   return [os.path.join(workdir, name) for name in ('summary.csv', 'table.md')] + plots.figure_paths(
       os.path.join(workdir, 'plot.png'))
 
