@@ -4,8 +4,10 @@ import functools
 import os
 import tempfile
 
-# Identical programs compiled by several tests (and by the scripts they start) are compiled once per session.
+# Identical programs compiled by several tests (and by the scripts they start) are compiled once per session, in a
+# cache of the session's own: the scripts' default cache (transfer/run/cli.py, ~/.cache/transfer/jax) is the user's.
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='transfer-jax-cache-'))
+os.environ['TRANSFER_JAX_CACHE'] = os.environ['JAX_COMPILATION_CACHE_DIR']
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 

@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
+import jax
 import pytest
 
+from transfer.run import cli
 from transfer.run import xla_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,3 +34,76 @@ def test_a_process_limited_to_one_core_fakes_one_cpu_device():
                         env=dict(os.environ, XLA_FLAGS=''), preexec_fn=lambda: os.sched_setaffinity(0, {one_core}))
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.split() == [f'{xla_env.FLAG}=1']
+
+
+# The persistent compilation cache (transfer/run/cli.py).
+
+CACHE_OPTIONS = ('jax_enable_compilation_cache', 'jax_compilation_cache_dir',
+                 'jax_persistent_cache_min_compile_time_secs')
+
+
+@pytest.fixture
+def jax_cache_config():
+  """Restores the cache options a test changes (the session's own cache is set by conftest.py)."""
+  saved = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+
+
+@pytest.mark.parametrize('environ, expected', [
+    ({}, os.path.join(os.path.expanduser('~'), '.cache', 'transfer', 'jax')),
+    ({'XDG_CACHE_HOME': '/xdg'}, '/xdg/transfer/jax'),
+    ({'XDG_CACHE_HOME': '/xdg', 'TRANSFER_JAX_CACHE': '/mine'}, '/mine'),
+    ({'XDG_CACHE_HOME': '/xdg', 'TRANSFER_JAX_CACHE': ''}, None),  # set but empty: off
+])
+def test_the_compilation_cache_folder_is_documented_and_overridable(environ, expected):
+  assert cli.compilation_cache_dir(environ) == expected
+
+
+def test_the_cache_is_set_through_jax_config_and_can_be_turned_off(jax_cache_config, tmp_path):
+  cli.use_compilation_cache(str(tmp_path))
+  assert jax.config.jax_enable_compilation_cache
+  assert jax.config.jax_compilation_cache_dir == str(tmp_path)
+  assert jax.config.jax_persistent_cache_min_compile_time_secs == cli.MIN_COMPILE_SECONDS
+  cli.use_compilation_cache(None)
+  assert not jax.config.jax_enable_compilation_cache
+
+
+def test_the_tests_and_the_scripts_they_start_never_use_the_users_cache():
+  assert os.environ[cli.CACHE_ENV] == os.environ['JAX_COMPILATION_CACHE_DIR']
+  assert cli.compilation_cache_dir(os.environ) != cli.compilation_cache_dir({})
+
+
+def initialize_in_a_subprocess(*argv, **environ):
+  code = ('import sys, jax; from transfer.run import cli; cli.parse_flags(sys.argv); cli.initialize(); '
+          'print(jax.config.jax_enable_compilation_cache, jax.config.jax_compilation_cache_dir)')
+  proc = subprocess.run([sys.executable, '-c', code, *argv], cwd=REPO, capture_output=True, text=True,
+                        env=dict(os.environ, **environ), timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return proc.stdout.split()
+
+
+def test_every_entrypoint_caches_compiled_programs_unless_told_not_to(tmp_path):
+  assert initialize_in_a_subprocess(TRANSFER_JAX_CACHE=str(tmp_path)) == ['True', str(tmp_path)]
+  assert initialize_in_a_subprocess('--jax_cache=false', TRANSFER_JAX_CACHE=str(tmp_path))[0] == 'False'
+  assert initialize_in_a_subprocess(TRANSFER_JAX_CACHE='')[0] == 'False'
+
+
+ENTRYPOINTS = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, 'scripts'))
+                     if name.endswith('.py') and name != '__init__.py')
+
+
+def test_the_entrypoints_are_found():
+  assert {'run', 'decide', 'advise', 'bench', 'report', 'concept'} <= set(ENTRYPOINTS)
+
+
+@pytest.mark.parametrize('script', ENTRYPOINTS)
+def test_every_entrypoint_initializes_first(script):
+  """cli.initialize (cache, --jax_distributed) is main's first call, before the config is read or anything runs."""
+  with open(os.path.join(REPO, 'scripts', f'{script}.py')) as f:
+    text = f.read()
+  main = text[text.index('def main(argv):'):]
+  body = [line.strip() for line in main.splitlines()[1:] if line.strip()]
+  assert body[:3] == ['if len(argv) > 1:', "raise app.UsageError(f'Unexpected arguments: {argv[1:]}')",
+                      'cli.initialize()'], script
