@@ -6,9 +6,14 @@ import subprocess
 import sys
 
 import jax
+import numpy as np
 import pytest
 
+from transfer import errors
+from transfer import io
+from transfer.report import plots
 from transfer.run import cli
+from transfer.run import store
 from transfer.run import xla_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,3 +112,51 @@ def test_every_entrypoint_initializes_first(script):
   body = [line.strip() for line in main.splitlines()[1:] if line.strip()]
   assert body[:3] == ['if len(argv) > 1:', "raise app.UsageError(f'Unexpected arguments: {argv[1:]}')",
                       'cli.initialize()'], script
+
+
+# Joining a multi-host job (--jax_distributed).
+
+
+def test_the_process_count_and_id_come_from_the_environment_where_set():
+  assert cli.distributed_args({}) == {}  # detected by jax (SLURM, Open MPI, Cloud TPU)
+  assert cli.distributed_args({'JAX_NUM_PROCESSES': '2', 'JAX_PROCESS_ID': '1'}) == {'num_processes': 2,
+                                                                                     'process_id': 1}
+  with pytest.raises(errors.UserError, match="JAX_PROCESS_ID='one' is not an integer"):
+    cli.distributed_args({'JAX_NUM_PROCESSES': '2', 'JAX_PROCESS_ID': 'one'})
+
+
+# Only process 0 writes files (transfer/io.py); tests/test_multihost.py runs it as two real processes.
+
+
+@pytest.fixture
+def process_1(monkeypatch):
+  """This process as process 1 of a multi-process job, as far as transfer.io can tell."""
+  monkeypatch.setattr(jax.distributed, 'is_initialized', lambda: True)
+  monkeypatch.setattr(jax, 'process_index', lambda: 1)
+
+
+def write_everything(folder) -> None:
+  """Every kind of file operation the package does, each through its one function."""
+  io.write_text(str(folder / 'a.txt'), 'text')
+  io.write_json(str(folder / 'b.json'), {'x': 1})
+  io.save_msgpack(str(folder / 'c.msgpack'), {'w': np.ones(3, np.float32)})
+  io.makedirs(str(folder / 'd'))
+  io.remove(str(folder / 'kept.txt'))
+  fig, _ = plots.plt.subplots()
+  plots.save(fig, str(folder / 'e.png'))
+  runs = store.open_workdir(str(folder / 'workdir'), experiment='x', config_json='{}', overwrite=False)
+  runs.add([{'strategy': 's', 'seed': 0, 'test_accuracy': 0.5}])
+
+
+def test_a_process_other_than_0_writes_nothing(tmp_path, process_1):
+  (tmp_path / 'kept.txt').write_text('not deleted by process 1')
+  write_everything(tmp_path)
+  assert os.listdir(tmp_path) == ['kept.txt']
+
+
+def test_process_0_writes_everything(tmp_path):
+  (tmp_path / 'kept.txt').write_text('deleted')
+  write_everything(tmp_path)
+  assert sorted(os.listdir(tmp_path)) == ['a.txt', 'b.json', 'c.msgpack', 'd', 'e.pdf', 'e.png', 'workdir']
+  assert sorted(os.listdir(tmp_path / 'workdir')) == ['config.json', 'results.json']
+  assert (tmp_path / 'e.png').read_bytes().startswith(b'\x89PNG')

@@ -68,9 +68,22 @@ def use_compilation_cache(path: str | None) -> None:
   jax.config.update('jax_persistent_cache_min_compile_time_secs', MIN_COMPILE_SECONDS)
 
 
+def distributed_args(environ: Mapping[str, str]) -> dict[str, int]:
+  """jax.distributed.initialize's num_processes and process_id from JAX_NUM_PROCESSES and JAX_PROCESS_ID where set
+  (jax itself reads only JAX_COORDINATOR_ADDRESS; on Cloud TPU, SLURM and Open MPI it detects all three)."""
+  args = {}
+  for name, arg in (('JAX_NUM_PROCESSES', 'num_processes'), ('JAX_PROCESS_ID', 'process_id')):
+    if environ.get(name):
+      try:
+        args[arg] = int(environ[name])
+      except ValueError:
+        raise UserError(f'{name}={environ[name]!r} is not an integer') from None
+  return args
+
+
 def initialize() -> None:
   """What every entrypoint's main does first, before any JAX computation: the compilation cache (--jax_cache) and,
-  with --jax_distributed, joining a multi-host job."""
+  with --jax_distributed, joining a multi-host job (after which only process 0 writes files: transfer/io.py)."""
   use_compilation_cache(compilation_cache_dir(os.environ) if _CACHE.value else None)
   if _DISTRIBUTED.value:
-    jax.distributed.initialize()
+    jax.distributed.initialize(**exit_on_user_error(distributed_args, os.environ))
