@@ -33,10 +33,11 @@ def test_usable_cpus_falls_back_to_the_core_count_without_an_affinity_mask(monke
 
 @pytest.mark.skipif(not hasattr(os, 'sched_setaffinity'), reason='no CPU affinity on this OS')
 def test_a_process_limited_to_one_core_fakes_one_cpu_device():
-  code = 'from transfer.run import xla_env; import os; print(os.environ["XLA_FLAGS"])'
   one_core = min(os.sched_getaffinity(0))
+  code = (f'import os; os.sched_setaffinity(0, {{{one_core}}}); from transfer.run import xla_env; '
+          'print(os.environ["XLA_FLAGS"])')
   proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
-                        env=dict(os.environ, XLA_FLAGS=''), preexec_fn=lambda: os.sched_setaffinity(0, {one_core}))
+                        env=dict(os.environ, XLA_FLAGS=''))
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.split() == [f'{xla_env.FLAG}=1']
 

@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import REPO
+from tests.conftest import cpu_env
+
 PROCESSES = 2
+DEVICES_PER_PROCESS = 2  # CPU devices, whatever the machine has (a GPU would be one device for both processes)
 METRICS = ('test_accuracy', 'test_loss', 'train_loss')
 TIMEOUT = 240  # seconds per launch; a process that waits for a dead peer is killed, not left behind
 
@@ -28,18 +30,14 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def cpu_env(**extra) -> dict:
-  """CPU devices whatever the machine has (a GPU would be one device shared by both processes), 2 per process."""
-  return dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=2', **extra)
-
-
 def launch(workdir_prefix: str, *flags) -> list[tuple[int, str]]:
   """Runs the smoke sweep as PROCESSES processes of one job, process i into <prefix><i>; (returncode, stderr) each."""
   port = free_port()
   procs = [subprocess.Popen(
       [sys.executable, '-m', 'scripts.run', '--config=configs/domain_shift.py:smoke', f'--workdir={workdir_prefix}{i}',
        '--jax_distributed', *flags], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-      env=cpu_env(JAX_COORDINATOR_ADDRESS=f'localhost:{port}', JAX_NUM_PROCESSES=str(PROCESSES),
+      env=cpu_env(XLA_FLAGS=f'--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}',
+                  JAX_COORDINATOR_ADDRESS=f'localhost:{port}', JAX_NUM_PROCESSES=str(PROCESSES),
                   JAX_PROCESS_ID=str(i), JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo'))
            for i in range(PROCESSES)]
   try:
@@ -59,38 +57,24 @@ def job(tmp_path_factory):
   return prefix, launch(prefix)
 
 
-@pytest.fixture(scope='module')
-def one_process_runs(smoke_run, tmp_path_factory):
-  """The same sweep in one process on CPU: the session's smoke run, or on another backend the script on CPU."""
-  if jax.default_backend() == 'cpu':
-    workdir = smoke_run[0]
-  else:
-    workdir = str(tmp_path_factory.mktemp('one_process'))
-    proc = subprocess.run([sys.executable, '-m', 'scripts.run', '--config=configs/domain_shift.py:smoke',
-                           f'--workdir={workdir}'], cwd=REPO, env=cpu_env(), capture_output=True, text=True,
-                          timeout=TIMEOUT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  with open(os.path.join(workdir, 'results.json')) as f:
-    return json.load(f)['runs']
-
-
 def assert_succeeded(results):
   for i, (code, stderr) in enumerate(results):
     assert code == 0, f'process {i}:\n{stderr[-3000:]}'
 
 
-def test_two_processes_give_exactly_the_one_process_records(job, one_process_runs):
+def test_two_processes_give_exactly_the_one_process_records(job, cpu_smoke_runs):
   prefix, results = job
   assert_succeeded(results)
   with open(f'{prefix}0/results.json') as f:
     runs = json.load(f)['runs']
-  assert len(runs) == len(one_process_runs)
-  for run, reference in zip(runs, one_process_runs):  # the grid's order, key by key
+  assert len(runs) == len(cpu_smoke_runs)
+  for run, reference in zip(runs, cpu_smoke_runs):  # the grid's order, key by key
     assert {k: v for k, v in run.items() if k not in METRICS} == {k: v for k, v in reference.items()
                                                                    if k not in METRICS}
     for metric in METRICS:
       np.testing.assert_allclose(run[metric], reference[metric], atol=1e-5, err_msg=f'{run} {metric}')
-  assert all('4 device(s)' in stderr for _, stderr in results)  # the mesh spans both processes' devices
+  devices = PROCESSES * DEVICES_PER_PROCESS  # the mesh spans every process's devices
+  assert all(f'{devices} device(s)' in stderr for _, stderr in results)
 
 
 def test_only_process_0_writes(job, smoke_run):
