@@ -71,6 +71,8 @@ def open_workdir(workdir: str, *, experiment: str, config_json: str, overwrite: 
 
 def claim_workdir(workdir: str, *, config_json: str, overwrite: bool) -> list[dict]:
   """`open_workdir` on the disk: checks and writes config.json, deletes stale results; returns the finished runs."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f'{workdir!r} is a file, not a folder; choose another --workdir')
   config_path = os.path.join(workdir, 'config.json')
   if os.path.exists(config_path):
     with open(config_path) as f:
