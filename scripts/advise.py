@@ -36,6 +36,7 @@ _THRESHOLDS = flags.DEFINE_string('thresholds', 'outputs/decision/thresholds.jso
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   print(cli.exit_on_user_error(decision.advise, _CONFIG.value, seed=_SEED.value, data_size=_DATA_SIZE.value,
                                shift=_SHIFT.value, thresholds_path=_THRESHOLDS.value))
 

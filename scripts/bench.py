@@ -21,6 +21,7 @@ _OUT = flags.DEFINE_string('out', 'outputs/benchmark', 'Folder for benchmark.jso
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   config = _CONFIG.value
   figures = cli.exit_on_user_error(bench.run, config, sources.cache_dir(config, _OUT.value))
   bench.write(_OUT.value, figures)

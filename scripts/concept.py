@@ -15,6 +15,7 @@ _OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write; the
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   for path in plots.concept_figure(_OUT.value):
     print(f'wrote {path}')
 

@@ -21,6 +21,7 @@ _OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Replace results in --workdir
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'outputs/{config.experiment}'
   print(cli.exit_on_user_error(decision.run, config, workdir, overwrite=_OVERWRITE.value))

@@ -19,6 +19,7 @@ _OUTPUTS = flags.DEFINE_string('outputs', 'outputs', 'Folder holding <experiment
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   for path in workdir.redraw(_OUTPUTS.value):
     print(f'wrote {path}')
 

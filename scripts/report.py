@@ -17,6 +17,7 @@ _OUTPUTS = flags.DEFINE_string('outputs', 'outputs', 'Folder holding <experiment
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.initialize()
   for path in study.write(_OUTPUTS.value):
     print(f'wrote {path}')
 

@@ -1,4 +1,5 @@
-"""Run by test_sharding.py in a subprocess whose XLA_FLAGS fake several CPU devices (set before jax loads).
+"""Run by test_sharding.py in a subprocess on the CPU platform whose XLA_FLAGS fake several devices (set before jax
+loads).
 
 Prints one JSON object: the smoke experiment's runs, and for an odd-sized batch of lanes their keys and outputs and
 how the output was laid out over the devices.
@@ -43,6 +44,7 @@ def main(workdir: str) -> None:
   with open(f'{workdir}/results.json') as f:
     runs = json.load(f)['runs']
   print(json.dumps({
+      'backend': jax.default_backend(),
       'devices': jax.device_count(),
       'width': width,
       'output_devices': len(accuracy.sharding.device_set),

@@ -77,6 +77,6 @@ def test_the_alignment_term_reaches_the_backbone(config, dataset, source_params,
   def backbone_grad(weight):
     loss = functools.partial(losses.adapt_loss, frozen=frozen, model=spec.model, mode=mode, knobs=spec.knobs,
                              align_weight=weight)
-    return jax.grad(loss)(state, batch)['model']['layer_0']['kernel']
+    return jax.jit(jax.grad(loss))(state, batch)['model']['layer_0']['kernel']  # jitted: op by op is slow on GPUs
 
   assert float(jnp.abs(backbone_grad(1.0) - backbone_grad(0.0)).max()) > 0

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.conftest import same_arithmetic_atol
 from tests.conftest import smoke_config
 from transfer import errors
 from transfer import types
@@ -58,7 +59,7 @@ def test_the_guide_strategy_combines_lp_ft_and_l2_sp(registered, config, dataset
     fn = experiment.strategy_train_fn(c, dataset, strategies.get(name))
     return jax.jit(fn)(lane, source, dataset.arrays)['test_loss'].tolist()  # every evaluation
 
-  np.testing.assert_allclose(run(registered.name, 0.0), run('lp_ft', 0.0), atol=1e-5, rtol=0)
+  np.testing.assert_allclose(run(registered.name, 0.0), run('lp_ft', 0.0), atol=same_arithmetic_atol(1e-5), rtol=0)
   assert run(registered.name, 100.0) != run('lp_ft', 100.0)
 
 

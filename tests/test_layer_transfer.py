@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_data
+from tests.conftest import same_arithmetic_atol
 from transfer.run import experiment
 from transfer.train import strategies
 from transfer import types
@@ -29,7 +30,8 @@ def fit(config, dataset, source_params, name, run_lane):
 
 
 def assert_trees_close(a, b, atol=0.0):
-  jax.tree.map(functools.partial(np.testing.assert_allclose, atol=atol, rtol=0), a, b)
+  """Equal within `atol` on CPU: these compare two programs that do the same arithmetic (see same_arithmetic_atol)."""
+  jax.tree.map(functools.partial(np.testing.assert_allclose, atol=same_arithmetic_atol(atol), rtol=0), a, b)
 
 
 @pytest.mark.parametrize('name', ['anb', 'anb_plus', 'bnb', 'bnb_plus'])

@@ -38,9 +38,14 @@ def test_the_conv_layer_is_a_zero_padded_3x3_convolution():
   layer = models.Conv3x3(5, stride=1)
   params = layer.init(jax.random.key(1), x)
   reference = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
-  np.testing.assert_allclose(layer.apply(params, x), reference.apply(params, x), atol=1e-5)
-  strided = models.Conv3x3(5, stride=2).apply(params, x)
-  expected = nn.Conv(5, (3, 3), strides=2, padding=((1, 1), (1, 1))).apply(params, x)
+  # Both sides in full float32: on a GPU, XLA's default precision lets f32 matmuls and cuDNN convolutions round their
+  # inputs to TF32 (10-bit mantissa, ~1e-3 relative), and differently for the im2col matmul and the convolution. The
+  # check is of the layer's arithmetic, so it is compared at 'highest' everywhere; on CPU that is the default anyway.
+  with jax.default_matmul_precision('highest'):
+    ours, theirs = layer.apply(params, x), reference.apply(params, x)
+    strided = models.Conv3x3(5, stride=2).apply(params, x)
+    expected = nn.Conv(5, (3, 3), strides=2, padding=((1, 1), (1, 1))).apply(params, x)
+  np.testing.assert_allclose(ours, theirs, atol=1e-5)
   assert strided.shape == (2, 4, 4, 5)
   np.testing.assert_allclose(strided, expected, atol=1e-5)
   assert jnp.all(jnp.isfinite(strided))

@@ -86,6 +86,14 @@ def test_a_diverged_run_is_recorded_and_never_averaged(tmp_path, mode):
   assert all(',0,2,nan,nan,nan' in row for row in rows)
 
 
+def test_a_workdir_that_is_a_file_is_refused_and_left_alone(tmp_path):
+  path = tmp_path / 'notes.txt'
+  path.write_text('not a workdir')
+  with pytest.raises(errors.WorkdirError, match='is a file, not a folder'):
+    experiment.run(smoke_config(), str(path))
+  assert path.read_text() == 'not a workdir'
+
+
 def test_a_different_config_in_the_workdir_is_refused_unless_overwrite(smoke_run, tmp_path):
   workdir, config, _ = smoke_run
   with open(os.path.join(workdir, 'results.json')) as f:

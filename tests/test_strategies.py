@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from tests.conftest import run_data
+from tests.conftest import same_arithmetic_atol
 from transfer.run import experiment
 from transfer import keys
 from transfer.train import losses
@@ -94,7 +95,7 @@ def test_lp_ft_fine_tunes_from_the_probe(config, dataset, source_params):
   jax.tree.map(np.testing.assert_array_equal, {k: v for k, v in probe.items() if k != 'head'},
                {k: v for k, v in start.items() if k != 'head'})
   tuned, _, _ = stage(probe, step_keys[probe_steps:], strategy=strategies.get('fine_tuning'))
-  jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6, rtol=0), lp_ft, tuned)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, atol=same_arithmetic_atol(1e-6), rtol=0), lp_ft, tuned)
 
 
 def test_every_strategy_trains_on_smoke_sizes(config, dataset, source_params):

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.conftest import same_arithmetic_atol
 from transfer.train import strategies
 from transfer.run import sweep
 
@@ -46,4 +47,4 @@ def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_
   assert compiled._cache_size() == 1  # 4 lanes in chunks of 3, the last padded: one compilation
   whole = collect(0, jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning'))))
   for a, b in zip(chunked, whole):
-    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a, b, atol=same_arithmetic_atol(1e-5))

@@ -1,31 +1,59 @@
-"""File I/O every layer may use, with nothing heavy behind it: atomic text/JSON writes, msgpack parameter trees,
-numpy .npz arrays, and reading a workdir's results.
+"""File I/O every layer may use, with nothing heavy behind it: atomic text/JSON/bytes writes, msgpack parameter
+trees, numpy .npz arrays (a workdir's lanes), reading a workdir's results, and the one rule of a multi-process job
+(`--jax_distributed`): only process 0 touches files.
 
 Writes go to a temporary file and are renamed into place, so a reader (or a killed run) never sees half a file.
+Every file this package writes, deletes or makes a folder for goes through a function here, and on any process but
+0 each of them does nothing; what process 0 reads to decide what to run (the workdir's finished runs, cached source
+models) is read there alone and broadcast (`json_from_process_0`, `arrays_from_process_0`), so every process runs
+the same lanes even though only process 0's disk holds the files.
 """
 
 from __future__ import annotations
 
+import io as std_io
 import json
 import os
+from collections.abc import Callable
 
 import flax.serialization
 import jax
 import numpy as np
 
+from transfer import errors
 from transfer import types
-from transfer.errors import CheckpointError
+
+
+def writes() -> bool:
+  """Whether this process writes files: always in a single process, only process 0 in a multi-process job."""
+  return not jax.distributed.is_initialized() or jax.process_index() == 0  # no backend needed when not distributed
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  if not writes():
+    return
+  tmp = f'{path}.tmp'
+  with open(tmp, 'wb') as f:
+    f.write(data)
+  os.replace(tmp, path)
 
 
 def write_text(path: str, text: str) -> None:
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
+  write_bytes(path, text.encode())
 
 
 def write_json(path: str, obj) -> None:
   write_text(path, json.dumps(obj, indent=1, allow_nan=False) + '\n')
+
+
+def makedirs(path: str) -> None:
+  if writes():
+    os.makedirs(path, exist_ok=True)
+
+
+def remove(path: str) -> None:
+  if writes() and os.path.exists(path):
+    os.remove(path)
 
 
 def read_json(path: str):
@@ -35,10 +63,7 @@ def read_json(path: str):
 
 def save_msgpack(path: str, params) -> None:
   """Writes `params` (a tree of arrays) as flax msgpack (no pickle)."""
-  tmp = f'{path}.tmp'
-  with open(tmp, 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
-  os.replace(tmp, path)
+  write_bytes(path, flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
 
 
 def load_msgpack(path: str):
@@ -48,19 +73,19 @@ def load_msgpack(path: str):
   try:
     return flax.serialization.msgpack_restore(data)
   except Exception as e:  # msgpack raises several types for truncated or corrupt input
-    raise CheckpointError(f'checkpoint {path!r} is damaged or not a msgpack checkpoint ({e}); delete it to '
+    raise errors.CheckpointError(f'checkpoint {path!r} is damaged or not a msgpack checkpoint ({e}); delete it to '
                           'recompute it') from e
 
 
 def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
   """Writes named numpy arrays as an uncompressed .npz (strings as fixed-width unicode: no pickle)."""
-  tmp = f'{path}.tmp.npz'
-  np.savez(tmp, **arrays)
-  os.replace(tmp, path)
+  buffer = std_io.BytesIO()
+  np.savez(buffer, **arrays)
+  write_bytes(path, buffer.getvalue())
 
 
-def load_npz(path: str) -> dict[str, np.ndarray]:
-  with np.load(path, allow_pickle=False) as f:
+def load_npz(data: bytes) -> dict[str, np.ndarray]:
+  with np.load(std_io.BytesIO(data), allow_pickle=False) as f:
     return {name: f[name] for name in f.files}
 
 
@@ -80,10 +105,12 @@ def write_lanes(path: str, lanes: dict[tuple, dict]) -> None:
 
 
 def read_lanes(path: str) -> dict[tuple, dict]:
-  """The lanes `write_lanes` wrote ({} where there is no file), in the order they were written."""
-  if not os.path.exists(path):
+  """The lanes `write_lanes` wrote ({} where there is no file), in the order they were written; in a
+  multi-process job, process 0's file on every process."""
+  data = bytes_from_process_0(lambda: open(path, 'rb').read() if os.path.exists(path) else b'')
+  if not data:
     return {}
-  arrays = load_npz(path)
+  arrays = load_npz(data)
   curves = [k.split('/', 1)[1] for k in arrays if k.startswith('curve/')]
   scalars = [k.split('/', 1)[1] for k in arrays if k.startswith('scalar/')]
   return {tuple(json.loads(str(key))): {'hparams': dict(zip(types.HPARAMS, arrays['hparams'][i].tolist())),
@@ -98,3 +125,57 @@ def read_workdir(workdir: str) -> tuple[dict, list[dict]] | None:
   if not all(os.path.exists(p) for p in paths):
     return None
   return read_json(paths[0]), read_json(paths[1])['runs']
+
+
+# What process 0 reads, every process gets.
+
+
+def multiprocess() -> bool:
+  return jax.distributed.is_initialized() and jax.process_count() > 1
+
+
+def broadcast_bytes(data: bytes) -> bytes:
+  """Process 0's `data` on every process (the others' argument is ignored)."""
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  size = int(multihost_utils.broadcast_one_to_all(np.array([len(data)], np.int32))[0])
+  buffer = np.zeros(size, np.uint8)
+  if jax.process_index() == 0:
+    buffer[:] = np.frombuffer(data, np.uint8)
+  return multihost_utils.broadcast_one_to_all(buffer).tobytes()
+
+
+def bytes_from_process_0(read: Callable[[], bytes]) -> bytes:
+  """`read()` on process 0, its result returned on every process; in a single process, `read()` as it is."""
+  if not multiprocess():
+    return read()
+  return broadcast_bytes(read() if jax.process_index() == 0 else b'')
+
+
+def json_from_process_0(read: Callable[[], object]):
+  """`read()` (JSON data) on process 0, its result returned on every process; a UserError it raises is raised on
+  every process (so every process stops, none waits for the others)."""
+  if not multiprocess():
+    return read()
+  payload = b''
+  if jax.process_index() == 0:
+    try:
+      payload = json.dumps({'value': read()}).encode()
+    except errors.UserError as e:
+      payload = json.dumps({'error': type(e).__name__, 'message': str(e)}).encode()
+  got = json.loads(broadcast_bytes(payload))
+  if 'error' in got:
+    raise getattr(errors, got['error'], errors.UserError)(got['message'])
+  return got['value']
+
+
+def arrays_from_process_0(read: Callable[[], object], like):
+  """`read()` (a tree of arrays shaped as `like`, a tree of jax.ShapeDtypeStruct) on process 0, its result returned
+  on every process as numpy arrays; in a single process, `read()` as it is."""
+  if not multiprocess():
+    return read()
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    tree = jax.tree.map(np.asarray, read())
+  else:
+    tree = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), like)
+  return multihost_utils.broadcast_one_to_all(tree)

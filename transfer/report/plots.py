@@ -9,6 +9,7 @@ the grid's own values, labelled plainly (50, 100, 10000; 0, 0.01, 3).
 from __future__ import annotations
 
 import dataclasses
+import io as std_io
 import math
 import os
 import zlib
@@ -25,6 +26,7 @@ from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 from matplotlib import transforms  # pylint: disable=g-import-not-at-top
 import numpy as np
 
+from transfer import io
 from transfer.report import stats
 
 # Okabe & Ito (2008), "Color Universal Design": eight colours distinguishable with every common form of colour
@@ -260,12 +262,13 @@ def figure_paths(png_path: str) -> list[str]:
 
 
 def save(fig, png_path: str) -> list[str]:
-  """Writes `fig` as PNG and PDF (each atomically, the PDF without a creation date so that an unchanged figure is
-  an unchanged file), closes it and returns both paths."""
+  """Writes `fig` as PNG and PDF (each atomically through transfer.io, so on process 0 only; the PDF without a
+  creation date so that an unchanged figure is an unchanged file), closes it and returns both paths."""
   paths = figure_paths(png_path)
   for path, fmt, metadata in zip(paths, ('png', 'pdf'), ({}, {'CreationDate': None})):
-    fig.savefig(f'{path}.tmp', format=fmt, dpi=DPI, metadata=metadata)
-    os.replace(f'{path}.tmp', path)
+    buffer = std_io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
+    io.write_bytes(path, buffer.getvalue())
   plt.close(fig)
   return paths
 

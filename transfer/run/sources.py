@@ -58,8 +58,24 @@ def cache_dir(config, workdir: str) -> str:
   return config.pretrain.cache_dir or os.path.join(workdir, 'pretrained')
 
 
+def source_shapes(config, dataset: Dataset):
+  """The pre-trained source models' parameter tree, stacked over seeds (jax.ShapeDtypeStruct leaves)."""
+  shapes = models.param_shapes(config.model, dataset.data.source_classes, dataset.data.input_shape)
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct((config.seeds, *s.shape), s.dtype), shapes)
+
+
 def pretrained(config, dataset: Dataset, cache: str):
-  """The per-seed source models pre-trained here, from `cache` when a run with the same source config made them."""
+  """The per-seed source models pre-trained here, from `cache` when a run with the same source config made them.
+
+  In a multi-process job process 0 alone reads the cache (or pre-trains and writes it), and every process gets its
+  models: they are identical everywhere, and only process 0's disk needs the cache.
+  """
+  return io.arrays_from_process_0(functools.partial(cached_or_pretrained, config, dataset, cache),
+                                  like=source_shapes(config, dataset))
+
+
+def cached_or_pretrained(config, dataset: Dataset, cache: str):
+  """`pretrained` in one process: the cached models, or pre-trained and cached."""
   source = source_config(config, dataset)
   path = os.path.join(cache, cache_key(source))
   if os.path.exists(path + '.msgpack'):
@@ -67,7 +83,7 @@ def pretrained(config, dataset: Dataset, cache: str):
     return io.load_msgpack(path + '.msgpack')
   start = time.perf_counter()
   params, metrics = pretrain_all(config, dataset)
-  os.makedirs(cache, exist_ok=True)
+  io.makedirs(cache)
   io.save_msgpack(path + '.msgpack', params)
   io.write_json(path + '.json', {'source_config': source, 'source_test': metrics})
   logging.info('Pre-trained %d source models in %.1fs; held-out source accuracy per seed: %s', config.seeds,

@@ -9,6 +9,7 @@ rerun with the same config computes only the lanes that are missing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -87,8 +88,18 @@ def open_workdir(workdir: str, *, experiment: str, config_json: str, overwrite: 
   """Ties `workdir` to this config, or refuses; returns the lanes and runs it already holds.
 
   A workdir made by a different config is an error unless `overwrite`, which deletes its results (not the
-  cached source models, which are keyed by their own config).
+  cached source models, which are keyed by their own config). In a multi-process job process 0 alone looks at (and
+  writes) its workdir, and every process gets the same runs (or the same error) from it.
   """
+  runs = io.json_from_process_0(functools.partial(claim_workdir, workdir, config_json=config_json,
+                                                  overwrite=overwrite))
+  return RunStore(workdir, experiment, runs)
+
+
+def claim_workdir(workdir: str, *, config_json: str, overwrite: bool) -> list[dict]:
+  """`open_workdir` on the disk: checks and writes config.json, deletes stale results; returns the finished runs."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f'{workdir!r} is a file, not a folder; choose another --workdir')
   config_path = os.path.join(workdir, 'config.json')
   if os.path.exists(config_path):
     with open(config_path) as f:
@@ -99,11 +110,8 @@ def open_workdir(workdir: str, *, experiment: str, config_json: str, overwrite: 
                          'rerun with --overwrite to replace them, or choose another --workdir')
     if old != config_json or overwrite:
       for name in DERIVED:
-        path = os.path.join(workdir, name)
-        if os.path.exists(path):
-          os.remove(path)
-  os.makedirs(workdir, exist_ok=True)
+        io.remove(os.path.join(workdir, name))
+  io.makedirs(workdir)
   io.write_text(config_path, config_json)
   results_path = os.path.join(workdir, 'results.json')
-  runs = io.read_json(results_path)['runs'] if os.path.exists(results_path) else []
-  return RunStore(workdir, experiment, runs)
+  return io.read_json(results_path)['runs'] if os.path.exists(results_path) else []

@@ -191,8 +191,8 @@ def run(config, cache_dir: str) -> dict:
     torch_seconds = sum(r[0] for r in results)
     torch_accuracy = float(np.mean([a for r in results for a in r[1]]))
     logging.info('pytorch per-run loop: %.2fs', torch_seconds)
-  jax_accuracy = float(np.mean([np.asarray(p.vmapped(*p.sharded)['test_accuracy'])[:len(p.cells)]
-                                for p in prepared]))
+  jax_accuracy = float(np.mean([np.asarray(sweep.gather(p.vmapped(*p.sharded)['test_accuracy']))[:len(p.cells)]
+                                for p in prepared]))  # gathered: on several hosts each holds only its own lanes
   model_gflop = sum(lane_gflop(config, strategies.get(p.name), max(config.data_sizes), dataset.data.target_classes) * len(p.cells)
                     for p in prepared)
   peak = peak_matmul_gflops()
@@ -257,6 +257,6 @@ def markdown(b: dict) -> str:
 
 
 def write(out_dir: str, figures: dict) -> None:
-  os.makedirs(out_dir, exist_ok=True)
+  io.makedirs(out_dir)
   io.write_json(os.path.join(out_dir, 'benchmark.json'), figures)
   io.write_text(os.path.join(out_dir, 'benchmark.md'), markdown(figures))
