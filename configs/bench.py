@@ -21,6 +21,7 @@ def get_config(arg: str | None = None):
   c.data_sizes = (50, 100, 500, 1000, 10_000)  # the Exp 1 grid
   c.shifts = (0.0,)
   c.selection.mode = 'fixed'  # one setting per run: the same job the PyTorch reference runs
+  c.steps = 500  # target steps of every run
   c.selection.eval_every = c.steps  # evaluate once, at the end, as the reference does
   c.bench = ml_collections.ConfigDict()
   c.bench.repeats = 3  # the sweep's time is the best of this many calls

@@ -24,7 +24,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.layers_copied = (0,)  # k for layer-transfer strategies (anb, bnb, ...): the bottom k groups are copied
 
   # Target training (one compiled run per lane).
-  c.steps = 500  # optimizer steps on the target task (the budget: selection may stop earlier), whatever the size
+  c.steps = 0  # the budget of target steps (selection may stop earlier); 0 = budget(): see below
   c.batch_size = 64  # minibatch drawn with replacement from the lane's training examples
   c.max_lanes_per_call = 0  # lanes per compiled call (0 = the whole grid of a strategy in one call)
 
@@ -166,11 +166,23 @@ def use_moons(c: ml_collections.ConfigDict) -> None:
 Variant = Callable[[ml_collections.ConfigDict], None]
 
 
+def budget(c: ml_collections.ConfigDict, epochs: int = 20, least: int = 200, most: int = 2000) -> int:
+  """Target steps that pass `epochs` times over the training examples of the largest data size (four fifths of it
+  under the search's validation split), between `least` and `most`, in whole hundreds (so evaluations every 50 steps
+  and LP-FT's half-way probe divide them). Every lane of a program runs as long; early stopping picks the step, so
+  small sizes are not overtrained, and the cap bounds the cost of the largest."""
+  kept = 1 - c.selection.val_fraction if c.selection.mode == 'search' else 1
+  steps = epochs * max(c.data_sizes) * kept / c.batch_size
+  return int(min(most, max(least, -(-steps // 100) * 100)))
+
+
 def use_fixed(c: ml_collections.ConfigDict) -> None:
-  """Switches `c` to the fixed protocol (one setting, last step, no validation split), in outputs/<experiment>_fixed."""
+  """Switches `c` to the fixed protocol the project used before model selection (one setting, 500 steps, every
+  labelled example trains, the last step counts), in outputs/<experiment>_fixed."""
   c.experiment = f'{c.experiment}_fixed'
   c.report.title = f'{c.report.title} (fixed setting)'
   c.selection.mode = 'fixed'
+  c.steps = 500
 
 
 def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | None = None,
@@ -193,6 +205,8 @@ def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | No
     digits(c)
   if 'fixed' in chosen:
     use_fixed(c)
+  if c.steps == 0:
+    c.steps = budget(c)
   if 'smoke' in chosen:
     shrink_for_smoke(c)
     if smoke:
