@@ -24,7 +24,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.layers_copied = (0,)  # k for layer-transfer strategies (anb, bnb, ...): the bottom k groups are copied
 
   # Target training (one compiled run per lane).
-  c.steps = 0  # the budget of target steps (selection may stop earlier); 0 = budget(): see below
+  c.steps = 0  # the budget of target steps (selection may stop earlier); 0 = budget(): 200-1,500, see below
   c.batch_size = 64  # minibatch drawn with replacement from the lane's training examples
   c.max_lanes_per_call = 0  # lanes per compiled call (0 = the whole grid of a strategy in one call)
 
@@ -40,7 +40,8 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.selection.mode = 'search'  # 'search': the candidate and step with the best validation accuracy; 'fixed': the
   #                              fixed setting at the last step, every labelled example trains (the original protocol)
   c.selection.val_fraction = 0.2  # search: every round(1/val_fraction)-th example of each class validates
-  c.selection.eval_every = 50  # steps between evaluations inside the run (validation, test, training loss)
+  c.selection.eval_every = 0  # steps between evaluations inside the run (validation, test, training loss); 0 = a
+  #                             tenth of the budget (10 evaluations per run)
 
   # The search space (transfer/run/search.py): candidate 0 is the fixed setting, the others vary the
   # hyperparameters each strategy reads (of those `over` names) within `space`, log-uniformly.
@@ -166,10 +167,10 @@ def use_moons(c: ml_collections.ConfigDict) -> None:
 Variant = Callable[[ml_collections.ConfigDict], None]
 
 
-def budget(c: ml_collections.ConfigDict, epochs: int = 20, least: int = 200, most: int = 2000) -> int:
+def budget(c: ml_collections.ConfigDict, epochs: int = 20, least: int = 200, most: int = 1500) -> int:
   """Target steps that pass `epochs` times over the training examples of the largest data size (four fifths of it
-  under the search's validation split), between `least` and `most`, in whole hundreds (so evaluations every 50 steps
-  and LP-FT's half-way probe divide them). Every lane of a program runs as long; early stopping picks the step, so
+  under the search's validation split), between `least` and `most`, in whole hundreds (so a tenth of it, the default
+  evaluation interval, divides it and LP-FT's half-way probe). Every lane of a program runs as long; early stopping picks the step, so
   small sizes are not overtrained, and the cap bounds the cost of the largest."""
   kept = 1 - c.selection.val_fraction if c.selection.mode == 'search' else 1
   steps = epochs * max(c.data_sizes) * kept / c.batch_size
@@ -207,6 +208,8 @@ def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | No
     use_fixed(c)
   if c.steps == 0:
     c.steps = budget(c)
+  if c.selection.eval_every == 0:
+    c.selection.eval_every = c.steps // 10
   if 'smoke' in chosen:
     shrink_for_smoke(c)
     if smoke:
