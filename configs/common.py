@@ -170,8 +170,8 @@ Variant = Callable[[ml_collections.ConfigDict], None]
 def budget(c: ml_collections.ConfigDict, epochs: int = 20, least: int = 200, most: int = 1500) -> int:
   """Target steps that pass `epochs` times over the training examples of the largest data size (four fifths of it
   under the search's validation split), between `least` and `most`, in whole hundreds (so a tenth of it, the default
-  evaluation interval, divides it and LP-FT's half-way probe). Every lane of a program runs as long; early stopping picks the step, so
-  small sizes are not overtrained, and the cap bounds the cost of the largest."""
+  evaluation interval, divides it and LP-FT's half-way probe). Every lane of a program runs as long; early stopping
+  picks the step, so small sizes are not overtrained, and the cap bounds the cost of the largest."""
   kept = 1 - c.selection.val_fraction if c.selection.mode == 'search' else 1
   steps = epochs * max(c.data_sizes) * kept / c.batch_size
   return int(min(most, max(least, -(-steps // 100) * 100)))
@@ -187,16 +187,18 @@ def use_fixed(c: ml_collections.ConfigDict) -> None:
 
 
 def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | None = None,
-           digits: Variant | None = None) -> ml_collections.ConfigDict:
+           digits: Variant | None = None, extra: dict[str, Variant] | None = None) -> ml_collections.ConfigDict:
   """Applies the variants named in `arg` and locks `c`: the one variant syntax of every config.
 
   `arg` is what follows the config path's colon, comma-separated in any order ('smoke', 'digits,fixed', or None).
   'digits' (offered where the config passes a `digits` hook) switches to scikit-learn's digits and then applies the
-  config's own changes for them; 'fixed' (always offered) runs the fixed protocol instead of the search, in its
-  own workdir; 'smoke' (always offered) shrinks everything to seconds for tests and then applies the config's own
-  `smoke` changes. An unknown variant is an error naming the ones offered.
+  config's own changes for them; a config's `extra` variants (name -> its changes) come next; 'fixed' (always
+  offered) runs the fixed protocol instead of the search, in its own workdir; 'smoke' (always offered) shrinks
+  everything to seconds for tests and then applies the config's own `smoke` changes. An unknown variant is an
+  error naming the ones offered.
   """
-  offered = ('digits', 'fixed', 'smoke') if digits else ('fixed', 'smoke')
+  extra = extra or {}
+  offered = (('digits',) if digits else ()) + tuple(extra) + ('fixed', 'smoke')
   chosen = {v for v in (arg or '').split(',') if v}
   unknown = chosen - set(offered)
   if unknown:
@@ -204,6 +206,9 @@ def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | No
   if 'digits' in chosen:
     use_digits(c)
     digits(c)
+  for name, variant in extra.items():
+    if name in chosen:
+      variant(c)
   if 'fixed' in chosen:
     use_fixed(c)
   if c.steps == 0:

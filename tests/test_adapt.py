@@ -54,7 +54,8 @@ def test_each_domain_adaptation_strategy_trains_end_to_end(config, dataset, sour
   spec = experiment.target_spec(config, dataset)
   lane = types.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(2.0), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
-  metrics = jax.jit(functools.partial(target.train, data=dataset.data, strategy=strategies.get(name), spec=spec))(lane, source, dataset.arrays)
+  train = functools.partial(target.train, data=dataset.data, strategy=strategies.get(name), spec=spec)
+  metrics = jax.jit(train)(lane, source, dataset.arrays)
   assert not bool(metrics['diverged'])
   assert 0.0 <= float(metrics['test_accuracy'][-1]) <= 1.0  # the last evaluation
 
@@ -69,14 +70,16 @@ def test_the_alignment_term_reaches_the_backbone(config, dataset, source_params,
   adapt_data = dataset.data.adapt_data(dataset.arrays, lane)
   params = target.initial_params(lane, source, pool, strategy=strategies.get('fine_tuning'), spec=spec,
                                 init_key=jax.random.key(2))
-  state = {'model': params, 'aux': stages.init_aux(jax.random.key(0), source, config.model.width)}
+  aux = stages.init_aux(jax.random.key(0), source, config.model.width, same_classes=False)
+  state = {'model': params, 'aux': aux}
   batch = loop.adapt_minibatch(jax.random.key(1), jnp.int32(5), pool=pool, adapt_data=adapt_data, size=32,
                                batch_size=16, steps=10)
   frozen = jax.tree.map(lambda _: False, params)
 
   def backbone_grad(weight):
     loss = functools.partial(losses.adapt_loss, frozen=frozen, model=spec.model, mode=mode, knobs=spec.knobs,
-                             align_weight=weight)
-    return jax.jit(jax.grad(loss))(state, batch)['model']['layer_0']['kernel']  # jitted: op by op is slow on GPUs
+                             align_weight=weight, align_scale=1.0, has_target=True)
+    grads, _ = jax.jit(jax.grad(loss, has_aux=True))(state, batch)  # jitted: op by op is slow on GPUs
+    return grads['model']['layer_0']['kernel']
 
   assert float(jnp.abs(backbone_grad(1.0) - backbone_grad(0.0)).max()) > 0

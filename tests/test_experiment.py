@@ -12,7 +12,8 @@ from transfer.run import experiment
 from transfer.run import sources
 from transfer import errors
 
-RUN_KEYS = {'strategy', 'seed', 'data_size', 'shift', 'lr_mult', 'layers_copied', 'test_accuracy', 'test_loss', 'train_loss',
+RUN_KEYS = {'strategy', 'seed', 'data_size', 'shift', 'lr_mult', 'layers_copied', 'test_accuracy', 'test_loss',
+            'train_loss',
             'diverged'}
 
 

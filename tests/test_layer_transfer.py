@@ -25,7 +25,7 @@ def fit(config, dataset, source_params, name, run_lane):
   run = run_data(config, dataset, run_lane)
   fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
                                  spec=experiment.target_spec(config, dataset)))
-  params, _, _ = fn(run_lane, jax.tree.map(lambda a: a[1], source_params), run)
+  params = fn(run_lane, jax.tree.map(lambda a: a[1], source_params), run).params
   return params
 
 

@@ -82,7 +82,7 @@ def test_lp_ft_fine_tunes_from_the_probe(config, dataset, source_params):
   lane = types.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[1], source_params)
   run = run_data(config, dataset, lane)
-  lp_ft, _, _ = jax.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, run)
+  lp_ft = jax.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, run).params
 
   probe_steps = round(config.probe_fraction * config.steps)
   assert 0 < probe_steps < config.steps
@@ -103,6 +103,7 @@ def test_every_strategy_trains_on_smoke_sizes(config, dataset, source_params):
   lane = types.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
   for name, strategy in strategies.STRATEGIES.items():
-    metrics = jax.jit(functools.partial(target.train, data=dataset.data, strategy=strategy, spec=spec))(lane, source, dataset.arrays)
+    train = functools.partial(target.train, data=dataset.data, strategy=strategy, spec=spec)
+    metrics = jax.jit(train)(lane, source, dataset.arrays)
     assert not bool(metrics['diverged']), name
     assert 0.0 <= float(metrics['test_accuracy'][-1]) <= 1.0, name  # the last evaluation

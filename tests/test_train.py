@@ -31,7 +31,7 @@ def fit(config, dataset, source_params, name, run_lane):
   run = run_data(config, dataset, run_lane)
   fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
                                  spec=experiment.target_spec(config, dataset)))
-  params, _, _ = fn(run_lane, seed_params(source_params, run_lane.seed), run)
+  params = fn(run_lane, seed_params(source_params, run_lane.seed), run).params
   return params
 
 
@@ -73,7 +73,7 @@ def test_frozen_backbone_is_not_differentiated(config, dataset, source_params, f
   loss = functools.partial(losses.target_loss, frozen=frozen, apply_fn=model.apply, knobs=strategies.Knobs())
   forward = count_dots(loss, params, pool)
   assert forward == config.model.depth + 1
-  assert count_dots(jax.grad(loss), params, pool) == forward + backward_dots
+  assert count_dots(jax.grad(loss, has_aux=True), params, pool) == forward + backward_dots
 
 
 def test_a_vmapped_lane_equals_the_same_run_alone(source_params, train_fn_for):

@@ -62,15 +62,21 @@ class Dataset(NamedTuple):
   key: dict  # what identifies the data (part of the pre-trained models' cache key)
 
 
+def pool_size(config) -> int:
+  """Labelled target examples each lane's pool holds: the largest data size (at least one row, so shapes stay
+  valid when every size is 0, the unsupervised protocol)."""
+  return max(1, max(config.data_sizes))
+
+
 def synthetic_task(config) -> SyntheticTask:
   """The synthetic task's static shapes: the data config's fields; the target pool holds the largest data size."""
-  return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=max(config.data_sizes),
+  return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=pool_size(config),
                        same_classes=config.data.same_classes)
 
 
 def moons_data(config) -> MoonsData:
   """The moons' static sizes: the data config's fields; the target pool holds the largest data size."""
-  return MoonsData(**{f: config.data[f] for f in MOONS_FIELDS}, target_pool=max(config.data_sizes))
+  return MoonsData(**{f: config.data[f] for f in MOONS_FIELDS}, target_pool=pool_size(config))
 
 
 def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
@@ -84,7 +90,7 @@ def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
   data = arrays_lib.ArrayData(
       name=name, input_shape=tuple(arrays.source_x.shape[1:]), source_classes=source_classes,
       target_classes=source_classes if same_classes else int(arrays.target_y.max()) + 1,
-      target_pool=max(config.data_sizes), rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
+      target_pool=pool_size(config), rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
       has_unlabeled=arrays.unlabeled_x.shape[0] > 0, same_classes=same_classes)
   return Dataset(data, arrays, {'name': name, 'arrays': arrays_lib.fingerprint(arrays)})
 

@@ -41,9 +41,10 @@ def moons(key: jax.Array, n: int, *, noise: float) -> Split:
 
 
 def rotate(x: jax.Array, angle: jax.Array | float) -> jax.Array:
-  """Points (n, 2) rotated counter-clockwise about the origin by `angle` radians."""
+  """Points (n, 2) rotated counter-clockwise about the origin by `angle` radians (elementwise, so a GPU's TF32
+  matmuls cannot round it)."""
   cos, sin = jnp.cos(angle), jnp.sin(angle)
-  return x @ jnp.stack([jnp.stack([cos, sin]), jnp.stack([-sin, cos])])
+  return jnp.stack([cos * x[:, 0] - sin * x[:, 1], sin * x[:, 0] + cos * x[:, 1]], axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -249,7 +249,7 @@ CLAIMS = (
     Claim('Gradual unfreezing beats plain fine-tuning at moderate data (prevents catastrophic forgetting).',
           'gradual_unfreezing', gradual_unfreezing_beats_fine_tuning),
     Claim('With little data and different domains, domain adaptation (aligning features) is the strategy to use.',
-          'domain_adaptation', domain_adaptation_beats_fine_tuning),
+          'domain_adaptation_semi', domain_adaptation_beats_fine_tuning),
 )
 
 

@@ -46,7 +46,7 @@ class Style:
 
 
 # One entry per strategy of transfer/train/strategies.py (tests/test_plots.py checks it). Eight colours cannot
-# separate fifteen strategies, so a colour repeats only between strategies that no experiment shows together, and
+# separate sixteen strategies, so a colour repeats only between strategies that no experiment shows together, and
 # the marker differs; within every experiment config the colours differ (checked too).
 STYLES = {
     'fine_tuning': Style('fine-tuning', BLUE, 'o'),
@@ -57,6 +57,7 @@ STYLES = {
     'gradual_unfreezing': Style('gradual unfreezing', VERMILLION, '^'),
     'discriminative': Style('discriminative LRs', SKY_BLUE, 'D'),
     'ulmfit': Style('ULMFiT (both)', GREEN, 'P'),
+    'source_only': Style('source only', ORANGE, 'h'),
     'dann': Style('DANN', PURPLE, 'P'),
     'coral': Style('Deep CORAL', GREEN, 'X'),
     'mmd': Style('MMD', SKY_BLUE, '*'),
@@ -318,6 +319,33 @@ def curves_plot(columns, path: str, *, title: str, axis: str, fixed: dict) -> li
   """Writes the learning-curves figure to `path` (a PNG) and the PDF beside it; returns both paths."""
   with plt.rc_context(RC):
     return save(curves_figure(columns, title=title, axis=axis, fixed=fixed), path)
+
+
+def boundaries_figure(panels: Sequence[dict], *, title: str):
+  """One panel per strategy: its predicted probability of class 1 over the plane (the 0.5 contour drawn), the
+  labelled source examples (two colours) and the unlabelled target inputs (grey crosses)."""
+  fig, axes = plt.subplots(1, len(panels), figsize=(0.4 + 3.6 * len(panels), 3.9), squeeze=False,
+                           layout='constrained')
+  for ax, p in zip(axes[0], panels):
+    axis = p['axis']
+    ax.contourf(axis, axis, p['probability'], levels=np.linspace(0, 1, 11), cmap='RdBu_r', alpha=0.35)
+    ax.contour(axis, axis, p['probability'], levels=[0.5], colors='black', linewidths=1.2)
+    x, y = p['source']
+    for cls, colour in ((0, BLUE), (1, VERMILLION)):
+      ax.scatter(*x[y == cls].T, s=7, color=colour, label=f'source, class {cls}')
+    ax.scatter(*p['target'].T, s=9, marker='x', color='0.25', linewidths=0.7, label='target (unlabelled)')
+    ax.set(title=f'{label(p["strategy"])}: target accuracy {p["accuracy"]:.2f}\n{p["note"]}',
+           xlim=(axis[0], axis[-1]), ylim=(axis[0], axis[-1]), aspect='equal', xticks=[], yticks=[])
+  handles, labels = axes[0][0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc='outside lower center', ncols=3, frameon=False)
+  fig.suptitle(title)
+  return fig
+
+
+def boundaries_plot(panels: Sequence[dict], path: str, *, title: str) -> list[str]:
+  """Writes the decision-boundaries figure to `path` (a PNG) and the PDF beside it; returns both paths."""
+  with plt.rc_context(RC):
+    return save(boundaries_figure(panels, title=title), path)
 
 
 def tint(colour: str, amount: float) -> tuple[float, float, float]:

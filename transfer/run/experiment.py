@@ -62,7 +62,9 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       rules=tuple(map(tuple, config.groups)), head_group=config.head_group, adam=optim.Adam(),
       loop=loop_lib.Loop(config.steps, config.batch_size),
       knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
-      skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every)
+      skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every,
+      same_classes=data.same_classes and not config.pretrained.checkpoint,
+      labelled_target=max(config.data_sizes) > 0)
 
 
 def holdout_every(config) -> int:

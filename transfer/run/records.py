@@ -15,8 +15,9 @@ import numpy as np
 from transfer.run import selection
 from transfer.train import strategies
 
-CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss')  # one value per evaluation
-SCALARS = ('final_train_loss', 'val_size', 'diverged')  # one value per lane
+CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss', 'source_loss', 'target_loss',
+          'alignment_loss', 'domain_accuracy')  # one value per evaluation (the last four: domain adaptation's)
+SCALARS = ('final_train_loss', 'val_size', 'diverged', 'pad_before', 'pad_after')  # one value per lane
 
 
 def number(value) -> float | None:
@@ -45,7 +46,14 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
     selected = {'candidate': c, 'step': (e + 1) * eval_every,
                 **{h: lanes[c]['hparams'][h] for h in strategy.hyperparameters}}
   oracle = curves['test_accuracy']
-  return dict(strategy=strategy.name, **cell, **values,
+  adaptation = {}
+  if strategy.adapts and chosen is not None:  # the selected lane's diagnostics
+    c, e = chosen
+    adaptation = {'adaptation': {'pad_before': number(lanes[c]['scalars']['pad_before']),
+                                 'pad_after': number(lanes[c]['scalars']['pad_after']),
+                                 'alignment_loss': number(curves['alignment_loss'][c, e]),
+                                 'domain_accuracy': number(curves['domain_accuracy'][c, e])}}
+  return dict(strategy=strategy.name, **cell, **values, **adaptation,
               oracle_test_accuracy=number(np.nanmax(oracle)) if np.isfinite(oracle).any() else None,
               selected=selected, val_size=int(lanes[0]['scalars']['val_size']), candidates=len(lanes),
               candidates_diverged=sum(bool(lane['scalars']['diverged']) for lane in lanes),

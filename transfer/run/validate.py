@@ -33,8 +33,9 @@ def check_grid(config) -> None:
   require(len(names) > 0 and len(set(names)) == len(names), 'strategies', names, 'a non-empty tuple, no repeats')
   for name in names:
     require(name in strategies.STRATEGIES, 'strategies', name, f'one of {sorted(strategies.STRATEGIES)}')
-  require(len(config.data_sizes) > 0 and all(isinstance(n, int) and n >= 1 for n in config.data_sizes),
-          'data_sizes', config.data_sizes, 'a non-empty tuple of integers >= 1')
+  require(len(config.data_sizes) > 0 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                              for n in config.data_sizes),
+          'data_sizes', config.data_sizes, 'a non-empty tuple of integers >= 0 (0: no labelled target examples)')
   require(len(config.shifts) > 0 and all(is_number(s) and s >= 0 for s in config.shifts), 'shifts',
           config.shifts, 'a non-empty tuple of finite numbers >= 0')
   require(len(config.lr_mults) > 0 and all(is_number(m) and m >= 0 for m in config.lr_mults), 'lr_mults',
@@ -121,7 +122,7 @@ def check_data(config) -> None:
     re.compile(skip)
   except (re.error, TypeError) as e:
     raise ConfigError(f'config.pretrained.skip = {skip!r} is not a valid regex: {e}') from e
-  aligned = [n for n in config.strategies if strategies.get(n).align != 'none']
+  aligned = [n for n in config.strategies if strategies.get(n).adapts]
   require(not (checkpoint and aligned), 'pretrained.checkpoint', checkpoint,
           f"'' with the domain-adaptation strategies {aligned}: they train through the source model's own head, "
           'which a checkpoint of a backbone does not provide')
@@ -166,14 +167,23 @@ def check_model(config, shapes, data) -> None:
   backbone = list(optim.backbone_groups(config.groups, config.head_group))
   require(all(k <= len(backbone) for k in config.layers_copied), 'layers_copied', config.layers_copied,
           f'integers from 0 to {len(backbone)} (the backbone groups: {backbone})')
-  if config.selection.mode == 'search':
+  labelled = [n for n in config.data_sizes if n > 0]
+  if 0 in config.data_sizes:  # the unsupervised protocol of domain adaptation
+    needy = [n for n in config.strategies if not strategies.get(n).adapts]
+    require(not needy, 'data_sizes', config.data_sizes,
+            f'sizes >= 1: {needy} need labelled target examples (a size of 0 is the unsupervised protocol of the '
+            'domain-adaptation strategies source_only, dann, coral and mmd)')
+    require(data.same_classes, 'data_sizes', config.data_sizes,
+            f'sizes >= 1: with no target labels the model predicts the target with the source\'s head, but '
+            f'{data.name} data\'s target classes are not the source\'s (set config.data.same_classes, or use moons)')
+  if config.selection.mode == 'search' and labelled:
     every = round(1 / config.selection.val_fraction)
     least = (every - 1) * data.target_classes + 1  # then some class has `every` examples: one validates
-    require(min(config.data_sizes) >= least, 'data_sizes', config.data_sizes,
+    require(min(labelled) >= least, 'data_sizes', config.data_sizes,
             f'sizes >= {least} under selection.mode = \'search\': every {every}th example of a class validates, and '
             f'only from {least} examples of {data.target_classes} classes is one certain to; use larger sizes, a '
             'larger selection.val_fraction, or selection.mode = \'fixed\'')
-  aligned = [n for n in config.strategies if strategies.get(n).align != 'none']
+  aligned = [n for n in config.strategies if strategies.get(n).adapts]
   require(not aligned or data.has_unlabeled, 'strategies', aligned,
           f'strategies without domain adaptation: {data.name} data has no unlabelled target examples '
           '(add target_unlabeled_x to the .npz)')

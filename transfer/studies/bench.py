@@ -125,7 +125,8 @@ def run_torch(config, dataset, source, p: Prepared) -> tuple[float, list[float]]
     accuracy, t = torch_loop.train_one(
         pool.x, pool.y, test.x, test.y, jax.tree.map(lambda a, s=cell['seed']: a[s], source), strategy=strategy,
         data_size=cell['data_size'], lr=config.lr, lr_mult=cell['lr_mult'] or 1.0, steps=config.steps,
-        batch_size=config.batch_size, depth=config.model.depth, num_classes=dataset.data.target_classes, seed=cell['seed'])
+        batch_size=config.batch_size, depth=config.model.depth, num_classes=dataset.data.target_classes,
+        seed=cell['seed'])
     seconds += t
     accuracies.append(accuracy)
   return seconds, accuracies
@@ -193,7 +194,8 @@ def run(config, cache_dir: str) -> dict:
     logging.info('pytorch per-run loop: %.2fs', torch_seconds)
   jax_accuracy = float(np.mean([np.asarray(sweep.gather(p.vmapped(*p.sharded)['test_accuracy']))[:len(p.cells)]
                                 for p in prepared]))  # gathered: on several hosts each holds only its own lanes
-  model_gflop = sum(lane_gflop(config, strategies.get(p.name), max(config.data_sizes), dataset.data.target_classes) * len(p.cells)
+  model_gflop = sum(lane_gflop(config, strategies.get(p.name), max(config.data_sizes), dataset.data.target_classes)
+                    * len(p.cells)
                     for p in prepared)
   peak = peak_matmul_gflops()
   step = functools.partial(step_seconds, config, dataset, source, lanes=config.bench.step_lanes,

@@ -88,3 +88,4 @@ def proxy_a_distance(source: jax.Array, target: jax.Array, key: jax.Array, *,
   """PAD = 2 (1 - 2 e) between `source` and `target` features, e from `domain_error`: about 0 (by chance a little
   below) for one distribution, 2 for linearly separable ones."""
   return 2.0 * (1.0 - 2.0 * domain_error(source, target, key, classifier=classifier))
+

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from transfer.types import AdaptData
@@ -43,24 +44,27 @@ class AdaptBatch(NamedTuple):
 
 
 def adapt_minibatch(key: jax.Array, step: jax.Array, *, pool: Split, adapt_data: AdaptData, size: jax.Array,
-                    batch_size: int, steps: int, order: jax.Array | None = None) -> AdaptBatch:
-  """A labelled target (as `minibatch` draws it), a labelled source and an unlabelled target minibatch, each
-  `batch_size` examples."""
+                    batch_size: int, steps: int, order: jax.Array | None = None,
+                    source_order: jax.Array | None = None, source_size: jax.Array | None = None) -> AdaptBatch:
+  """A labelled target (as `minibatch` draws it), a labelled source (from the first `source_size` examples that
+  `source_order` indexes, or all of them) and an unlabelled target minibatch, each `batch_size` examples."""
   k_target, k_source, k_unlabeled = jax.random.split(key, 3)
-  target = minibatch(k_target, step, pool=pool, size=size, batch_size=batch_size, order=order)
-  source = minibatch(k_source, step, pool=adapt_data.source, size=adapt_data.source.x.shape[0],
-                     batch_size=batch_size)
+  target = minibatch(k_target, step, pool=pool, size=jnp.maximum(size, 1), batch_size=batch_size, order=order)
+  source = minibatch(k_source, step, pool=adapt_data.source,
+                     size=adapt_data.source.x.shape[0] if source_size is None else source_size,
+                     batch_size=batch_size, order=source_order)
   idx = jax.random.randint(k_unlabeled, (batch_size,), 0, adapt_data.unlabeled.shape[0])
   return AdaptBatch(target, source, adapt_data.unlabeled[idx], step / steps)
 
 
 def optimizer_step(carry, xs, *, loss_fn: Callable, optimizer: optax.GradientTransformation, draw: Callable):
-  """One step on the batch `draw(key, step)` returns; `loss_fn(params, batch)` may read the step from it."""
+  """One step on the batch `draw(key, step)` returns; `loss_fn(params, batch)` returns the loss and a dict of terms
+  to report (it may read the step from the batch). Returns the new carry, and the loss and terms."""
   params, opt_state = carry
   key, step = xs
-  loss, grads = jax.value_and_grad(loss_fn)(params, draw(key, step))
+  (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, draw(key, step))
   updates, opt_state = optimizer.update(grads, opt_state, params)
-  return (optax.apply_updates(params, updates), opt_state), loss
+  return (optax.apply_updates(params, updates), opt_state), (loss, terms)
 
 
 def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: optax.GradientTransformation,
@@ -68,21 +72,22 @@ def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: opt
   """One optimizer step per key, from a fresh optimizer state.
 
   Returns the final params, the per-step losses and, with `evaluate` (params -> dict of scalars), its values after
-  every `eval_every` steps, each stacked into a (steps // eval_every,) array ({} without `evaluate`). The steps are
-  then a scan over blocks of `eval_every` steps, each followed by the evaluation; `eval_every` must divide them.
+  every `eval_every` steps together with the mean of each term `loss_fn` reports over those steps, each stacked
+  into a (steps // eval_every,) array ({} without `evaluate`). The steps are then a scan over blocks of
+  `eval_every` steps, each followed by the evaluation; `eval_every` must divide them.
   """
   step = functools.partial(optimizer_step, loss_fn=loss_fn, optimizer=optimizer, draw=draw)
   n = step_keys.shape[0]
   xs, carry = (step_keys, jax.numpy.arange(n)), (params, optimizer.init(params))
   if evaluate is None:
-    (params, _), losses = jax.lax.scan(step, carry, xs)
+    (params, _), (losses, _) = jax.lax.scan(step, carry, xs)
     return params, losses, {}
   if n % eval_every:
     raise ValueError(f'eval_every = {eval_every} does not divide a stage of {n} steps')
 
   def block(carry, block_xs):
-    carry, losses = jax.lax.scan(step, carry, block_xs)
-    return carry, (losses, evaluate(carry[0]))
+    carry, (losses, terms) = jax.lax.scan(step, carry, block_xs)
+    return carry, (losses, {**evaluate(carry[0]), **jax.tree.map(lambda t: t.mean(), terms)})
 
   blocks = jax.tree.map(lambda a: a.reshape(n // eval_every, eval_every, *a.shape[1:]), xs)
   (params, _), (losses, evals) = jax.lax.scan(block, carry, blocks)

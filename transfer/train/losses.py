@@ -10,6 +10,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from transfer.train import models
@@ -45,13 +46,13 @@ def stop_frozen(params, frozen):
 
 
 def target_loss(params, batch: Split, *, frozen, apply_fn: Callable, knobs: strategies.Knobs,
-                penalty: Callable | None = None) -> jax.Array:
-  """Cross-entropy (plus `penalty(params)`) with frozen leaves never differentiated. `knobs` are the strategies'
-  static settings (a new loss setting is a `Knobs` field read here)."""
+                penalty: Callable | None = None) -> tuple[jax.Array, dict]:
+  """Cross-entropy (plus `penalty(params)`) with frozen leaves never differentiated, and no terms to report.
+  `knobs` are the strategies' static settings (a new loss setting is a `Knobs` field read here)."""
   del knobs  # no plain-stage setting reads them yet
   params = stop_frozen(params, frozen)
   loss = cross_entropy(params, batch, apply_fn=apply_fn)
-  return loss if penalty is None else loss + penalty(params)
+  return (loss if penalty is None else loss + penalty(params)), {}
 
 
 # Domain adaptation.
@@ -95,10 +96,12 @@ def mmd_loss(source_features: jax.Array, target_features: jax.Array,
              scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> jax.Array:
   """Squared MMD (biased V-statistic, so >= 0) with a sum of Gaussian kernels (Long et al. 2015).
 
-  Bandwidths are `scales` times the mean squared distance of the pooled batch (held constant for gradients).
+  Bandwidths are `scales` times the median squared distance between the pooled batch's examples (the median
+  heuristic, Gretton et al. 2012; held constant for gradients).
   """
   pooled = jnp.concatenate([source_features, target_features])
-  base = jax.lax.stop_gradient(jnp.mean(squared_distances(pooled, pooled))) + 1e-8
+  pairs = np.triu_indices(pooled.shape[0], k=1)  # static: every pair of distinct examples once
+  base = jax.lax.stop_gradient(jnp.median(squared_distances(pooled, pooled)[pairs])) + 1e-8
 
   def kernel(a, b):
     d2 = squared_distances(a, b)
@@ -113,32 +116,54 @@ def dann_lambda(progress: jax.Array) -> jax.Array:
   return 2.0 / (1.0 + jnp.exp(-10.0 * progress)) - 1.0
 
 
-def alignment(source_features, target_features, progress, domain_params, *, mode: str) -> jax.Array:
-  """The alignment loss between source and unlabelled-target backbone features ('dann', 'coral' or 'mmd')."""
+def alignment(source_features, target_features, progress, domain_params, *,
+              mode: str) -> tuple[jax.Array, jax.Array]:
+  """The alignment loss between source and unlabelled-target backbone features ('dann', 'coral' or 'mmd'), and
+  the domain discriminator's accuracy on them (DANN; NaN otherwise)."""
   if mode == 'coral':
-    return coral_loss(source_features, target_features)
+    return coral_loss(source_features, target_features), jnp.float32(jnp.nan)
   if mode == 'mmd':
-    return mmd_loss(source_features, target_features)
+    return mmd_loss(source_features, target_features), jnp.float32(jnp.nan)
   features = gradient_reversal(jnp.concatenate([source_features, target_features]), dann_lambda(progress))
   logits = models.DomainDiscriminator().apply({'params': domain_params}, features)
   is_target = jnp.concatenate([jnp.zeros(len(source_features)), jnp.ones(len(target_features))])
-  return optax.sigmoid_binary_cross_entropy(logits, is_target).mean()
+  accuracy = jnp.mean((logits > 0) == (is_target > 0))
+  return optax.sigmoid_binary_cross_entropy(logits, is_target).mean(), accuracy
+
+
+ADAPT_TERMS = ('source_loss', 'target_loss', 'alignment_loss', 'domain_accuracy')  # per-step values adapt_loss reports
 
 
 def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: strategies.Knobs,
-               align_weight: jax.Array) -> jax.Array:
-  """Target cross-entropy + source cross-entropy (pre-trained source head) + align_weight * alignment.
+               align_weight: jax.Array, align_scale: jax.Array, has_target: jax.Array):
+  """Source cross-entropy + target cross-entropy (where the lane has labelled target examples) + align_weight *
+  align_scale * alignment ('source': no alignment term); returns the loss and its terms (ADAPT_TERMS).
 
-  `state` is `{'model': params, 'aux': {'source_head', 'domain'}}`; `batch` a `loop.AdaptBatch`.
+  `state` is `{'model': params, 'aux': {'domain': ..., 'source_head': ...}}`; `batch` a `loop.AdaptBatch`. The
+  source examples go through the model's own head where the source's classes are the target's (no 'source_head'
+  in `aux`), else through the pre-trained source head. `has_target` (traced) switches the target term off without
+  reading its labels' values; None leaves the term out of the program.
   """
   del knobs  # no domain-adaptation setting is static yet
   params = stop_frozen(state['model'], frozen)
   aux = state['aux']
   features = functools.partial(model.apply, {'params': params}, method=model.features)
-  target_logits = model.apply({'params': params}, batch.target.x)
   source_features, unlabeled_features = features(batch.source.x), features(batch.unlabeled)
-  source_logits = nn.Dense(aux['source_head']['bias'].shape[0]).apply({'params': aux['source_head']},
-                                                                      source_features)
+  if 'source_head' in aux:
+    source_logits = nn.Dense(aux['source_head']['bias'].shape[0]).apply({'params': aux['source_head']},
+                                                                        source_features)
+  else:
+    source_logits = model.apply({'params': params}, source_features, method=model.classify)
   ce = optax.softmax_cross_entropy_with_integer_labels
-  return (ce(target_logits, batch.target.y).mean() + ce(source_logits, batch.source.y).mean() +
-          align_weight * alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode))
+  source_loss = ce(source_logits, batch.source.y).mean()
+  target_loss = jnp.float32(0.0)
+  if has_target is not None:  # None: no lane of the program has labelled target examples (nothing to compute)
+    target_loss = jnp.where(has_target, ce(model.apply({'params': params}, batch.target.x), batch.target.y).mean(),
+                            0.0)
+  if mode == 'source':
+    align, accuracy = jnp.float32(0.0), jnp.float32(jnp.nan)
+  else:
+    align, accuracy = alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode)
+  loss = source_loss + target_loss + align_weight * align_scale * align
+  return loss, {'source_loss': source_loss, 'target_loss': target_loss, 'alignment_loss': align,
+                'domain_accuracy': accuracy}

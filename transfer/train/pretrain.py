@@ -15,6 +15,11 @@ from transfer.train import losses
 from transfer.train import optim
 
 
+def source_loss(params, batch, *, apply_fn) -> tuple[jax.Array, dict]:
+  """Cross-entropy on a source minibatch, with no terms to report (the loop's loss interface)."""
+  return losses.cross_entropy(params, batch, apply_fn=apply_fn), {}
+
+
 def pretrain(seed: jax.Array, arrays, *, data: DataSource, model: nn.Module, lr: float, adam: optim.Adam,
              loop: loop_lib.Loop):
   """Trains `model` (with the source's classes) on the seed's source pool; returns params and held-out metrics."""
@@ -23,7 +28,7 @@ def pretrain(seed: jax.Array, arrays, *, data: DataSource, model: nn.Module, lr:
   params = model.init(keys.source_init, pool.x[:1])['params']
   params, _, _ = loop_lib.run_steps(
       params, keys_lib.step_keys(keys.source_batches, loop.steps),
-      loss_fn=functools.partial(losses.cross_entropy, apply_fn=model.apply),
+      loss_fn=functools.partial(source_loss, apply_fn=model.apply),
       optimizer=optax.adam(lr, b1=adam.b1, b2=adam.b2, eps=adam.eps),
       draw=functools.partial(loop_lib.minibatch, pool=pool, size=pool.x.shape[0],
                              batch_size=loop.batch_size))

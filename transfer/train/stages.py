@@ -44,7 +44,10 @@ class TargetSpec:
   knobs: strategies.Knobs = strategies.Knobs()
   skip: str = ''  # regex: parameters never loaded from the base network (start fresh), besides the head group
   holdout_every: int = 0  # every k-th example of each class (in the seed's order) validates; 0 = no validation
-  eval_every: int = 0  # steps between evaluations inside the run; 0 = the run's last step only
+  eval_every: int = 0  # steps between evaluations inside the run
+  same_classes: bool = False  # the target's classes are the source's: the target model keeps the source's head
+  labelled_target: bool = True  # some lane has labelled target examples (False: every data size is 0, so the
+  #                               domain-adaptation stages skip the target term altogether)
 
 
 class RunData(NamedTuple):
@@ -56,6 +59,15 @@ class RunData(NamedTuple):
   val: Split  # validation examples (fixed size; `val_mask` marks the real ones)
   val_mask: jax.Array
   test: Split
+
+
+class AdaptRun(NamedTuple):
+  """What a domain-adaptation stage trains on besides the target pool: labelled source examples (the first
+  `source_size` that `source_order` indexes; the others may validate) and unlabelled target inputs."""
+
+  data: AdaptData
+  source_order: jax.Array | None
+  source_size: jax.Array
 
 
 def evaluation(params, run: RunData, *, apply_fn: Callable) -> dict[str, jax.Array]:
@@ -103,33 +115,52 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, 
                             eval_every=spec.eval_every)
 
 
-def init_aux(key: jax.Array, source_params, feature_dim: int) -> dict:
-  """A domain-adaptation stage's auxiliary parameters: the pre-trained source head and a fresh discriminator."""
+def init_aux(key: jax.Array, source_params, feature_dim: int, *, same_classes: bool) -> dict:
+  """A domain-adaptation stage's auxiliary parameters: a fresh domain discriminator, and, where the source's classes
+  are not the target's, the pre-trained source head (the source examples' classifier)."""
   domain = models.DomainDiscriminator().init(key, jnp.zeros((1, feature_dim)))['params']
-  return {'source_head': source_params['head'], 'domain': domain}
+  return {'domain': domain} if same_classes else {'source_head': source_params['head'], 'domain': domain}
 
 
-def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adapt_data: AdaptData, *,
+def annealed(schedule: strategies.Schedule | None, steps: int) -> strategies.Schedule | None:
+  """`schedule` times DANN's learning-rate annealing 1 / (1 + 10 p)^0.75 over progress p = step / steps."""
+  if schedule is None:
+    return None
+  return lambda count: schedule(count) * (1.0 + 10.0 * count / steps) ** -0.75
+
+
+def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adapt: AdaptRun, *,
                     strategy: strategies.Strategy, source_params, spec: TargetSpec):
-  """One domain-adaptation stage; returns the model's final params, the per-step losses and the evaluations.
+  """One domain-adaptation stage; returns the model's final params, the per-step losses and the evaluations (with
+  the loss terms of losses.ADAPT_TERMS).
 
-  The trained state is `{'model': params, 'aux': {'source_head', 'domain'}}`: the model's groups keep the
-  strategy's LR multipliers; the auxiliary source head (starting from the pre-trained one) and the domain
-  discriminator learn at the head's LR. One `optax.partition` optimizer covers both.
+  The trained state is `{'model': params, 'aux': {'domain', ('source_head')}}`: the model's groups keep the
+  strategy's LR multipliers; the domain discriminator (and the pre-trained source head, where the classes differ)
+  learn at the head's LR. One `optax.partition` optimizer covers both, every group's LR annealed as in DANN (Ganin
+  et al. 2016), whatever the alignment, so `source_only` differs from the others only by the alignment term. Deep
+  CORAL's term is scaled by the ratio of the source cross-entropy to it on the first minibatch, so that both start
+  on the same order and `align_weight` = 1 weighs them equally (Sun & Saenko 2016).
   """
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
                                                lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
   feature_dim = spec.model.apply({'params': params}, run.pool.x[:1], method=spec.model.features).shape[-1]
-  aux = init_aux(jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 1), source_params, feature_dim)
+  aux = init_aux(jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 1), source_params, feature_dim,
+                 same_classes=spec.same_classes)
   state = {'model': params, 'aux': aux}
   state_labels = {'model': labels, 'aux': jax.tree.map(lambda _: AUX_GROUP, aux)}
-  optimizer = optim.make_optimizer(state_labels, {**schedules, AUX_GROUP: optax.constant_schedule(1.0)}, spec.adam,
-                                   lr=lane.lr, weight_decay=lane.weight_decay)
+  schedules = {g: annealed(s, steps) for g, s in {**schedules, AUX_GROUP: optax.constant_schedule(1.0)}.items()}
+  optimizer = optim.make_optimizer(state_labels, schedules, spec.adam, lr=lane.lr, weight_decay=lane.weight_decay)
+  draw = functools.partial(loop_lib.adapt_minibatch, pool=run.pool, adapt_data=adapt.data, size=run.size,
+                           batch_size=spec.loop.batch_size, steps=steps, order=run.order,
+                           source_order=adapt.source_order, source_size=adapt.source_size)
   loss_fn = functools.partial(losses.adapt_loss, frozen=frozen, model=spec.model, mode=strategy.align,
-                              knobs=spec.knobs, align_weight=lane.align_weight)
-  draw = functools.partial(loop_lib.adapt_minibatch, pool=run.pool, adapt_data=adapt_data, size=run.size,
-                           batch_size=spec.loop.batch_size, steps=steps, order=run.order)
+                              knobs=spec.knobs, align_weight=lane.align_weight, align_scale=jnp.float32(1.0),
+                              has_target=(lane.data_size > 0) if spec.labelled_target else None)
+  if strategy.align == 'coral':
+    _, first = loss_fn(state, draw(step_keys[0], jnp.int32(0)))
+    scale = jax.lax.stop_gradient(first['source_loss'] / (first['alignment_loss'] + 1e-12))
+    loss_fn = functools.partial(loss_fn, align_scale=scale)
   evaluate = functools.partial(evaluation, run=run, apply_fn=spec.model.apply)
   state, step_losses, evals = loop_lib.run_steps(state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw,
                                                  evaluate=lambda s: evaluate(s['model']),

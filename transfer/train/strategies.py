@@ -19,7 +19,7 @@ Schedule = Callable[[object], object]
 
 BACKBONE_MODES = ('frozen', 'lr_mult', 'full', 'layer_decay', 'copied_frozen')
 UNFREEZE_MODES = ('always', 'gradual')
-ALIGN_MODES = ('none', 'dann', 'coral', 'mmd')
+ALIGN_MODES = ('none', 'source', 'dann', 'coral', 'mmd')
 COPY_MODES = ('all', 'first_k')
 BASE_MODES = ('source', 'target')
 
@@ -41,9 +41,11 @@ class Strategy:
       the rest as this strategy from the probe's parameters with a fresh optimizer.
     l2_sp: add `l2_sp_weight / 2 * ||w - w_pretrained||^2` over the backbone to the loss (Li et al. 2018); the
       weight is the lane's hyperparameter.
-    align: domain adaptation: also train on labelled source examples (through the pre-trained source head) and
-      align backbone features of source and unlabelled target examples: 'dann' (a domain discriminator through
-      gradient reversal), 'coral' or 'mmd', weighted by the lane's `align_weight`; 'none' otherwise.
+    align: domain adaptation: train on labelled source examples too (through the model's head where the source's
+      classes are the target's, else the pre-trained source head) and align backbone features of source and
+      unlabelled target examples: 'dann' (a domain discriminator through gradient reversal), 'coral' or 'mmd',
+      weighted by the lane's `align_weight`; 'source' trains the same way without an alignment term (the baseline
+      `source_only`); 'none': no domain-adaptation stage.
     copy: which backbone groups start from the base network: 'all', or 'first_k' (the bottom `layers_copied`
       groups, a swept grid axis; the others start fresh), as in Yosinski et al. (2014).
     base: the network copied from: 'source' (the pre-trained source model) or 'target' (a network trained from
@@ -83,10 +85,20 @@ class Strategy:
     return self.copy == 'first_k'
 
   @property
+  def adapts(self) -> bool:
+    """Whether the run is a domain-adaptation stage (trains on source examples too)."""
+    return self.align != 'none'
+
+  @property
+  def aligns(self) -> bool:
+    """Whether the loss has a feature-alignment term (and so an alignment weight)."""
+    return self.align in ('dann', 'coral', 'mmd')
+
+  @property
   def hyperparameters(self) -> tuple[str, ...]:
     """The lane hyperparameters (types.HPARAMS) this strategy's runs read, so the ones a search varies for it."""
     return (('lr',) + (('lr_mult',) if self.uses_lr_mult else ()) + ('weight_decay',) +
-            (('l2_sp_weight',) if self.l2_sp else ()) + (('align_weight',) if self.align != 'none' else ()))
+            (('l2_sp_weight',) if self.l2_sp else ()) + (('align_weight',) if self.aligns else ()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +127,8 @@ STRATEGIES = {s.name: s for s in (
              description='every group at once, LR divided by layer_decay per group below the head (ULMFiT)'),
     Strategy('ulmfit', pretrained=True, backbone='layer_decay', unfreeze='gradual',
              description='gradual unfreezing with discriminative LRs (both ULMFiT ingredients)'),
+    Strategy('source_only', pretrained=True, backbone='lr_mult', align='source',
+             description="domain adaptation's baseline: the same training on source labels, without alignment"),
     Strategy('dann', pretrained=True, backbone='lr_mult', align='dann',
              description='fine-tuning + source labels + a domain discriminator through gradient reversal (Ganin 2016)'),
     Strategy('coral', pretrained=True, backbone='lr_mult', align='coral',

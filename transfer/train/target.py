@@ -8,6 +8,7 @@ shapes, step counts) is bound with `functools.partial` as keyword-only arguments
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import flax.traverse_util
 import jax
@@ -15,6 +16,8 @@ import jax.numpy as jnp
 
 from transfer import keys as keys_lib
 from transfer.data.dataset import DataSource
+from transfer.train import diagnostics
+from transfer.train import losses
 from transfer.train import optim
 from transfer.train import stages as stages_lib
 from transfer.train import strategies
@@ -24,15 +27,22 @@ from transfer.types import Lane
 from transfer.types import Split
 
 
-def transplant(fresh, base, labels, *, head_group: str, skip: str = '', copied=None):
+def transplant(fresh, base, labels, *, head_group: str, skip: str = '', copied=None, keep_head: bool = False):
   """`fresh` with backbone parameters taken from `base`: all except the head group and those whose path matches
-  `skip`; where `copied` (group -> traced bool) is given, only the groups it marks. Shapes must agree."""
+  `skip`; where `copied` (group -> traced bool) is given, only the groups it marks. Shapes must agree. With
+  `keep_head` the head comes from `base` too where `base` has it with the same shapes (the source's classes are
+  the target's)."""
   flat_fresh, flat_base = (flax.traverse_util.flatten_dict(t) for t in (fresh, base))
   flat_labels = flax.traverse_util.flatten_dict(labels)
+  head = [p for p in flat_fresh if flat_labels[p] == head_group]
+  take_head = keep_head and all(p in flat_base and flat_base[p].shape == flat_fresh[p].shape for p in head)
   out = {}
   for path, leaf in flat_fresh.items():
     name, group = '/'.join(path), flat_labels[path]
-    if group == head_group or (skip and re.search(skip, name)):
+    if group == head_group:
+      out[path] = flat_base[path] if take_head else leaf
+      continue
+    if skip and re.search(skip, name):
       out[path] = leaf
       continue
     if path not in flat_base:
@@ -52,12 +62,15 @@ def copied_groups(lane: Lane, spec: TargetSpec) -> dict:
 def initial_params(lane: Lane, base_params, pool: Split, *, strategy: strategies.Strategy, spec: TargetSpec,
                    init_key: jax.Array):
   """A fresh model for the target classes, its backbone (or, for `copy='first_k'`, its bottom `layers_copied`
-  groups) replaced by `base_params`' if the strategy starts pre-trained."""
+  groups) replaced by `base_params`' if the strategy starts pre-trained; where the source's classes are the
+  target's (`spec.same_classes`) a strategy that copies the whole source model keeps its head too."""
   params = spec.model.init(init_key, pool.x[:1])['params']
   if strategy.pretrained:
     labels = optim.assign_groups(params, spec.rules)
     copied = copied_groups(lane, spec) if strategy.uses_layers_copied else None
-    params = transplant(params, base_params, labels, head_group=spec.head_group, skip=spec.skip, copied=copied)
+    keep_head = spec.same_classes and strategy.copy == 'all' and strategy.base == 'source'
+    params = transplant(params, base_params, labels, head_group=spec.head_group, skip=spec.skip, copied=copied,
+                        keep_head=keep_head)
   return params
 
 
@@ -68,7 +81,7 @@ def holdout(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
   others train: the split is stratified, the split of a larger size extends that of a smaller one, and every
   strategy and candidate of a seed sees the same split. Returns (order, size, val, val_mask): the training examples'
   indices first in `order` and their count, then the validation examples padded to the static len(pool) // every
-  rows, with `val_mask` marking the real ones. No test example is ever involved.
+  rows (at least one), with `val_mask` marking the real ones. No test example is ever involved.
   """
   n = pool.y.shape[0]
   seen = jnp.cumsum(jax.nn.one_hot(pool.y, num_classes, dtype=jnp.int32), axis=0)
@@ -77,9 +90,10 @@ def holdout(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
   validates = rank % every == every - 1
   is_train, is_val = inside & ~validates, inside & validates
   order = jnp.argsort(jnp.where(is_train, 0, 1), stable=True)
-  val_rows = jnp.argsort(jnp.where(is_val, 0, 1), stable=True)[:n // every]
+  rows = max(1, n // every)  # static; at least one (masked-out) row, so shapes stay valid for a tiny pool
+  val_rows = jnp.argsort(jnp.where(is_val, 0, 1), stable=True)[:rows]
   val = Split(pool.x[val_rows], pool.y[val_rows])
-  return order, is_train.sum(), val, jnp.arange(n // every) < is_val.sum()
+  return order, is_train.sum(), val, jnp.arange(rows) < is_val.sum()
 
 
 def run_data(pool: Split, test: Split, lane: Lane, *, spec: TargetSpec, num_classes: int) -> stages_lib.RunData:
@@ -97,41 +111,87 @@ def base_network(lane: Lane, source_params, run: stages_lib.RunData, *, strategy
   on the lane's training examples with its own initialisation and minibatch order (never evaluated)."""
   if strategy.base == 'source':
     return source_params
-  params, _, _ = fit(lane, None, run, strategy=strategies.get('scratch'), spec=spec, salt=1, evaluate=False)
-  return params
+  return fit(lane, None, run, strategy=strategies.get('scratch'), spec=spec, salt=1, evaluate=False).params
+
+
+class Fit(NamedTuple):
+  """What `fit` returns."""
+
+  params: dict  # the final parameters
+  step_losses: jax.Array  # (steps,)
+  curves: dict  # name -> (evaluations,) arrays; {} without evaluation
+  start: dict  # the parameters training started from (after any copying from a base network)
 
 
 def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strategies.Strategy, spec: TargetSpec,
-        adapt_data: AdaptData | None = None, salt: int = 0, evaluate: bool = True):
+        adapt: stages_lib.AdaptRun | None = None, salt: int = 0, evaluate: bool = True) -> Fit:
   """Trains on the run's training examples as `strategy` says, stage after stage.
 
-  Returns the final params, the per-step losses and, if `evaluate`, the evaluations every `spec.eval_every` steps
-  across all stages (see stages.evaluation). Domain-adaptation strategies also need `adapt_data` (labelled source and
-  unlabelled target examples). `salt` picks independent initialisation and minibatch keys (keys.target_run_keys).
+  The curves are the evaluations every `spec.eval_every` steps across all stages (see stages.evaluation), if
+  `evaluate`. Domain-adaptation strategies also need `adapt` (labelled source and unlabelled target examples).
+  `salt` picks independent initialisation and minibatch keys (see keys.target_run_keys).
   """
   init_key, batches_key = keys_lib.target_run_keys(lane.seed, salt)
   base = base_network(lane, source_params, run, strategy=strategy, spec=spec) if strategy.pretrained else None
-  params = initial_params(lane, base, run.pool, strategy=strategy, spec=spec, init_key=init_key)
-  anchor = params
+  params = start = initial_params(lane, base, run.pool, strategy=strategy, spec=spec, init_key=init_key)
   all_keys = keys_lib.step_keys(batches_key, spec.loop.steps)
-  start, stage_losses, stage_evals = 0, [], []
+  begin, stage_losses, stage_evals = 0, [], []
   for stage, steps in strategies.stages(strategy, spec.loop.steps, spec.knobs):
-    stage_keys = all_keys[start:start + steps]
-    if stage.align != 'none':
-      params, stage_loss, evals = stages_lib.run_adapt_stage(params, stage_keys, lane, run, adapt_data,
-                                                             strategy=stage, source_params=source_params, spec=spec)
+    stage_keys = all_keys[begin:begin + steps]
+    if stage.adapts:
+      params, stage_loss, evals = stages_lib.run_adapt_stage(params, stage_keys, lane, run, adapt, strategy=stage,
+                                                             source_params=source_params, spec=spec)
     else:
-      params, stage_loss, evals = stages_lib.run_stage(params, stage_keys, lane, run, strategy=stage, anchor=anchor,
+      params, stage_loss, evals = stages_lib.run_stage(params, stage_keys, lane, run, strategy=stage, anchor=start,
                                                        spec=spec, evaluate=evaluate)
-    start += steps
+    begin += steps
     stage_losses.append(stage_loss)
     stage_evals.append(evals)
   curves = jax.tree.map(lambda *a: jnp.concatenate(a), *stage_evals) if evaluate else {}
-  return params, jnp.concatenate(stage_losses), curves
+  return Fit(params, jnp.concatenate(stage_losses), curves, start)
 
 
 def is_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+ADAPT_CURVES = losses.ADAPT_TERMS  # reported by domain-adaptation runs, NaN for the others
+DIAGNOSTIC_SAMPLES = 500  # source and unlabelled target examples per proxy A-distance
+
+
+def adapt_run(adapt_data: AdaptData, *, spec: TargetSpec, num_classes: int):
+  """A domain-adaptation stage's source examples split like the target's (every k-th of each class validates,
+  where there is validation), and the source validation examples (None without validation)."""
+  n = adapt_data.source.y.shape[0]
+  if not spec.holdout_every:
+    return stages_lib.AdaptRun(adapt_data, None, jnp.int32(n)), None
+  order, size, val, mask = holdout(adapt_data.source, jnp.int32(n), every=spec.holdout_every,
+                                   num_classes=num_classes)
+  return stages_lib.AdaptRun(adapt_data, order, size), (val, mask)
+
+
+def proxy_a_distances(start, params, adapt_data: AdaptData, *, spec: TargetSpec, key: jax.Array) -> dict:
+  """The proxy A-distance between source and unlabelled target backbone features, before and after training."""
+  m = min(DIAGNOSTIC_SAMPLES, adapt_data.source.x.shape[0], adapt_data.unlabeled.shape[0])
+  features = lambda p, x: spec.model.apply({'params': p}, x, method=spec.model.features)
+  pad = lambda p: diagnostics.proxy_a_distance(features(p, adapt_data.source.x[:m]),
+                                               features(p, adapt_data.unlabeled[:m]), key)
+  return {'pad_before': pad(start), 'pad_after': pad(params)}
+
+
+def prepared(lane: Lane, arrays, *, data: DataSource, strategy: strategies.Strategy, spec: TargetSpec):
+  """The lane's data as its run trains and evaluates on it: (RunData, AdaptRun or None)."""
+  pool, test = data.target_splits(arrays, lane)
+  run = run_data(pool, test, lane, spec=spec, num_classes=data.target_classes)
+  adapt, source_val = None, None
+  if strategy.adapts:
+    adapt, source_val = adapt_run(data.adapt_data(arrays, lane), spec=spec,
+                                  num_classes=data.target_classes if spec.same_classes else data.source_classes)
+  if source_val is not None and spec.same_classes:  # where there are no target labels, validate on source ones
+    val, mask = source_val
+    run = run._replace(val=jax.tree.map(lambda a, b: jnp.concatenate([a, b]), run.val, val),
+                       val_mask=jnp.concatenate([run.val_mask & (lane.data_size > 0), mask & (lane.data_size == 0)]))
+  return run, adapt
 
 
 def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: strategies.Strategy,
@@ -139,17 +199,26 @@ def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: stra
   """One whole target run for one lane: its data, `fit`, and the evaluations along the way.
 
   Returns curves, one value per evaluation (every `spec.eval_every` steps): `val_accuracy`, `val_loss`,
-  `test_accuracy`, `test_loss` and `train_loss` (the mean step loss since the previous evaluation); and scalars:
-  `final_train_loss` (the mean step loss over the last tenth of the steps), `val_size` and `diverged` (whether any
-  step loss or final parameter is NaN/inf). `arrays` are the data source's arrays (an argument of the compiled run,
-  the same for every lane).
+  `test_accuracy`, `test_loss`, `train_loss` (the mean step loss since the previous evaluation) and the
+  domain-adaptation terms of ADAPT_CURVES (NaN for other strategies); and scalars: `final_train_loss` (the mean
+  step loss over the last tenth of the steps), `val_size`, `diverged` (whether any step loss or final parameter is
+  NaN/inf) and, for domain adaptation, `pad_before`/`pad_after` (NaN otherwise). `arrays` are the data source's
+  arrays (an argument of the compiled run, the same for every lane).
+
+  Validation: the lane's held-out labelled target examples; a domain-adaptation lane with no labelled target
+  examples (data_size 0, the unsupervised protocol on same-classes data) validates on held-out source examples
+  instead (DomainBed's training-domain validation) and never reads a target label.
   """
-  pool, test = data.target_splits(arrays, lane)
-  run = run_data(pool, test, lane, spec=spec, num_classes=data.target_classes)
-  adapt_data = data.adapt_data(arrays, lane) if strategy.align != 'none' else None
-  params, step_losses, curves = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt_data=adapt_data)
+  run, adapt = prepared(lane, arrays, data=data, strategy=strategy, spec=spec)
+  result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt)
   steps, every = spec.loop.steps, spec.eval_every
+  nan_curve, nan = jnp.full((steps // every,), jnp.nan, jnp.float32), jnp.float32(jnp.nan)
+  pads = {'pad_before': nan, 'pad_after': nan}
+  if strategy.adapts:
+    pads = proxy_a_distances(result.start, result.params, adapt.data, spec=spec,
+                             key=jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 3))
   tail = max(1, steps // 10)
-  return {**curves, 'train_loss': step_losses.reshape(steps // every, every).mean(axis=1),
-          'final_train_loss': jnp.mean(step_losses[-tail:]), 'val_size': run.val_mask.sum(),
-          'diverged': ~is_finite((step_losses, params))}
+  return {**{c: nan_curve for c in ADAPT_CURVES}, **result.curves,
+          'train_loss': result.step_losses.reshape(steps // every, every).mean(axis=1),
+          'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': run.val_mask.sum(),
+          'diverged': ~is_finite((result.step_losses, result.params)), **pads}
