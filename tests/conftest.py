@@ -53,11 +53,13 @@ def smoke_config(**overrides):
 
 
 def run_data(config, dataset, lane):
-  """What `target.fit` trains and evaluates on for `lane` (its pool split for validation as the config says)."""
+  """What `target.fit` trains and evaluates on for `lane` (its pool split for validation as the config says; no
+  source task measured)."""
+  from transfer.train import strategies  # pylint: disable=g-import-not-at-top
   from transfer.train import target  # pylint: disable=g-import-not-at-top
-  pool, test = dataset.data.target_splits(dataset.arrays, lane)
-  return target.run_data(pool, test, lane, spec=experiment.target_spec(config, dataset),
-                         num_classes=dataset.data.target_classes)
+  run, _ = target.prepared(lane, dataset.arrays, data=dataset.data, strategy=strategies.get('scratch'),
+                           spec=experiment.target_spec(config, dataset))
+  return run
 
 
 @pytest.fixture(scope='session')

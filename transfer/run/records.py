@@ -15,9 +15,9 @@ import numpy as np
 from transfer.run import selection
 from transfer.train import strategies
 
-CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss', 'source_loss', 'target_loss',
-          'alignment_loss', 'domain_accuracy')  # one value per evaluation (the last four: domain adaptation's)
-SCALARS = ('final_train_loss', 'val_size', 'diverged', 'pad_before', 'pad_after')  # one value per lane
+CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss', 'source_accuracy', 'ood_accuracy',
+          'source_loss', 'target_loss', 'alignment_loss', 'domain_accuracy')  # per evaluation (ood: per shift too)
+SCALARS = ('final_train_loss', 'val_size', 'diverged', 'source_accuracy_before', 'pad_before', 'pad_after')
 
 
 def number(value) -> float | None:
@@ -26,23 +26,32 @@ def number(value) -> float | None:
   return value if math.isfinite(value) else None
 
 
-def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *, mode: str,
-                eval_every: int) -> dict:
-  """The record of one grid cell from its lanes (candidate 0 first; see store.LaneStore for a lane's fields)."""
+def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *, mode: str, eval_every: int,
+                shifts: tuple[float, ...]) -> dict:
+  """The record of one grid cell from its lanes (candidate 0 first; see store.LaneStore for a lane's fields).
+
+  Besides the test metrics at the chosen candidate and step: `source_accuracy` there (the source task under the
+  pre-trained source head) and `forgetting` (the source model's own accuracy minus it), for runs that start from a
+  source model; `ood_accuracy`, the test accuracy at every shift of the experiment (`shifts`), keyed by shift.
+  """
   curves = {c: np.stack([lane['curves'][c] for lane in lanes]) for c in CURVES}
   if mode == 'fixed':
     chosen = None if lanes[0]['scalars']['diverged'] else (0, curves['test_accuracy'].shape[1] - 1)
   else:
     chosen = selection.choose(curves['val_accuracy'], curves['val_loss'])
-  values = dict(test_accuracy=None, test_loss=None, train_loss=None, val_accuracy=None, val_loss=None)
+  values = dict(test_accuracy=None, test_loss=None, train_loss=None, val_accuracy=None, val_loss=None,
+                source_accuracy=None, forgetting=None, ood_accuracy=None)
   selected = None
   if chosen is not None:
     c, e = chosen
     at = {k: v[c, e] for k, v in curves.items()}
     train_loss = lanes[c]['scalars']['final_train_loss'] if mode == 'fixed' else at['train_loss']
+    before = lanes[c]['scalars']['source_accuracy_before']
     values = dict(test_accuracy=number(at['test_accuracy']), test_loss=number(at['test_loss']),
                   train_loss=number(train_loss), val_accuracy=number(at['val_accuracy']),
-                  val_loss=number(at['val_loss']))
+                  val_loss=number(at['val_loss']), source_accuracy=number(at['source_accuracy']),
+                  forgetting=number(before - at['source_accuracy']),
+                  ood_accuracy={f'{s:g}': number(a) for s, a in zip(shifts, at['ood_accuracy'])})
     selected = {'candidate': c, 'step': (e + 1) * eval_every,
                 **{h: lanes[c]['hparams'][h] for h in strategy.hyperparameters}}
   oracle = curves['test_accuracy']

@@ -48,6 +48,7 @@ class TargetSpec:
   same_classes: bool = False  # the target's classes are the source's: the target model keeps the source's head
   labelled_target: bool = True  # some lane has labelled target examples (False: every data size is 0, so the
   #                               domain-adaptation stages skip the target term altogether)
+  ood_shifts: tuple[float, ...] = (0.0,)  # every shift of the experiment: each model is also tested at each
 
 
 class RunData(NamedTuple):
@@ -59,6 +60,9 @@ class RunData(NamedTuple):
   val: Split  # validation examples (fixed size; `val_mask` marks the real ones)
   val_mask: jax.Array
   test: Split
+  ood: Split  # test examples at every shift of the experiment, stacked: x (shifts, m, ...), y (shifts, m)
+  source: Split  # held-out source examples: the source task, which forgetting is measured on
+  source_head: dict | None  # the pre-trained source head (None: the run does not start from a source model)
 
 
 class AdaptRun(NamedTuple):
@@ -70,12 +74,28 @@ class AdaptRun(NamedTuple):
   source_size: jax.Array
 
 
-def evaluation(params, run: RunData, *, apply_fn: Callable) -> dict[str, jax.Array]:
-  """Accuracy and loss on the run's validation (masked) and test examples."""
+def evaluation(params, run: RunData, *, apply_fn: Callable, featurize: Callable) -> dict[str, jax.Array]:
+  """Accuracy and loss on the run's validation (masked) and test examples; test accuracy at every shift of the
+  experiment (`ood_accuracy`, one value per shift); and `source_accuracy`, the source task's accuracy of the
+  backbone under the pre-trained source head (NaN without one). `featurize(params, x)` gives backbone features."""
   val = losses.evaluate(params, run.val, apply_fn=apply_fn, mask=run.val_mask)
   test = losses.evaluate(params, run.test, apply_fn=apply_fn)
+  ood = jax.vmap(lambda x, y: losses.evaluate(params, Split(x, y), apply_fn=apply_fn)['accuracy'])(*run.ood)
+  source = jnp.float32(jnp.nan)
+  if run.source_head is not None:
+    logits = source_head_logits(run.source_head, featurize(params, run.source.x))
+    source = jnp.mean(jnp.argmax(logits, -1) == run.source.y)
   return {'val_accuracy': val['accuracy'], 'val_loss': val['loss'], 'test_accuracy': test['accuracy'],
-          'test_loss': test['loss']}
+          'test_loss': test['loss'], 'ood_accuracy': ood, 'source_accuracy': source}
+
+
+def source_head_logits(head: dict, features: jax.Array) -> jax.Array:
+  """The pre-trained source head (a Dense layer's parameters) applied to backbone features."""
+  return nn.Dense(head['bias'].shape[0]).apply({'params': head}, features)
+
+
+def backbone_features(params, x: jax.Array, *, model: nn.Module) -> jax.Array:
+  return model.apply({'params': params}, x, method=model.features)
 
 
 def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size: int):
@@ -85,7 +105,9 @@ def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size:
   if run.pool.x.shape[0] > steps * batch_size:
     return None
   features = lambda split: Split(model.apply({'params': params}, split.x, method=model.features), split.y)
-  run = run._replace(pool=features(run.pool), val=features(run.val), test=features(run.test))
+  ood = Split(jax.vmap(lambda x: backbone_features(params, x, model=model))(run.ood.x), run.ood.y)
+  run = run._replace(pool=features(run.pool), val=features(run.val), test=features(run.test), ood=ood,
+                     source=features(run.source))
   return run, functools.partial(model.apply, method=model.classify)
 
 
@@ -98,9 +120,11 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, 
                                                lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs,
                                                layers_copied=lane.layers_copied)
   apply_fn = spec.model.apply
+  featurize = functools.partial(backbone_features, model=spec.model)
   if all(s is None for g, s in schedules.items() if g != spec.head_group):
-    run, apply_fn = head_only(params, run, model=spec.model, steps=steps,
-                              batch_size=spec.loop.batch_size) or (run, apply_fn)
+    head = head_only(params, run, model=spec.model, steps=steps, batch_size=spec.loop.batch_size)
+    if head is not None:  # every input is a backbone feature already
+      (run, apply_fn), featurize = head, lambda params, features: features
   penalty = None
   if strategy.l2_sp:
     backbone = jax.tree.map(lambda g: g != spec.head_group, labels)
@@ -111,7 +135,8 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, 
                            order=run.order)
   optimizer = optim.make_optimizer(labels, schedules, spec.adam, lr=lane.lr, weight_decay=lane.weight_decay)
   return loop_lib.run_steps(params, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw,
-                            evaluate=functools.partial(evaluation, run=run, apply_fn=apply_fn) if evaluate else None,
+                            evaluate=functools.partial(evaluation, run=run, apply_fn=apply_fn,
+                                                       featurize=featurize) if evaluate else None,
                             eval_every=spec.eval_every)
 
 
@@ -161,7 +186,8 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
     _, first = loss_fn(state, draw(step_keys[0], jnp.int32(0)))
     scale = jax.lax.stop_gradient(first['source_loss'] / (first['alignment_loss'] + 1e-12))
     loss_fn = functools.partial(loss_fn, align_scale=scale)
-  evaluate = functools.partial(evaluation, run=run, apply_fn=spec.model.apply)
+  evaluate = functools.partial(evaluation, run=run, apply_fn=spec.model.apply,
+                               featurize=functools.partial(backbone_features, model=spec.model))
   state, step_losses, evals = loop_lib.run_steps(state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw,
                                                  evaluate=lambda s: evaluate(s['model']),
                                                  eval_every=spec.eval_every)

@@ -96,13 +96,19 @@ def holdout(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
   return order, is_train.sum(), val, jnp.arange(rows) < is_val.sum()
 
 
-def run_data(pool: Split, test: Split, lane: Lane, *, spec: TargetSpec, num_classes: int) -> stages_lib.RunData:
+EVAL_SAMPLES = 500  # test examples per other shift (out of distribution) and held-out source examples (forgetting)
+
+
+def run_data(pool: Split, test: Split, lane: Lane, *, spec: TargetSpec, num_classes: int, ood: Split,
+             source: Split, source_head: dict | None) -> stages_lib.RunData:
   """What the lane's stages train and evaluate on: with `spec.holdout_every`, its examples split for validation;
   without, all of them train (the order of the pool) and the validation set is empty (one masked-out row)."""
+  extra = dict(ood=ood, source=source, source_head=source_head)
   if not spec.holdout_every:
-    return stages_lib.RunData(pool, None, lane.data_size, Split(pool.x[:1], pool.y[:1]), jnp.zeros((1,), bool), test)
+    return stages_lib.RunData(pool, None, lane.data_size, Split(pool.x[:1], pool.y[:1]), jnp.zeros((1,), bool), test,
+                              **extra)
   order, size, val, val_mask = holdout(pool, lane.data_size, every=spec.holdout_every, num_classes=num_classes)
-  return stages_lib.RunData(pool, order, size, val, val_mask, test)
+  return stages_lib.RunData(pool, order, size, val, val_mask, test, **extra)
 
 
 def base_network(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strategies.Strategy,
@@ -179,10 +185,25 @@ def proxy_a_distances(start, params, adapt_data: AdaptData, *, spec: TargetSpec,
   return {'pad_before': pad(start), 'pad_after': pad(params)}
 
 
-def prepared(lane: Lane, arrays, *, data: DataSource, strategy: strategies.Strategy, spec: TargetSpec):
-  """The lane's data as its run trains and evaluates on it: (RunData, AdaptRun or None)."""
+def shifted_tests(arrays, lane: Lane, *, data: DataSource, shifts: tuple[float, ...]) -> Split:
+  """The first EVAL_SAMPLES target test examples rendered at each of `shifts`, stacked (shifts, m, ...)."""
+  tests = [data.target_splits(arrays, lane._replace(shift=jnp.float32(s)))[1] for s in shifts]
+  m = min(EVAL_SAMPLES, tests[0].y.shape[0])
+  return Split(jnp.stack([t.x[:m] for t in tests]), jnp.stack([t.y[:m] for t in tests]))
+
+
+def prepared(lane: Lane, arrays, *, data: DataSource, strategy: strategies.Strategy, spec: TargetSpec,
+             source_params=None):
+  """The lane's data as its run trains and evaluates on it: (RunData, AdaptRun or None). With `source_params` (a
+  pre-trained strategy's source model) the run also measures the source task under the source head."""
   pool, test = data.target_splits(arrays, lane)
-  run = run_data(pool, test, lane, spec=spec, num_classes=data.target_classes)
+  _, source_test = data.source_splits(arrays, lane.seed)
+  m = min(EVAL_SAMPLES, source_test.y.shape[0])
+  from_source = strategy.pretrained and strategy.base == 'source' and source_params is not None
+  head = source_params.get(spec.head_group) if from_source else None
+  run = run_data(pool, test, lane, spec=spec, num_classes=data.target_classes,
+                 ood=shifted_tests(arrays, lane, data=data, shifts=spec.ood_shifts),
+                 source=Split(source_test.x[:m], source_test.y[:m]), source_head=head)
   adapt, source_val = None, None
   if strategy.adapts:
     adapt, source_val = adapt_run(data.adapt_data(arrays, lane), spec=spec,
@@ -202,15 +223,23 @@ def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: stra
   `test_accuracy`, `test_loss`, `train_loss` (the mean step loss since the previous evaluation) and the
   domain-adaptation terms of ADAPT_CURVES (NaN for other strategies); and scalars: `final_train_loss` (the mean
   step loss over the last tenth of the steps), `val_size`, `diverged` (whether any step loss or final parameter is
-  NaN/inf) and, for domain adaptation, `pad_before`/`pad_after` (NaN otherwise). `arrays` are the data source's
-  arrays (an argument of the compiled run, the same for every lane).
+  NaN/inf), `source_accuracy_before` (the source model's accuracy on the held-out source examples that the
+  `source_accuracy` curve measures the trained backbone on, under the same source head; NaN without a source model)
+  and, for domain adaptation, `pad_before`/`pad_after` (NaN otherwise). The curves also hold `ood_accuracy`: test
+  accuracy at every shift of the experiment (spec.ood_shifts), one row per evaluation. `arrays` are the data
+  source's arrays (an argument of the compiled run, the same for every lane).
 
   Validation: the lane's held-out labelled target examples; a domain-adaptation lane with no labelled target
   examples (data_size 0, the unsupervised protocol on same-classes data) validates on held-out source examples
   instead (DomainBed's training-domain validation) and never reads a target label.
   """
-  run, adapt = prepared(lane, arrays, data=data, strategy=strategy, spec=spec)
+  run, adapt = prepared(lane, arrays, data=data, strategy=strategy, spec=spec, source_params=source_params)
   result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt)
+  before = jnp.float32(jnp.nan)  # the source model's own accuracy on the same source examples
+  if run.source_head is not None:
+    logits = stages_lib.source_head_logits(
+        run.source_head, stages_lib.backbone_features(source_params, run.source.x, model=spec.model))
+    before = jnp.mean(jnp.argmax(logits, -1) == run.source.y)
   steps, every = spec.loop.steps, spec.eval_every
   nan_curve, nan = jnp.full((steps // every,), jnp.nan, jnp.float32), jnp.float32(jnp.nan)
   pads = {'pad_before': nan, 'pad_after': nan}
@@ -221,4 +250,4 @@ def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: stra
   return {**{c: nan_curve for c in ADAPT_CURVES}, **result.curves,
           'train_loss': result.step_losses.reshape(steps // every, every).mean(axis=1),
           'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': run.val_mask.sum(),
-          'diverged': ~is_finite((result.step_losses, result.params)), **pads}
+          'diverged': ~is_finite((result.step_losses, result.params)), 'source_accuracy_before': before, **pads}
