@@ -148,8 +148,10 @@ class SyntheticData:
     del arrays
     keys, task = keys_lib.seed_keys(seed), self.task
     world = make_world(keys.world, task)
-    source = sample(world, jax.random.fold_in(keys.source_test, 1), n, which='source', shift=0.0, task=task)
-    target = sample(world, jax.random.fold_in(keys.target_test, 1), n, which='target', shift=shift, task=task)
+    # fold_in 2: `sample` splits its key into fold_in 0 and 1 (JAX's partitionable threefry), so 1 would reuse the
+    # test set's noise key
+    source = sample(world, jax.random.fold_in(keys.source_test, 2), n, which='source', shift=0.0, task=task)
+    target = sample(world, jax.random.fold_in(keys.target_test, 2), n, which='target', shift=shift, task=task)
     return source.x, target.x
 
   def adapt_data(self, arrays: tuple, lane: Lane) -> AdaptData:
@@ -158,6 +160,6 @@ class SyntheticData:
     keys, task = keys_lib.seed_keys(lane.seed), self.task
     world = make_world(keys.world, task)
     source = sample(world, keys.source_pool, task.adapt_source_pool, which='source', shift=0.0, task=task)
-    unlabeled = sample(world, jax.random.fold_in(keys.target_pool, 1), task.unlabeled_pool, which='target',
+    unlabeled = sample(world, jax.random.fold_in(keys.target_pool, 2), task.unlabeled_pool,  # 2: see domain_samples which='target',
                        shift=lane.shift, task=task)
     return AdaptData(source, unlabeled.x)
