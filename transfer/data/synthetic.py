@@ -160,6 +160,6 @@ class SyntheticData:
     keys, task = keys_lib.seed_keys(lane.seed), self.task
     world = make_world(keys.world, task)
     source = sample(world, keys.source_pool, task.adapt_source_pool, which='source', shift=0.0, task=task)
-    unlabeled = sample(world, jax.random.fold_in(keys.target_pool, 2), task.unlabeled_pool,  # 2: see domain_samples which='target',
-                       shift=lane.shift, task=task)
+    unlabeled_key = jax.random.fold_in(keys.target_pool, 2)  # 2, not 1: see domain_samples
+    unlabeled = sample(world, unlabeled_key, task.unlabeled_pool, which='target', shift=lane.shift, task=task)
     return AdaptData(source, unlabeled.x)
