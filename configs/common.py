@@ -22,6 +22,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.lr_mults = (0.1,)  # backbone LR / head LR (backbone='lr_mult'): a grid axis, or, with one value and 'lr_mult'
   #                     in search.over, the fixed setting of a searched hyperparameter
   c.layers_copied = (0,)  # k for layer-transfer strategies (anb, bnb, ...): the bottom k groups are copied
+  c.ood_shifts = ()  # every model is also tested at these shifts (out of distribution); () = the grid's shifts
 
   # Target training (one compiled run per lane).
   c.steps = 0  # the budget of target steps (selection may stop earlier); 0 = budget(): 200-1,500, see below
@@ -120,6 +121,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.report.transfer = 'fine_tuning'  # the strategy whose gain decides the verdict column
   c.report.baseline = 'scratch'  # gains are paired differences against this strategy
   c.report.log_x = False  # log-scale x axis in plot.png
+  c.report.margin = 0.02  # claims: an accuracy difference within +-margin counts as equivalent (two one-sided tests)
   return c
 
 

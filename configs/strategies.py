@@ -24,6 +24,7 @@ def get_config(arg: str | None = None):
   c.data_sizes = (50, 100, 500, 1000, 10_000)  # the study's sizes plus one where scratch catches up
   c.shifts = (0.0,)  # same domain: the study's setting
   c.lr_mults = (0.1,)  # backbone LR / head LR for fine_tuning, lp_ft and l2_sp
+  c.ood_shifts = (0.0, 1.0, 2.0, 3.0)  # trained at shift 0, every model is also tested at these (LP-FT's claim)
   c.report.axis = 'data_size'
   c.report.axis_label = 'Target Data Size'
   c.report.log_x = True

@@ -5,7 +5,9 @@ import os
 
 import pytest
 
+from transfer import errors
 from transfer import io
+from transfer.run import experiment
 from transfer.studies import decision
 
 T = decision.Thresholds(little=100, lots=1000, far=0.5)
@@ -66,5 +68,34 @@ def test_decision_smoke_runs_and_the_advisor_reads_its_thresholds(tmp_path):
     assert os.path.exists(tmp_path / name), name
   with config.unlocked():
     config.pretrain.cache_dir = str(tmp_path / 'pretrained')
-  advice = decision.advise(config, seed=1, data_size=8, shift=3.0, thresholds_path=str(tmp_path / 'thresholds.json'))
-  assert 'recommendation: ' in advice and 'domain distance' in advice
+  for advisor, fitted in (('framework', 'thresholds.json'), ('tree', 'tree.json')):
+    advice = decision.advise(config, seed=1, data_size=8, shift=3.0, advisor=advisor,
+                             fitted_path=str(tmp_path / fitted))
+    assert 'recommendation: ' in advice and 'domain distance' in advice
+
+
+def test_the_fitted_tree_can_recommend_scratch_and_beats_the_framework_where_scratch_wins():
+  """A world where scratch is best at large distance: the framework cannot say scratch, the tree does."""
+  cells = [cell(50, 0.1, 'feature_extraction'), cell(50, 0.9, 'scratch', 3.0), cell(1000, 0.1, 'fine_tuning'),
+           cell(1000, 0.9, 'scratch', 3.0)]
+  tree = decision.fit_tree(cells)
+  assert all(tree.recommend(c.data_size, c.distance)[0] == c.best for c in cells)
+  t = decision.fit_thresholds(cells)
+  assert sum(decision.regret(c, decision.recommend(c.data_size, c.distance, t)[0]) for c in cells) > 0
+  assert decision.load_tree.__name__ and decision.tree_json(tree)['root'] == tree.root
+
+
+def test_the_tree_round_trips_through_json(tmp_path):
+  tree = decision.Tree(('distance', 0.5, 'fine_tuning', ('data_size', 100.0, 'dann', 'scratch')))
+  path = tmp_path / 'tree.json'
+  io.write_json(str(path), decision.tree_json(tree))
+  assert decision.load_tree(str(path)) == tree
+  assert decision.load_tree(str(path)).recommend(50, 0.7) == ('dann', 'distance >= 0.5, data_size < 100')
+
+
+def test_the_advisor_refuses_data_without_unlabelled_target_inputs(tmp_path):
+  from tests.test_data import npz_config  # pylint: disable=g-import-not-at-top
+  from tests.test_data import write_npz  # pylint: disable=g-import-not-at-top
+  config = npz_config(write_npz(tmp_path / 'mine.npz', target_unlabeled_x=None))
+  with pytest.raises(errors.ConfigError, match='never reads test inputs'):
+    decision.check_unlabeled(experiment.prepare(config))

@@ -32,3 +32,11 @@ def test_every_link_resolves_inside_the_repository(page):
     resolved = pathlib.Path(os.path.normpath(resolved))
     assert resolved.is_relative_to(REPO), f'{page.name}: {target} points outside the repository'
     assert resolved.exists(), f'{page.name}: {target} does not exist'
+
+
+def test_report_md_is_a_pure_function_of_the_committed_results_and_configs():
+  """outputs/REPORT.md and claims.md are exactly what `python -m scripts.report` renders from the committed
+  config.json and results.json files: no cell of them is written by hand."""
+  from transfer.report import study  # pylint: disable=g-import-not-at-top
+  for name, text in study.texts(str(REPO / 'outputs')).items():
+    assert (REPO / 'outputs' / name).read_text() == text, f'outputs/{name} differs; run python -m scripts.report'

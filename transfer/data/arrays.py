@@ -87,10 +87,10 @@ class ArrayData:
     return pool, Split(self.shifted(arrays.test_x, lane.shift), arrays.test_y)
 
   def domain_samples(self, arrays: Arrays, seed: jax.Array, shift: jax.Array, n: int) -> tuple[jax.Array, ...]:
-    """Up to `n` held-out source inputs and unlabelled target inputs (else target test inputs) at `shift`."""
+    """Up to `n` held-out source inputs and unlabelled target inputs at `shift` (never test inputs: without
+    unlabelled inputs the advisor refuses, see studies/decision.check_unlabeled)."""
     del seed
-    target = arrays.unlabeled_x if self.has_unlabeled else arrays.test_x
-    return arrays.source_test_x[:n], self.shifted(target[:n], shift)
+    return arrays.source_test_x[:n], self.shifted(arrays.unlabeled_x[:n], shift)
 
   def adapt_data(self, arrays: Arrays, lane: Lane) -> AdaptData:
     return AdaptData(Split(arrays.source_x, arrays.source_y),

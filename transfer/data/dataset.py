@@ -109,6 +109,13 @@ def load(config) -> Dataset:
   raise ConfigError(f'config.data.name = {name!r} is not allowed: one of {NAMES}')
 
 
+def test_shifts(config, data: DataSource) -> tuple[float, ...]:
+  """The shifts every model is also tested at: config.ood_shifts, else the grid's (0 alone without a shift axis)."""
+  if not data.has_shift:
+    return (0.0,)
+  return tuple(config.ood_shifts) or tuple(config.shifts)
+
+
 def shifts(config, data: DataSource) -> tuple[float, ...]:
   """The grid's shifts: the config's, except for data used as given (npz), where the axis collapses to 0."""
   if not data.has_shift:

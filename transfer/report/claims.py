@@ -61,204 +61,318 @@ class Experiment(NamedTuple):
 
 Results = dict[str, Experiment]  # experiment name -> its config and records
 
+UNCLEAR = 'inconclusive'  # nothing decided: neither a difference nor an equivalence
+
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
   text: str  # the study's claim, paraphrased
-  experiment: str  # where it is measured
+  experiments: dict[str, str]  # data source -> the experiment it is measured by there
   check: Callable[[Experiment], tuple[str, str]]  # experiment -> (verdict, evidence)
 
 
-def sign(interval: stats.Interval) -> int:
-  """+1 / -1 when the CI lies entirely above / below 0, else 0."""
-  _, lo, hi = interval
-  return 1 if lo > 0 else -1 if hi < 0 else 0
+def margin(e: Experiment) -> float:
+  """The equivalence margin the experiment's config states (report.margin)."""
+  return float(e.config['report']['margin'])
 
 
-def diff(interval: stats.Interval) -> str:
-  return tables.fmt(interval, signed=True)
+def judged(tests: list[stats.Test]) -> tuple[list[str], str]:
+  """The three-way outcomes of one claim's family of tests (Holm-corrected) and the evidence line."""
+  found = stats.outcomes(tests)
+  evidence = '; '.join(f'{t.label}: {tables.fmt(t.interval, signed=True)} ({o})' for t, o in zip(tests, found))
+  return found, evidence
+
+
+def read(found: list[str], want: str) -> str:
+  """A claim whose every test should come out `want`: holds if all do, partly if some do, inconclusive if no test
+  is decided, and does not hold if tests are decided but none as wanted."""
+  if found and all(f == want for f in found):
+    return HOLDS
+  if all(f == stats.INCONCLUSIVE for f in found):
+    return UNCLEAR
+  return PARTLY if want in found else FAILS
 
 
 def wins(e: Experiment, winner: str, others: tuple[str, ...], sizes: Sequence[int]) -> tuple[str, str]:
-  """Whether `winner` is significantly better than each of `others` at every size."""
-  signs, lines = [], []
-  for n in sizes:
-    for other in others:
-      d = stats.paired(e.records, winner, other, e.cell(data_size=n))
-      signs.append(sign(d))
-      lines.append(f'n={n}: {winner} - {other} = {diff(d)}')
-  verdict = HOLDS if min(signs) == 1 else FAILS if min(signs) == -1 or max(signs) < 1 else PARTLY
-  return verdict, '; '.join(lines)
+  """Whether `winner` is better than each of `others` at every size: 'higher' in every test."""
+  if not sizes:
+    return MISSING, 'no size of this range was run'
+  tests = [stats.paired_test(f'n={n}: {winner} - {other}', e.records, winner, other, e.cell(data_size=n),
+                             margin=margin(e)) for n in sizes for other in others]
+  found, evidence = judged(tests)
+  return read(found, stats.HIGHER), evidence
 
 
 LITTLE_DATA, LOTS_OF_DATA = 100, 1000  # the claims' "little data (50-100 samples)" and "more data (1000+)"
 
 
+def labelled_sizes(e: Experiment) -> list[int]:
+  return sorted(n for n in e.config['data_sizes'] if n > 0)
+
+
 def feature_extraction_wins_small(e: Experiment):
-  sizes = [n for n in e.config['data_sizes'] if n <= LITTLE_DATA]
-  return wins(e, 'feature_extraction', ('fine_tuning', 'scratch'), sizes)
+  return wins(e, 'feature_extraction', ('fine_tuning', 'scratch'), [n for n in labelled_sizes(e) if n <= LITTLE_DATA])
 
 
 def fine_tuning_wins_large(e: Experiment):
-  sizes = [n for n in e.config['data_sizes'] if n >= LOTS_OF_DATA]
-  return wins(e, 'fine_tuning', ('feature_extraction', 'scratch'), sizes)
+  return wins(e, 'fine_tuning', ('feature_extraction', 'scratch'), [n for n in labelled_sizes(e) if n >= LOTS_OF_DATA])
 
 
 def scratch_needs_more_data(e: Experiment):
-  sizes = sorted(e.config['data_sizes'])
-  gaps = {n: stats.paired(e.records, 'scratch', 'fine_tuning', e.cell(data_size=n)) for n in sizes}
-  behind = [n for n in sizes if sign(gaps[n]) == -1]
-  caught_up = [n for n in sizes if sign(gaps[n]) >= 0]
-  evidence = '; '.join(f'n={n}: scratch - fine_tuning = {diff(g)}' for n, g in gaps.items())
-  if behind and caught_up and max(behind) < min(caught_up):
-    return HOLDS, f'scratch is behind up to n={max(behind)} and catches up from n={min(caught_up)}. {evidence}'
-  return (PARTLY if behind else FAILS), evidence
+  """Scratch is behind fine-tuning at small sizes and catches up (equivalent or ahead) at the largest."""
+  sizes = labelled_sizes(e)
+  tests = [stats.paired_test(f'n={n}: scratch - fine_tuning', e.records, 'scratch', 'fine_tuning', e.cell(data_size=n),
+                             margin=margin(e)) for n in sizes]
+  found, evidence = judged(tests)
+  behind = [n for n, f in zip(sizes, found) if f == stats.LOWER]
+  caught = [n for n, f in zip(sizes, found) if f in (stats.EQUIVALENT, stats.HIGHER)]
+  if behind and caught and max(behind) < min(caught):
+    return HOLDS, f'behind up to n={max(behind)}, caught up from n={min(caught)}. {evidence}'
+  if behind:
+    return PARTLY, f'behind at n={behind}; it never catches up within the sizes run. {evidence}'
+  return (FAILS if any(f != stats.INCONCLUSIVE for f in found) else UNCLEAR), evidence
 
 
-def lr_panels(e: Experiment):
-  """(data_size, shift) -> fine-tuning accuracy interval per lr_mult."""
-  cells = [(n, s) for n in sorted(e.config['data_sizes']) for s in sorted(e.config['shifts'])]
+def halves(e: Experiment) -> tuple[list[int], list[int]]:
+  """The seeds split in two: a best value is picked on the first half and judged on the second (never both)."""
+  seeds = stats.seeds_of(e.records)
+  return seeds[:len(seeds) // 2], seeds[len(seeds) // 2:]
+
+
+def lr_cells(e: Experiment) -> list[tuple[int, float]]:
+  return [(n, s) for n in labelled_sizes(e) for s in sorted(e.config['shifts'])]
+
+
+def versus_best(e: Experiment, pick: Callable[[list[float]], float], *, metric: str = 'test_accuracy',
+                what: str = 'lr_mult {picked:g} - best ({best:g})') -> list[tuple[tuple, float, float, stats.Test]]:
+  """Per (size, shift): the multiplier with the best mean `metric` on the first half of the seeds, and the test of
+  the picked multiplier against it on the other half."""
+  fit, held = halves(e)
   mults = sorted(e.config['lr_mults'])
-  return mults, {c: {m: stats.accuracy(e.records, 'fine_tuning', {'data_size': c[0], 'shift': c[1], 'lr_mult': m})
-                     for m in mults} for c in cells}
-
-
-def versus_best(e: Experiment, pick: Callable[[list[float]], float]) -> list[tuple[tuple, float, float,
-                                                                                   stats.Interval]]:
-  """Per panel: (cell, best multiplier, picked multiplier, paired accuracy of picked - best)."""
-  records = e.records
-  mults, panels = lr_panels(e)
   out = []
-  for (n, shift), acc in panels.items():
-    best = max(mults, key=lambda m: acc[m][0])
-    picked = pick(mults)
+  for n, shift in lr_cells(e):
     keys = {'data_size': n, 'shift': shift}
-    out.append(((n, shift), best, picked, stats.paired(records, 'fine_tuning', 'fine_tuning',
-                                                         {**keys, 'lr_mult': picked}, {**keys, 'lr_mult': best})))
+    mean = {m: stats.mean_ci(list(stats.by_seed([r for r in e.records if r['seed'] in fit], 'fine_tuning',
+                                                 {**keys, 'lr_mult': m}, metric).values()))[0] for m in mults}
+    best, picked = max(mults, key=lambda m: mean[m]), pick(mults)
+    label = f'n={n}, shift={shift:g}: ' + what.format(picked=picked, best=best)
+    out.append(((n, shift), best, picked, stats.paired_test(label, e.records, 'fine_tuning', 'fine_tuning',
+                                                            {**keys, 'lr_mult': picked}, {**keys, 'lr_mult': best},
+                                                            metric=metric, margin=margin(e), seeds=held)))
   return out
 
 
-def verdict_over_panels(rows, *, what: str) -> tuple[str, str]:
-  hits = [sign(d) == -1 for *_, d in rows]
-  evidence = '; '.join(f'n={n}, shift={s:g}: lr_mult {p:g} - best ({b:g}) = {diff(d)}'
-                       for (n, s), b, p, d in rows)
-  verdict = HOLDS if all(hits) else PARTLY if any(hits) else FAILS
-  return verdict, f'{what} significantly worse than the best multiplier in {sum(hits)} of {len(hits)} settings. ' \
-                  f'{evidence}'
+def lr_verdict(rows, *, what: str) -> tuple[str, str]:
+  """The picked multiplier is worse than the best in every setting: holds; in some: partly."""
+  found, evidence = judged([t for *_, t in rows])
+  lower = sum(f == stats.LOWER for f in found)
+  return read(found, stats.LOWER), (f'{what} worse than the best (the best picked on the first half of the seeds, '
+                                    f'judged on the second) in {lower} of {len(found)} settings. {evidence}')
 
 
 def high_lr_hurts(e: Experiment):
-  return verdict_over_panels(versus_best(e, max), what='the largest multiplier is')
+  return lr_verdict(versus_best(e, max), what='the largest multiplier is')
 
 
 def low_lr_underfits(e: Experiment):
-  return verdict_over_panels(versus_best(e, lambda m: min(x for x in m if x > 0)),
-                             what='the smallest non-zero multiplier is')
+  return lr_verdict(versus_best(e, lambda m: min(x for x in m if x > 0)), what='the smallest non-zero multiplier is')
 
 
 def interior_optimum(e: Experiment):
-  mults, _ = lr_panels(e)
+  """Both the smallest and the largest multiplier are worse than the best, which lies strictly between them."""
+  mults = sorted(e.config['lr_mults'])
   lows, highs = versus_best(e, min), versus_best(e, max)
-  found, lines = 0, []
-  for (cell, best, _, d_low), (*_, d_high) in zip(lows, highs):
-    inside = min(mults) < best < max(mults) and sign(d_low) == -1 and sign(d_high) == -1
-    found += inside
-    lines.append(f'n={cell[0]}, shift={cell[1]:g}: best {best:g}{" (interior, significant)" if inside else ""}; '
-                 f'lr_mult {min(mults):g} - best = {diff(d_low)}, lr_mult {max(mults):g} - best = {diff(d_high)}')
-  verdict = HOLDS if found == len(lows) else PARTLY if found else FAILS
-  return verdict, f'a significant interior optimum in {found} of {len(lows)} settings. ' + '; '.join(lines)
+  found, evidence = judged([t for *_, t in lows] + [t for *_, t in highs])
+  inside = [min(mults) < b < max(mults) and fl == stats.LOWER and fh == stats.LOWER
+            for (_, b, _, _), fl, fh in zip(lows, found[:len(lows)], found[len(lows):])]
+  verdict = HOLDS if all(inside) else PARTLY if any(inside) else (
+      UNCLEAR if all(f == stats.INCONCLUSIVE for f in found) else FAILS)
+  return verdict, f'an interior optimum, worse at both ends, in {sum(inside)} of {len(inside)} settings. {evidence}'
 
 
 def smaller_backbone_lr(e: Experiment):
   rows = versus_best(e, lambda m: 1.0)
-  below = [b < 1.0 and sign(d) == -1 for _, b, _, d in rows]
-  evidence = '; '.join(f'n={n}, shift={s:g}: best {b:g}, lr_mult 1 - best = {diff(d)}' for (n, s), b, _, d in rows)
-  return (HOLDS if all(below) else PARTLY if any(below) else FAILS), evidence
+  found, evidence = judged([t for *_, t in rows])
+  below = [b < 1.0 and f == stats.LOWER for (_, b, _, _), f in zip(rows, found)]
+  verdict = HOLDS if all(below) else PARTLY if any(below) else (
+      UNCLEAR if all(f == stats.INCONCLUSIVE for f in found) else FAILS)
+  return verdict, f'the head\'s LR (x1) is worse than a best multiplier below 1 in {sum(below)} of {len(below)} ' \
+                  f'settings. {evidence}'
 
 
-def gains_by_shift(e: Experiment):
-  shifts = sorted(e.config['shifts'])
-  keys = {s: e.cell(data_size=e.only('data_sizes'), shift=s) for s in shifts}
-  return shifts, keys, {s: stats.paired(e.records, 'fine_tuning', 'scratch', keys[s]) for s in shifts}
+def high_lr_forgets(e: Experiment):
+  """Forgetting (the source task's accuracy lost) grows from the smallest non-zero multiplier to the largest."""
+  tests = []
+  for n, shift in lr_cells(e):
+    keys = {'data_size': n, 'shift': shift}
+    low, high = min(m for m in e.config['lr_mults'] if m > 0), max(e.config['lr_mults'])
+    tests.append(stats.paired_test(f'n={n}, shift={shift:g}: forgetting at x{high:g} - at x{low:g}', e.records,
+                                   'fine_tuning', 'fine_tuning', {**keys, 'lr_mult': high}, {**keys, 'lr_mult': low},
+                                   metric='forgetting', margin=margin(e)))
+  found, evidence = judged(tests)
+  return read(found, stats.HIGHER), evidence
+
+
+def shift_tests(e: Experiment, shifts, label='gain') -> list[stats.Test]:
+  n = e.only('data_sizes')
+  return [stats.paired_test(f'shift {s:g}: {label}', e.records, 'fine_tuning', 'scratch', e.cell(data_size=n, shift=s),
+                            margin=margin(e)) for s in shifts]
 
 
 SMALL_SHIFT, LARGE_SHIFT = 0.5, 2.0  # the claims' "small domain shift (0.5)" and "large shift (2.0+)"
 
 
 def helps_most_at_small_shift(e: Experiment):
-  shifts, keys, gains = gains_by_shift(e)
-  peak = max(shifts, key=lambda s: gains[s][0])
-  evidence = '; '.join(f'shift {s:g}: gain {diff(g)}' for s, g in gains.items())
-  if peak == 0.0:
-    return FAILS, f'the gain is largest at shift 0, not at a small non-zero shift. {evidence}'
-  return (HOLDS if sign(gains[peak]) == 1 else PARTLY), f'largest gain at shift {peak:g}. {evidence}'
+  """gain(0.5) - gain(0), per seed: positive holds; negative or equivalent does not; else inconclusive."""
+  n = e.only('data_sizes')
+  gain = lambda s: stats.by_seed(e.records, 'fine_tuning', e.cell(data_size=n, shift=s), 'test_accuracy')
+  scratch = lambda s: stats.by_seed(e.records, 'scratch', e.cell(data_size=n, shift=s), 'test_accuracy')
+  g = {s: {k: gain(s)[k] - scratch(s)[k] for k in set(gain(s)) & set(scratch(s))} for s in (0.0, SMALL_SHIFT)}
+  test = stats.Test('gain(0.5) - gain(0)', tuple(stats.paired_differences(g[SMALL_SHIFT], g[0.0])), margin(e))
+  (found,), evidence = judged([test])
+  verdict = {stats.HIGHER: HOLDS, stats.LOWER: FAILS, stats.EQUIVALENT: FAILS}.get(found, UNCLEAR)
+  return verdict, evidence
 
 
 def no_gain_without_shift(e: Experiment):
-  _, _, gains = gains_by_shift(e)
-  return (HOLDS if sign(gains[0.0]) == 0 else FAILS), f'gain at shift 0: {diff(gains[0.0])}'
+  (found,), evidence = judged(shift_tests(e, [0.0]))
+  return {stats.EQUIVALENT: HOLDS, stats.HIGHER: FAILS, stats.LOWER: FAILS}.get(found, UNCLEAR), evidence
 
 
 def benefit_vanishes_at_large_shift(e: Experiment):
-  shifts, _, gains = gains_by_shift(e)
-  large = [s for s in shifts if s >= LARGE_SHIFT]
-  signs = [sign(gains[s]) for s in large]
-  evidence = '; '.join(f'shift {s:g}: gain {diff(gains[s])}' for s in large)
-  if all(x == 0 for x in signs):
+  large = [s for s in sorted(e.config['shifts']) if s >= LARGE_SHIFT]
+  found, evidence = judged(shift_tests(e, large))
+  if all(f == stats.EQUIVALENT for f in found):
     return HOLDS, evidence
-  if all(x <= 0 for x in signs):
+  if all(f in (stats.LOWER, stats.EQUIVALENT) for f in found) and stats.LOWER in found:
     return PARTLY, f'the benefit does not just vanish, it reverses (negative transfer). {evidence}'
-  return FAILS, evidence
+  if stats.HIGHER in found:
+    return FAILS, evidence
+  return UNCLEAR, evidence
 
 
 def gradual_unfreezing_beats_fine_tuning(e: Experiment):
-  sizes = sorted(e.config['data_sizes'])
-  ds = {n: stats.paired(e.records, 'gradual_unfreezing', 'fine_tuning', e.cell(data_size=n)) for n in sizes}
-  signs = [sign(d) for d in ds.values()]
-  evidence = '; '.join(f'n={n}: gradual_unfreezing - fine_tuning = {diff(d)}' for n, d in ds.items())
-  return (HOLDS if min(signs) == 1 else PARTLY if max(signs) == 1 else FAILS), evidence
+  """Accuracy: gradual unfreezing - fine-tuning higher at every size; and its forgetting lower (the claim's reason)."""
+  sizes = labelled_sizes(e)
+  accuracy = [stats.paired_test(f'n={n}: accuracy', e.records, 'gradual_unfreezing', 'fine_tuning', e.cell(data_size=n),
+                                margin=margin(e)) for n in sizes]
+  forgetting = [stats.paired_test(f'n={n}: forgetting', e.records, 'gradual_unfreezing', 'fine_tuning',
+                                  e.cell(data_size=n), metric='forgetting', margin=margin(e)) for n in sizes]
+  found, evidence = judged(accuracy)
+  kept, kept_evidence = judged(forgetting)
+  return read(found, stats.HIGHER), f'{evidence}. Forgetting, gradual unfreezing - fine-tuning: {kept_evidence}'
 
 
 DIFFERENT_DOMAINS = (1.0, 2.0)  # the claim's "different domains": moderate shifts, where transfer still helps
 
 
 def domain_adaptation_beats_fine_tuning(e: Experiment):
-  """At moderate shift (1 and 2), does any DA strategy beat plain fine-tuning (paired CI above 0)?"""
-  lines, wins_at = [], set()
-  for shift in DIFFERENT_DOMAINS:
-    for name in ('dann', 'coral', 'mmd'):
-      d = stats.paired(e.records, name, 'fine_tuning', e.cell(data_size=e.only('data_sizes'), shift=shift))
-      wins_at.update({shift} if sign(d) == 1 else set())
-      lines.append(f'shift {shift:g}: {name} - fine_tuning = {diff(d)}')
-  verdict = HOLDS if len(wins_at) == 2 else PARTLY if wins_at else FAILS
-  return verdict, '; '.join(lines)
+  """At moderate shift (1 and 2), does any DA strategy beat plain fine-tuning?"""
+  n = e.only('data_sizes')
+  tests = [stats.paired_test(f'shift {s:g}: {name} - fine_tuning', e.records, name, 'fine_tuning',
+                             e.cell(data_size=n, shift=s), margin=margin(e))
+           for s in DIFFERENT_DOMAINS for name in ('dann', 'coral', 'mmd')]
+  found, evidence = judged(tests)
+  wins_at = {s for s in DIFFERENT_DOMAINS
+             for t, f in zip(tests, found) if f == stats.HIGHER and t.label.startswith(f'shift {s:g}')}
+  if len(wins_at) == len(DIFFERENT_DOMAINS):
+    return HOLDS, evidence
+  if wins_at:
+    return PARTLY, evidence
+  return (FAILS if any(f in (stats.LOWER, stats.EQUIVALENT) for f in found) else UNCLEAR), evidence
 
 
+def lp_ft_holds_up_out_of_distribution(e: Experiment):
+  """Trained at shift 0, tested at every other shift: LP-FT - fine-tuning (Kumar et al. 2022's advantage)."""
+  shifts = [s for s in e.config.get('ood_shifts') or e.config['shifts'] if s > 0]
+  if not shifts:
+    return MISSING, 'the experiment tests no other shift (config.ood_shifts)'
+  tests = []
+  for n in labelled_sizes(e):
+    for s in shifts:
+      per = {m: {r['seed']: r['ood_accuracy'][f'{s:g}'] for r in e.records
+                 if r['strategy'] == m and r['data_size'] == n and r['shift'] == 0.0 and r['ood_accuracy']}
+             for m in ('lp_ft', 'fine_tuning')}
+      tests.append(stats.Test(f'n={n}, tested at shift {s:g}: lp_ft - fine_tuning',
+                              tuple(stats.paired_differences(per['lp_ft'], per['fine_tuning'])), margin(e)))
+  found, evidence = judged(tests)
+  return read(found, stats.HIGHER), evidence
+
+
+def early_layers_are_universal(e: Experiment):
+  """Copying the first layer group from the source model and freezing it is at least as good as learning it on the
+  target data itself (AnB(1) - BnB(1): higher or equivalent) in every setting run."""
+  cells = layer_cells(e.records)
+  tests = [stats.paired_test(f'n={n}, shift {s:g}: AnB(1) - BnB(1)', e.records, 'anb', 'bnb',
+                             {'data_size': n, 'shift': s, 'layers_copied': 1}, margin=margin(e)) for n, s in cells]
+  found, evidence = judged(tests)
+  if all(f in (stats.HIGHER, stats.EQUIVALENT) for f in found):
+    return HOLDS, evidence
+  if any(f == stats.LOWER for f in found):
+    return (PARTLY if any(f in (stats.HIGHER, stats.EQUIVALENT) for f in found) else FAILS), evidence
+  return UNCLEAR, evidence
+
+
+def transfer_first(e: Experiment):
+  """Fine-tuning against scratch in every cell: 'often beats, a strong baseline' holds when it is higher in most
+  cells and lower in none."""
+  cells = sorted({(r['data_size'], r['shift']) for r in e.records if r['strategy'] == 'fine_tuning'})
+  tests = [stats.paired_test(f'n={n}, shift {s:g}: fine_tuning - scratch', e.records, 'fine_tuning', 'scratch',
+                             e.cell(data_size=n, shift=s), margin=margin(e)) for n, s in cells]
+  found, evidence = judged(tests)
+  higher, lower = found.count(stats.HIGHER), found.count(stats.LOWER)
+  verdict = HOLDS if higher > len(found) / 2 and not lower else PARTLY if higher else (
+      FAILS if lower or stats.EQUIVALENT in found else UNCLEAR)
+  return verdict, f'higher in {higher}, lower in {lower} of {len(found)} cells. {evidence}'
+
+
+SYNTHETIC = 'synthetic'
+DIGITS = 'digits'
 CLAIMS = (
-    Claim('With little data (50-100 samples) feature extraction wins.', 'strategies', feature_extraction_wins_small),
-    Claim('With more data (1000+) fine-tuning performs best.', 'strategies', fine_tuning_wins_large),
-    Claim('Training from scratch needs much more data to match transfer.', 'strategies', scratch_needs_more_data),
-    Claim('Too high a feature LR destroys pre-trained knowledge.', 'lr_multiplier', high_lr_hurts),
-    Claim('Too low a feature LR underfits the target task.', 'lr_multiplier', low_lr_underfits),
-    Claim('So the feature LR has an interior optimum.', 'lr_multiplier', interior_optimum),
-    Claim('Use a smaller LR for pre-trained layers than for the new head.', 'lr_multiplier', smaller_backbone_lr),
-    Claim('Without domain shift, transfer and scratch are similar.', 'domain_shift', no_gain_without_shift),
-    Claim('Transfer helps most at a small domain shift (0.5).', 'domain_shift', helps_most_at_small_shift),
-    Claim('At large shift (2.0+) the benefit of transfer disappears.', 'domain_shift',
+    Claim('With little data (50-100 samples) feature extraction wins.',
+          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, feature_extraction_wins_small),
+    Claim('With more data (1000+) fine-tuning performs best.',
+          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, fine_tuning_wins_large),
+    Claim('Training from scratch needs much more data to match transfer.',
+          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, scratch_needs_more_data),
+    Claim('Too high a feature LR destroys pre-trained knowledge (accuracy).', {SYNTHETIC: 'lr_multiplier'},
+          high_lr_hurts),
+    Claim('Too high a feature LR destroys pre-trained knowledge (forgetting of the source task).',
+          {SYNTHETIC: 'lr_multiplier'}, high_lr_forgets),
+    Claim('Too low a feature LR underfits the target task.', {SYNTHETIC: 'lr_multiplier'}, low_lr_underfits),
+    Claim('So the feature LR has an interior optimum.', {SYNTHETIC: 'lr_multiplier'}, interior_optimum),
+    Claim('Use a smaller LR for pre-trained layers than for the new head.', {SYNTHETIC: 'lr_multiplier'},
+          smaller_backbone_lr),
+    Claim('Without domain shift, transfer and scratch are similar.', {SYNTHETIC: 'domain_shift'},
+          no_gain_without_shift),
+    Claim('Transfer helps most at a small domain shift (0.5).', {SYNTHETIC: 'domain_shift'},
+          helps_most_at_small_shift),
+    Claim('At large shift (2.0+) the benefit of transfer disappears.', {SYNTHETIC: 'domain_shift'},
           benefit_vanishes_at_large_shift),
     Claim('Gradual unfreezing beats plain fine-tuning at moderate data (prevents catastrophic forgetting).',
-          'gradual_unfreezing', gradual_unfreezing_beats_fine_tuning),
+          {SYNTHETIC: 'gradual_unfreezing'}, gradual_unfreezing_beats_fine_tuning),
     Claim('With little data and different domains, domain adaptation (aligning features) is the strategy to use.',
-          'domain_adaptation_semi', domain_adaptation_beats_fine_tuning),
+          {SYNTHETIC: 'domain_adaptation_semi'}, domain_adaptation_beats_fine_tuning),
+    Claim('LP-FT is more robust than fine-tuning out of distribution (Kumar et al. 2022; not the study\'s claim).',
+          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, lp_ft_holds_up_out_of_distribution),
+    Claim('Early layers are universal: they transfer to almost any task.',
+          {SYNTHETIC: 'layer_transfer', DIGITS: 'layer_transfer_digits'}, early_layers_are_universal),
+    Claim('Always try transfer first: it often beats training from scratch.',
+          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, transfer_first),
 )
+SOURCES = (SYNTHETIC, DIGITS)
 
 
-def check_all(results: Results) -> list[tuple[Claim, str, str]]:
-  """(claim, verdict, evidence) for every claim; 'not measured' where its experiment has no results."""
+def check_all(results: Results) -> list[tuple[Claim, dict[str, tuple[str, str]]]]:
+  """Per claim, per data source: (verdict, evidence); 'not measured' where its experiment has no results there."""
   out = []
   for claim in CLAIMS:
-    e = results.get(claim.experiment)
-    out.append((claim, *(claim.check(e) if e else (MISSING, f'run configs/{claim.experiment}.py'))))
+    found = {}
+    for source in SOURCES:
+      name = claim.experiments.get(source)
+      e = results.get(name) if name else None
+      found[source] = claim.check(e) if e else (MISSING, f'run {name or "(none here)"}')
+    out.append((claim, found))
   return out
 
 

@@ -46,6 +46,74 @@ def verdict(ci_low: float, ci_high: float, baseline: str = 'scratch') -> str:
   return 'no significant difference'
 
 
+def seeds_of(records: Sequence[dict]) -> list[int]:
+  return sorted({r['seed'] for r in records})
+
+
+@dataclasses.dataclass(frozen=True)
+class Test:
+  """One paired comparison over seeds (per-seed differences a - b), tested two ways: for a difference (two-sided
+  one-sample t-test against 0) and for equivalence within +-`margin` (two one-sided tests, TOST: Schuirmann 1987)."""
+
+  label: str
+  differences: tuple[float, ...]
+  margin: float
+
+  @property
+  def interval(self) -> Interval:
+    return mean_ci(self.differences)
+
+  def _t(self, shift: float) -> float:
+    x = np.asarray(self.differences, np.float64)
+    se = x.std(ddof=1) / math.sqrt(x.size)
+    return (x.mean() - shift) / se if se > 0 else math.copysign(math.inf, x.mean() - shift) if x.mean() != shift \
+        else 0.0
+
+  @property
+  def p_difference(self) -> float:
+    if len(self.differences) < 2:
+      return math.nan
+    return float(2 * scipy.stats.t.sf(abs(self._t(0.0)), df=len(self.differences) - 1))
+
+  @property
+  def p_equivalence(self) -> float:
+    """TOST p-value: the larger of the two one-sided p-values (mean > -margin, mean < +margin)."""
+    if len(self.differences) < 2:
+      return math.nan
+    df = len(self.differences) - 1
+    return float(max(scipy.stats.t.sf(self._t(-self.margin), df), scipy.stats.t.cdf(self._t(self.margin), df)))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+  """Holm's step-down adjustment of a family of p-values (NaN stays NaN and does not count)."""
+  finite = [(p, i) for i, p in enumerate(pvalues) if not math.isnan(p)]
+  adjusted, running = [math.nan] * len(pvalues), 0.0
+  for rank, (p, i) in enumerate(sorted(finite)):
+    running = max(running, min(1.0, (len(finite) - rank) * p))
+    adjusted[i] = running
+  return adjusted
+
+
+HIGHER, LOWER, EQUIVALENT, INCONCLUSIVE = 'higher', 'lower', 'equivalent', 'inconclusive'
+
+
+def outcomes(tests: Sequence[Test], alpha: float = 0.05) -> list[str]:
+  """Each test of one family read three ways after Holm's correction within the family (the difference tests as
+  one family, the equivalence tests as another): 'higher' / 'lower' (a significant difference, by its sign),
+  'equivalent' (within the margin), else 'inconclusive'."""
+  differ = holm([t.p_difference for t in tests])
+  same = holm([t.p_equivalence for t in tests])
+  out = []
+  for t, pd, pe in zip(tests, differ, same):
+    if pd < alpha:
+      out.append(HIGHER if t.interval[0] > 0 else LOWER)
+    elif pe < alpha:
+      out.append(EQUIVALENT)
+    else:
+      out.append(INCONCLUSIVE)
+  return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Panel:
   """One comparison at fixed values of the other grid keys (`fixed`), along `axis`."""
@@ -100,6 +168,14 @@ def panels(records: Sequence[dict], *, axis: str, strategies: Sequence[str], bas
         gain[s] = [mean_ci(paired_differences(c, b)) for c, b in zip(cells, base)]
     out.append(Panel(axis, fixed, values, acc, gain, n, diverged))
   return out
+
+
+def paired_test(label: str, records: Sequence[dict], a: str, b: str, keys: dict, keys_b: dict | None = None,
+                metric: str = 'test_accuracy', margin: float = 0.0, seeds=None) -> Test:
+  """The paired `Test` of `a` at cell `keys` minus `b` at `keys_b` (default: the same cell), over `seeds` (all)."""
+  mine = records if seeds is None else [r for r in records if r['seed'] in seeds]
+  b_cell = by_seed(mine, b, keys if keys_b is None else keys_b, metric)
+  return Test(label, tuple(paired_differences(by_seed(mine, a, keys, metric), b_cell)), margin)
 
 
 def paired(records: Sequence[dict], a: str, b: str, keys: dict, keys_b: dict | None = None,

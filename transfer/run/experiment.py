@@ -64,7 +64,7 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
       skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every,
       same_classes=data.same_classes and not config.pretrained.checkpoint,
-      labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.shifts(config, data))
+      labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.test_shifts(config, data))
 
 
 def holdout_every(config) -> int:
@@ -118,7 +118,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
                       max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist)
     runs.add(records_lib.cell_record(strategy, cell, runs.lanes.get([key + (j,) for j in range(len(candidates))]),
                                      mode=config.selection.mode, eval_every=config.selection.eval_every,
-                                     shifts=dataset_lib.shifts(config, dataset.data))
+                                     shifts=dataset_lib.test_shifts(config, dataset.data))
              for key, cell in zip(keys, cells))
     order += keys
   records = runs.ordered(order)

@@ -38,6 +38,8 @@ def check_grid(config) -> None:
           'data_sizes', config.data_sizes, 'a non-empty tuple of integers >= 0 (0: no labelled target examples)')
   require(len(config.shifts) > 0 and all(is_number(s) and s >= 0 for s in config.shifts), 'shifts',
           config.shifts, 'a non-empty tuple of finite numbers >= 0')
+  require(isinstance(config.ood_shifts, tuple) and all(is_number(s) and s >= 0 for s in config.ood_shifts),
+          'ood_shifts', config.ood_shifts, "a tuple of finite numbers >= 0 (() = the grid's shifts)")
   require(len(config.lr_mults) > 0 and all(is_number(m) and m >= 0 for m in config.lr_mults), 'lr_mults',
           config.lr_mults, 'a non-empty tuple of finite numbers >= 0')
   require(is_number(config.lr) and config.lr > 0, 'lr', config.lr, 'a finite number > 0')

@@ -127,15 +127,74 @@ def distances(config, dataset: dataset_lib.Dataset, source_params) -> dict[tuple
   return dict(zip(pairs, np.asarray(values).tolist()))
 
 
-def cells(records, dist, seeds, strategies, lr_mult: float) -> list[Cell]:
-  """Per (size, shift): mean accuracy per strategy and mean distance over `seeds` only."""
+def cells(records, dist, seeds, strategies, lr_mult: float, metric: str = 'test_accuracy') -> list[Cell]:
+  """Per (size, shift): mean `metric` per strategy and mean distance over `seeds` only."""
   mine = [r for r in records if r['seed'] in seeds]
   out = []
   for n, shift in sorted({(r['data_size'], r['shift']) for r in mine}):
     keys = {'data_size': n, 'shift': shift, 'lr_mult': lr_mult}
-    accuracy = {s: stats.accuracy(mine, s, keys)[0] for s in strategies}
+    accuracy = {s: stats.accuracy(mine, s, keys, metric=metric)[0] for s in strategies}
     out.append(Cell(n, shift, float(np.mean([dist[(s, shift)] for s in seeds])), accuracy))
   return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Tree:
+  """A fitted advisor: a decision tree of depth <= 2 over the target size and the domain distance, whose leaves are
+  strategies (any of the grid's, scratch included). A node is a strategy name (a leaf) or
+  (feature, threshold, below, at_or_above)."""
+
+  root: object
+
+  def recommend(self, n: float, distance: float) -> tuple[str, str]:
+    node, path = self.root, []
+    while not isinstance(node, str):
+      feature, threshold, below, above = node
+      value = n if feature == 'data_size' else distance
+      path.append(f'{feature} {"<" if value < threshold else ">="} {threshold:.4g}')
+      node = below if value < threshold else above
+    return node, ', '.join(path) or 'always'
+
+
+def tree_json(tree: Tree) -> dict:
+  return {'root': tree.root}
+
+
+def load_tree(path: str) -> Tree:
+  def node(raw):
+    return raw if isinstance(raw, str) else (raw[0], float(raw[1]), node(raw[2]), node(raw[3]))
+  return Tree(node(io.read_json(path)['root']))
+
+
+def fit_tree(cells: Sequence[Cell]) -> Tree:
+  """The depth-2 tree with the least total regret on `cells` (ties: the simpler tree, then the smaller threshold):
+  each child of the root split is fitted on its own cells, as a leaf or one more split."""
+  names = sorted(cells[0].accuracy)
+  cuts = {f: sorted({(a + b) / 2 for a, b in zip(vals, vals[1:])})
+          for f, vals in (('data_size', sorted({c.data_size for c in cells})),
+                          ('distance', sorted({c.distance for c in cells})))}
+  value = lambda c, f: c.data_size if f == 'data_size' else c.distance
+  loss = lambda node, mine: sum(regret(c, Tree(node).recommend(c.data_size, c.distance)[0]) for c in mine)
+
+  def best_leaf(mine):
+    return min(names, key=lambda s: (sum(regret(c, s) for c in mine), names.index(s)))
+
+  def best_node(mine, depth):
+    best = best_leaf(mine) if mine else names[0]
+    best_loss = loss(best, mine)
+    if depth == 0:
+      return best
+    for f, thresholds in cuts.items():
+      for t in thresholds:
+        below, above = [c for c in mine if value(c, f) < t], [c for c in mine if value(c, f) >= t]
+        if not below or not above:
+          continue
+        node = (f, t, best_node(below, depth - 1), best_node(above, depth - 1))
+        if loss(node, mine) < best_loss - 1e-12:
+          best, best_loss = node, loss(node, mine)
+    return best
+
+  return Tree(best_node(list(cells), 2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,45 +211,64 @@ class Row:
     return self.recommended == self.cell.best
 
 
-def score(records, cells_out, seeds, t: Thresholds, lr_mult: float) -> list[Row]:
+def score(records, cells_out, seeds, advise_fn, lr_mult: float) -> list[Row]:
+  """Each held-out cell: the advisor's choice (`advise_fn(n, distance)`), and how it fares on held-out seeds."""
   mine = [r for r in records if r['seed'] in seeds]
   rows = []
   for c in cells_out:
     keys = {'data_size': c.data_size, 'shift': c.shift, 'lr_mult': lr_mult}
     ranked = sorted(c.accuracy, key=c.accuracy.get, reverse=True)
-    recommended, reason = recommend(c.data_size, c.distance, t)
+    recommended, reason = advise_fn(c.data_size, c.distance)
     rows.append(Row(c, recommended, reason, stats.accuracy(mine, ranked[0], keys),
                     stats.paired(mine, ranked[0], ranked[1], keys),
                     stats.paired(mine, ranked[0], recommended, keys)))
   return rows
 
 
-def constant_policies(rows: list[Row]) -> str:
-  """Mean held-out regret of always running one strategy: what the advisor has to beat."""
-  names = sorted(rows[0].cell.accuracy)
-  return ', '.join(f'{s} {np.mean([regret(r.cell, s) for r in rows]):.3f}' for s in names)
+def per_seed_regret(records, rows: list[Row], seeds, choose, lr_mult: float) -> dict[int, float]:
+  """seed -> mean over the cells of (the cell's best strategy - `choose(row)`)'s accuracy on that seed."""
+  out = {}
+  for s in seeds:
+    gaps = []
+    for r in rows:
+      keys = {'data_size': r.cell.data_size, 'shift': r.cell.shift, 'lr_mult': lr_mult}
+      best = stats.by_seed(records, r.cell.best, keys, 'test_accuracy').get(s)
+      chosen = stats.by_seed(records, choose(r), keys, 'test_accuracy').get(s)
+      if best is not None and chosen is not None:
+        gaps.append(best - chosen)
+    out[s] = float(np.mean(gaps))
+  return out
 
 
-def markdown(rows: list[Row], t: Thresholds, fit_seeds, eval_seeds) -> str:
+def against_constants(records, rows: list[Row], seeds, lr_mult: float) -> list[list[str]]:
+  """The advisor's held-out regret beside every constant policy's, and their paired difference over seeds."""
+  mine = per_seed_regret(records, rows, seeds, lambda r: r.recommended, lr_mult)
+  out = []
+  for name in sorted(rows[0].cell.accuracy):
+    theirs = per_seed_regret(records, rows, seeds, lambda r, name=name: name, lr_mult)
+    out.append([f'always {name}', tables.fmt(stats.mean_ci(list(theirs.values()))),
+                tables.fmt(stats.mean_ci(stats.paired_differences(mine, theirs)), True)])
+  return out
+
+
+def advisor_markdown(title: str, rows: list[Row], summary: str, constants: list[list[str]],
+                     regret_interval: stats.Interval) -> list[str]:
   agreement = np.mean([r.agrees for r in rows])
-  regrets = [regret(r.cell, r.recommended) for r in rows]
   worse = sum(r.shortfall[1] > 0 for r in rows)
   ties = sum(r.margin[1] <= 0 for r in rows)
-  lines = ['# Decision framework: measured best strategy vs the advisor', '',
-           f'Thresholds fitted on seeds {list(fit_seeds)}: little data below n = {t.little:g}, lots from n = '
-           f'{t.lots:g}, different domains from distance {t.far:.4f} (squared MMD of pre-trained features).',
-           f'Scored on the held-out seeds {list(eval_seeds)}: the advisor agrees with the measured best strategy in '
-           f'**{agreement:.0%}** of {len(rows)} cells; mean regret (accuracy lost by following it) '
-           f'**{np.mean(regrets):.3f}**, worst {np.max(regrets):.3f}. Its choice is significantly worse than the '
-           f'best (paired CI of best - advisor above 0) in {worse} of {len(rows)} cells; in {ties} cells the best '
-           'is not significantly better than the runner-up, so agreement there is a coin toss.',
-           f'Mean held-out regret of always running one strategy: {constant_policies(rows)}.', '']
   header = ['n', 'shift', 'distance', 'best (held-out seeds)', 'best - runner-up', 'advisor', 'best - advisor', 'why']
   table = [[f'{r.cell.data_size}', f'{r.cell.shift:g}', f'{r.cell.distance:.4f}',
             f'{r.cell.best} {tables.fmt(r.best_interval)}', tables.fmt(r.margin, True),
             f'{r.recommended}{"" if r.agrees else " (disagrees)"}', tables.fmt(r.shortfall, True), r.reason]
            for r in rows]
-  return '\n'.join(lines) + '\n' + tables.markdown_table(header, table) + '\n'
+  return [f'## {title}', '', summary,
+          f'On the held-out seeds it agrees with the measured best strategy in **{agreement:.0%}** of {len(rows)} '
+          f'cells; its mean regret (accuracy lost by following it, per seed, averaged over cells) is '
+          f'**{tables.fmt(regret_interval)}**. Its choice is significantly worse than the best in {worse} cells; in '
+          f'{ties} cells the best is not significantly better than the runner-up, so agreement there is a coin toss.',
+          '', 'Against every constant policy (held-out seeds; paired over seeds):', '',
+          tables.markdown_table(['policy', 'its regret', 'advisor - policy (negative: the advisor loses less)'],
+                                constants), '', tables.markdown_table(header, table), '']
 
 
 def thresholds_json(t: Thresholds) -> dict:
@@ -204,44 +282,87 @@ def load_thresholds(path: str) -> Thresholds:
 
 
 def run(config, workdir: str, *, overwrite: bool = False) -> str:
-  """Runs (or resumes) the grid, fits the advisor on some seeds, scores it on the others, writes the files."""
+  """Runs (or resumes) the grid, fits both advisors on some seeds (the framework's thresholds, and a depth-2 tree
+  that may recommend any strategy), scores them on the others, and writes the files."""
   if len(config.lr_mults) != 1:
     raise errors.ConfigError(f'config.lr_mults = {tuple(config.lr_mults)} is not allowed: the decision grid compares '
                              'strategies at one backbone LR multiplier')
   outcome = experiment.run(config, workdir, overwrite=overwrite)
   records = outcome.records
+  check_unlabeled(outcome.dataset)
   dist = distances(config, outcome.dataset, outcome.source_params())
   (lr_mult,) = config.lr_mults
-  fit_seeds = range(config.decision.fit_seeds)
-  eval_seeds = range(config.decision.fit_seeds, config.seeds)
-  t = fit_thresholds(cells(records, dist, fit_seeds, config.strategies, lr_mult))
-  rows = score(records, cells(records, dist, eval_seeds, config.strategies, lr_mult), eval_seeds, t, lr_mult)
-  text = markdown(rows, t, fit_seeds, eval_seeds)
-  io.write_json(os.path.join(workdir, 'thresholds.json'), thresholds_json(t) | {'fit_seeds': list(fit_seeds)})
+  fit_seeds = list(range(config.decision.fit_seeds))
+  eval_seeds = list(range(config.decision.fit_seeds, config.seeds))
+  fit_metric = 'val_accuracy' if config.selection.mode == 'search' else 'test_accuracy'
+  fitted = cells(records, dist, fit_seeds, config.strategies, lr_mult, metric=fit_metric)
+  held = cells(records, dist, eval_seeds, config.strategies, lr_mult)
+  t, tree = fit_thresholds(fitted), fit_tree(fitted)
+  text = [f'# Decision framework: measured best strategy vs two advisors', '',
+          f'Both advisors are fitted on seeds {fit_seeds} ({fit_metric.replace("_", " ")} of each strategy there, '
+          f'so no choice reads a test set) and scored on the held-out seeds {eval_seeds} (their test accuracy). '
+          'Distance: squared MMD between the pre-trained backbone\'s features of source and target inputs.', '']
+  written = {}
+  for name, advise_fn, summary in (
+      ('framework', lambda n, d: recommend(n, d, t),
+       f'The original study\'s framework with fitted thresholds: little data below n = {t.little:g}, lots from n = '
+       f'{t.lots:g}, different domains from distance {t.far:.4f}. It can only recommend feature extraction, DANN, '
+       'gradual unfreezing or fine-tuning.'),
+      ('tree', tree.recommend, f'A depth-2 decision tree over target size and distance, any strategy at its leaves: '
+                               f'`{tree.root}`.')):
+    rows = score(records, held, eval_seeds, advise_fn, lr_mult)
+    regret_interval = stats.mean_ci(list(per_seed_regret(records, rows, eval_seeds, lambda r: r.recommended,
+                                                         lr_mult).values()))
+    text += advisor_markdown('The study\'s framework' if name == 'framework' else 'A fitted tree', rows, summary,
+                             against_constants(records, rows, eval_seeds, lr_mult), regret_interval)
+    written[name] = rows
+  io.write_json(os.path.join(workdir, 'thresholds.json'), thresholds_json(t) | {'fit_seeds': fit_seeds})
+  io.write_json(os.path.join(workdir, 'tree.json'), tree_json(tree) | {'fit_seeds': fit_seeds})
   io.write_json(os.path.join(workdir, 'decision.json'), {
       'distances': [{'seed': s, 'shift': sh, 'distance': d} for (s, sh), d in dist.items()],
       'cells': [{'data_size': r.cell.data_size, 'shift': r.cell.shift, 'distance': r.cell.distance,
-                 'best': r.cell.best, 'advisor': r.recommended, 'regret': regret(r.cell, r.recommended),
-                 'accuracy': r.cell.accuracy} for r in rows]})
+                 'best': r.cell.best, 'advisor': r.recommended, 'tree': rt.recommended,
+                 'regret': regret(r.cell, r.recommended), 'tree_regret': regret(rt.cell, rt.recommended),
+                 'accuracy': r.cell.accuracy} for r, rt in zip(written['framework'], written['tree'])]})
+  text = '\n'.join(text)
   io.write_text(os.path.join(workdir, 'decision.md'), text)
   workdir_report.write_decision_map(workdir)  # decision_map.png and .pdf, drawn from decision.json
   return text
 
 
-def advise(config, *, seed: int, data_size: int, shift: float, thresholds_path: str) -> str:
-  """The advisor's recommendation for one target task of the config's data, with the evidence behind it."""
-  if not os.path.exists(thresholds_path):
-    raise errors.UserError(f'no fitted thresholds at {thresholds_path!r}; run python -m scripts.decide first')
+def check_unlabeled(dataset: dataset_lib.Dataset) -> None:
+  """The domain distance needs unlabelled target inputs; it never falls back to the test set's."""
+  if not dataset.data.has_unlabeled:
+    raise errors.ConfigError(f'{dataset.data.name} data has no unlabelled target inputs (an .npz\'s '
+                             'target_unlabeled_x): the advisor\'s domain distance needs them and never reads test inputs')
+
+
+def advise(config, *, seed: int, data_size: int, shift: float, advisor: str, fitted_path: str) -> str:
+  """The recommendation of the fitted advisor ('framework': thresholds.json, or 'tree': tree.json, at
+  `fitted_path`) for one target task of the config's data, with the evidence behind it."""
+  if advisor not in ADVISORS:
+    raise errors.ConfigError(f'--advisor={advisor!r} is not allowed: one of {ADVISORS}')
+  if not os.path.exists(fitted_path):
+    raise errors.UserError(f'no fitted {advisor} at {fitted_path!r}; run python -m scripts.decide first')
   if not 0 <= seed < config.seeds:
     raise errors.ConfigError(f'--seed={seed} is not allowed: the config pre-trains seeds 0..{config.seeds - 1}')
-  t = load_thresholds(thresholds_path)
   dataset = experiment.prepare(config)
+  check_unlabeled(dataset)
   source = sources.source_models(config, dataset, sources.cache_dir(config, 'outputs'))
   fn = distance_fn(config, dataset, samples=500)
   distance = float(jax.jit(fn)(jnp.int32(seed), jnp.float32(shift), jax.tree.map(lambda a: jnp.asarray(a)[seed],
                                                                                   source), dataset.arrays))
-  strategy, reason = recommend(data_size, distance, t)
+  if advisor == 'framework':
+    t = load_thresholds(fitted_path)
+    strategy, reason = recommend(data_size, distance, t)
+    fitted = f'thresholds ({fitted_path}): little < {t.little:g}, lots >= {t.lots:g}, far >= {t.far:.4f}'
+  else:
+    tree = load_tree(fitted_path)
+    strategy, reason = tree.recommend(data_size, distance)
+    fitted = f'tree ({fitted_path}): {tree.root}'
   return (f'labelled target examples: {data_size}\n'
           f'domain distance (squared MMD of pre-trained features, seed {seed}, shift {shift:g}): {distance:.4f}\n'
-          f'thresholds ({thresholds_path}): little < {t.little:g}, lots >= {t.lots:g}, far >= {t.far:.4f}\n'
-          f'recommendation: {strategy} ({reason})')
+          f'{fitted}\nrecommendation: {strategy} ({reason})')
+
+
+ADVISORS = ('framework', 'tree')
