@@ -111,7 +111,25 @@ def claim_workdir(workdir: str, *, config_json: str, overwrite: bool) -> list[di
     if old != config_json or overwrite:
       for name in DERIVED:
         io.remove(os.path.join(workdir, name))
+  runs = read_runs(os.path.join(workdir, 'results.json'))
+  lanes_path = os.path.join(workdir, 'curves.npz')
+  if os.path.exists(lanes_path):  # a damaged file is an error now, before config.json is touched
+    with open(lanes_path, 'rb') as f:
+      io.parse_lanes(f.read(), lanes_path)
   io.makedirs(workdir)
   io.write_text(config_path, config_json)
-  results_path = os.path.join(workdir, 'results.json')
-  return io.read_json(results_path)['runs'] if os.path.exists(results_path) else []
+  return runs
+
+
+def read_runs(path: str) -> list[dict]:
+  """The runs of a results.json ([] where there is none); a damaged one is one WorkdirError naming it."""
+  if not os.path.exists(path):
+    return []
+  try:
+    runs = io.read_json(path)['runs']
+    if not isinstance(runs, list):
+      raise TypeError(f"'runs' is a {type(runs).__name__}, not a list")
+  except (ValueError, KeyError, TypeError) as e:  # truncated or not JSON (ValueError), or not a results file
+    raise WorkdirError(f'{path!r} is damaged or not a results file ({type(e).__name__}: {e}); delete it (it is '
+                       'rebuilt from curves.npz), or rerun with --overwrite to recompute everything') from e
+  return runs
