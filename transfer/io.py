@@ -42,8 +42,21 @@ def write_text(path: str, text: str) -> None:
   write_bytes(path, text.encode())
 
 
-def write_json(path: str, obj) -> None:
-  write_text(path, json.dumps(obj, indent=1, allow_nan=False) + '\n')
+def write_json(path: str, obj, *, sort_keys: bool = False) -> None:
+  write_text(path, json.dumps(obj, indent=1, allow_nan=False, sort_keys=sort_keys) + '\n')
+
+
+def write_json_if_changed(path: str, obj) -> bool:
+  """Writes `obj` as JSON with sorted keys unless `path` already holds the same content (in any key order), so
+  rerunning what made a committed file leaves it byte-identical; returns whether it wrote."""
+  if os.path.exists(path):
+    try:
+      if read_json(path) == json.loads(json.dumps(obj)):  # the round trip: tuples as lists, as the file has them
+        return False
+    except ValueError:  # unreadable: rewritten
+      pass
+  write_json(path, obj, sort_keys=True)
+  return True
 
 
 def makedirs(path: str) -> None:
