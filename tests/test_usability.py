@@ -1,8 +1,10 @@
-"""Using a sweep: source models cached per seed, committed provenance left alone, damaged workdir files reported."""
+"""Using a sweep: sweeps that grow (only the new lanes run, only the new seeds pre-train), committed provenance left
+alone, damaged workdir files reported."""
 
 import json
 import os
 import pathlib
+import re
 import shutil
 
 import jax
@@ -109,6 +111,67 @@ def test_a_truncated_results_file_is_one_clear_error_and_nothing_is_overwritten(
   with open(path, 'r+b') as f:
     f.truncate(os.path.getsize(path) // 2)
   before = {f: open(os.path.join(workdir, f), 'rb').read() for f in os.listdir(workdir)}
+  grown = smoke_config(seeds=3)  # config.json would be rewritten were the files readable
   with pytest.raises(errors.WorkdirError, match=f"{name}' is damaged.*delete it"):
-    experiment.run(smoke_config(), workdir)
+    experiment.run(grown, workdir)
+  assert {f: open(os.path.join(workdir, f), 'rb').read() for f in os.listdir(workdir)} == before
+
+
+def load_runs(workdir):
+  with open(os.path.join(workdir, 'results.json')) as f:
+    return json.load(f)['runs']
+
+
+def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_run, tmp_path, monkeypatch):
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(smoke_run[0], workdir)
+  monkeypatch.setattr(sources, 'pretrained', lambda *_: pytest.fail('pre-trained'))
+  monkeypatch.setattr(experiment.sweep, 'run_lanes', lambda *_, **__: pytest.fail('trained'))
+  changed = smoke_config(max_lanes_per_call=5)
+  with changed.unlocked():
+    changed.report.title = 'renamed'
+  table = experiment.run(changed, workdir).table
+  assert 'renamed' in table
+  with open(os.path.join(workdir, 'config.json')) as f:
+    assert f.read() == changed.to_json(indent=1)  # rewritten
+  assert load_runs(workdir) == load_runs(smoke_run[0])
+
+
+def test_a_grown_sweep_computes_only_the_new_seed_and_matches_a_fresh_run(smoke_run, tmp_path, monkeypatch):
+  """Adding a seed runs exactly its lanes and pre-trains only its source model; the grown workdir's results equal
+  those of the whole grid run at once (bit for bit on CPU)."""
+  workdir = str(tmp_path / 'grown')
+  experiment.run(smoke_config(seeds=1), workdir)
+  pretrained, ran, real = counting_pretrain(monkeypatch), [], experiment.sweep.run_lanes
+
+  def run_lanes(name, lanes, *args, **kwargs):
+    ran.extend(lane['seed'] for lane in lanes)
+    return real(name, lanes, *args, **kwargs)
+
+  monkeypatch.setattr(experiment.sweep, 'run_lanes', run_lanes)
+  experiment.run(smoke_config(), workdir)
+  assert pretrained == [[1]]
+  assert ran and set(ran) == {1}
+  assert len(ran) == len(np.load(os.path.join(smoke_run[0], 'curves.npz'))['key']) // 2  # every lane of seed 1
+  ours, reference = load_runs(workdir), load_runs(smoke_run[0])
+  assert [(r['strategy'], r['seed'], r['data_size'], r['shift']) for r in ours] == [
+      (r['strategy'], r['seed'], r['data_size'], r['shift']) for r in reference]
+  if jax.default_backend() == 'cpu':
+    assert ours == reference
+
+
+@pytest.mark.parametrize('change, named', [
+    (dict(steps=30), 'steps'),
+    (dict(seeds=1), 'seeds (2 -> 1 does not only grow)'),
+    (dict(data_sizes=(8, 16)), 'data_sizes ([8, 32] -> [8, 16] does not only grow)'),
+    (dict(shifts=(0.0, 1.0, 3.0)), 'shifts'),  # every run measures its accuracy at every shift of the experiment
+])
+def test_a_changed_field_that_results_depend_on_is_refused_naming_it(tmp_path, change, named):
+  workdir = a_finished_looking_workdir(tmp_path)
+  before = {f: open(os.path.join(workdir, f), 'rb').read() for f in os.listdir(workdir)}
+  config = smoke_config(**change)
+  with config.unlocked():
+    config.report.title = 'renamed'  # allowed, and not named
+  with pytest.raises(errors.WorkdirError, match=re.escape(f'fields that differ: {named}); rerun with --overwrite')):
+    experiment.run(config, workdir)
   assert {f: open(os.path.join(workdir, f), 'rb').read() for f in os.listdir(workdir)} == before
