@@ -122,9 +122,25 @@ def load_runs(workdir):
     return json.load(f)['runs']
 
 
+def test_a_run_records_its_environment(smoke_run):
+  with open(os.path.join(smoke_run[0], 'environment.json')) as f:
+    env = json.load(f)
+  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'lanes', 'argv', 'packages', 'devices', 'git',
+                      'earlier'}
+  assert set(env['packages']) == {'python', 'jax', 'jaxlib', 'flax', 'optax', 'numpy'}
+  assert env['packages']['jax'] == jax.__version__
+  assert env['devices'] == {'platform': jax.devices()[0].platform, 'kind': jax.devices()[0].device_kind,
+                            'count': jax.device_count(), 'processes': 1}
+  assert re.fullmatch('[0-9a-f]{40}', env['git']['commit']) and isinstance(env['git']['dirty'], bool)  # a checkout
+  assert env['start'] <= env['end'] and env['start'].endswith('+00:00') and env['wall_seconds'] > 0
+  assert set(env['compile_seconds']) == set(env['lanes']) == set(smoke_config().strategies)
+  assert all(s > 0 for s in env['compile_seconds'].values()) and env['earlier'] == []
+
+
 def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_run, tmp_path, monkeypatch):
   workdir = str(tmp_path / 'copy')
   shutil.copytree(smoke_run[0], workdir)
+  environment = open(os.path.join(workdir, 'environment.json'), 'rb').read()
   monkeypatch.setattr(sources, 'pretrained', lambda *_: pytest.fail('pre-trained'))
   monkeypatch.setattr(experiment.sweep, 'run_lanes', lambda *_, **__: pytest.fail('trained'))
   changed = smoke_config(max_lanes_per_call=5)
@@ -135,6 +151,7 @@ def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_
   with open(os.path.join(workdir, 'config.json')) as f:
     assert f.read() == changed.to_json(indent=1)  # rewritten
   assert load_runs(workdir) == load_runs(smoke_run[0])
+  assert open(os.path.join(workdir, 'environment.json'), 'rb').read() == environment  # nothing computed
 
 
 def test_a_grown_sweep_computes_only_the_new_seed_and_matches_a_fresh_run(smoke_run, tmp_path, monkeypatch):
@@ -158,6 +175,10 @@ def test_a_grown_sweep_computes_only_the_new_seed_and_matches_a_fresh_run(smoke_
       (r['strategy'], r['seed'], r['data_size'], r['shift']) for r in reference]
   if jax.default_backend() == 'cpu':
     assert ours == reference
+  with open(os.path.join(workdir, 'environment.json')) as f:
+    env = json.load(f)
+  assert sum(env['lanes'].values()) == len(ran) and len(env['earlier']) == 1  # the 1-seed run's entry
+  assert sum(env['earlier'][0]['lanes'].values()) == len(ran)
 
 
 @pytest.mark.parametrize('change, named', [

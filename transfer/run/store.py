@@ -25,8 +25,9 @@ from transfer.errors import WorkdirError
 
 RUN_KEY = ('strategy',) + types.AXES  # one run (results.json) per grid cell of a strategy
 LANE_KEY = RUN_KEY + ('candidate',)  # one lane (curves.npz) per candidate setting of a run
+ENVIRONMENT = 'environment.json'  # where and how the results were computed (run/provenance.py)
 DERIVED = ('results.json', 'curves.npz', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'curves.png',
-           'curves.pdf', 'source_models.msgpack')
+           'curves.pdf', 'source_models.msgpack', ENVIRONMENT)
 # Config fields that change no result: how lanes are batched into calls, where the source-model cache lives (its
 # files are keyed by their content), and what the report shows. A workdir's config.json may differ from the config
 # in them; it is then rewritten.
