@@ -1,7 +1,9 @@
 """Using a sweep: sweeps that grow (only the new lanes run, only the new seeds pre-train), committed provenance left
-alone, damaged workdir files reported."""
+alone, damaged workdir files reported, chunks sized to the device's memory and an out-of-memory explained."""
 
+import functools
 import json
+import logging
 import os
 import pathlib
 import re
@@ -12,12 +14,15 @@ import numpy as np
 import pytest
 
 from configs import domain_shift
+from tests.conftest import same_arithmetic_atol
 from tests.conftest import smoke_config
 from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
 from transfer.run import experiment
 from transfer.run import sources
+from transfer.run import sweep
+from transfer.train import strategies
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -196,3 +201,65 @@ def test_a_changed_field_that_results_depend_on_is_refused_naming_it(tmp_path, c
   with pytest.raises(errors.WorkdirError, match=re.escape(f'fields that differ: {named}); rerun with --overwrite')):
     experiment.run(config, workdir)
   assert {f: open(os.path.join(workdir, f), 'rb').read() for f in os.listdir(workdir)} == before
+
+
+@pytest.mark.parametrize('budget, width', [(1e9, 8), (1000 + 4 * 100, 8), (1000 + 3 * 100, 6), (1000 + 100, 2),
+                                           (10, 2)])
+def test_the_default_width_is_the_widest_that_fits_the_memory_budget(budget, width):
+  memory = sweep.Memory(fixed=1000, per_lane=100)  # bytes per device
+  assert sweep.fitting_width(8, 2, memory, budget) == width  # 8 lanes on 2 devices; never below 1 lane per device
+
+
+def fine_tuning_lanes(count=4):
+  return sweep.grid(strategies.get('fine_tuning'), seeds=2, data_sizes=(8, 32), shifts=(0.0, 1.0, 2.0, 3.0),
+                    lr_mults=(0.1,))[:count]
+
+
+def test_a_program_too_large_for_the_device_runs_in_narrower_chunks_with_the_same_results(
+    source_params, train_fn_for, monkeypatch, caplog):
+  lanes, rows = fine_tuning_lanes(), {}
+
+  def run(**kwargs):
+    compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning')))
+    return sweep.run_lanes('fine_tuning', lanes, source_params, compiled=compiled, max_lanes_per_call=0,
+                           on_chunk=lambda lo, hi, out: rows.update({lo + i: out['test_loss'][i] for i in
+                                                                     range(hi - lo)}), **kwargs)
+
+  whole = run()
+  reference, rows = [rows[i] for i in range(len(lanes))], {}
+  monkeypatch.setattr(sweep, 'device_memory', lambda: (1.0, 'a test budget'))
+  with caplog.at_level(logging.INFO):
+    narrow = run()
+  assert whole.width == sweep.chunk_width(len(lanes), 0, jax.device_count()) and whole.programs == 1
+  assert narrow.width == jax.device_count() < len(lanes) and narrow.programs == 2
+  assert f'{narrow.width} lanes per call (of {len(lanes)})' in caplog.text and 'a test budget' in caplog.text
+  np.testing.assert_allclose([rows[i] for i in range(len(lanes))], reference, atol=same_arithmetic_atol(1e-5))
+
+
+def out_of_memory(*_):
+  raise jax.errors.JaxRuntimeError('RESOURCE_EXHAUSTED: Out of memory while trying to allocate 7.50GiB.')
+
+
+@pytest.mark.parametrize('max_lanes', [0, 2])
+def test_a_device_out_of_memory_is_one_error_naming_max_lanes_per_call(source_params, max_lanes):
+  devices, lanes = jax.device_count(), fine_tuning_lanes(4 * jax.device_count())
+  width = sweep.chunk_width(len(lanes), max_lanes, devices)
+  with pytest.raises(errors.OutOfMemoryError, match=re.escape(
+      f'running {width} lanes per call (config.max_lanes_per_call = {max_lanes}')) as raised:
+    sweep.run_lanes('fine_tuning', lanes, source_params, compiled=out_of_memory, max_lanes_per_call=max_lanes,
+                    on_chunk=lambda *_: pytest.fail('no chunk finished'))
+  if width > devices:
+    assert f'rerun with --config.max_lanes_per_call={width // 2}' in str(raised.value)
+  else:
+    assert 'even one lane per device does not fit' in str(raised.value)
+  assert 'XLA said: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 7.50GiB.' in str(raised.value)
+
+
+def test_an_out_of_memory_in_a_sweep_names_max_lanes_per_call_and_half_the_chunk(tmp_path, monkeypatch):
+  monkeypatch.setattr(sweep, 'compile_for', lambda *_: (out_of_memory, None))
+  config = smoke_config(max_lanes_per_call=0)
+  lanes = config.seeds * len(config.data_sizes) * len(config.shifts) * config.search.num_samples
+  with pytest.raises(errors.OutOfMemoryError, match=re.escape(
+      f"[{config.strategies[0]}] the device ran out of memory running {lanes} lanes per call (config.max_lanes_per_call"
+      f" = 0, chosen from the estimate of device memory): rerun with --config.max_lanes_per_call={lanes // 2}")):
+    experiment.run(config, str(tmp_path / 'workdir'))
