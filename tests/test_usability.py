@@ -1,17 +1,22 @@
 """Using a sweep: sweeps that grow (only the new lanes run, only the new seeds pre-train), committed provenance left
-alone, damaged workdir files reported, chunks sized to the device's memory and an out-of-memory explained."""
+alone, damaged workdir files reported, chunks sized to the device's memory and an out-of-memory explained, and a
+progress bar on terminals only."""
 
+import contextlib
 import functools
+import io as std_io
 import json
 import logging
 import os
 import pathlib
 import re
 import shutil
+import sys
 
 import jax
 import numpy as np
 import pytest
+import rich.console
 
 from configs import domain_shift
 from tests.conftest import same_arithmetic_atol
@@ -20,6 +25,7 @@ from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
 from transfer.run import experiment
+from transfer.run import progress as progress_lib
 from transfer.run import sources
 from transfer.run import sweep
 from transfer.train import strategies
@@ -170,9 +176,20 @@ def test_a_grown_sweep_computes_only_the_new_seed_and_matches_a_fresh_run(smoke_
     ran.extend(lane['seed'] for lane in lanes)
     return real(name, lanes, *args, **kwargs)
 
+  shown, real_shown = [], progress_lib.shown
+
+  @contextlib.contextmanager
+  def recorded(lanes, console=None):
+    with real_shown(lanes, console) as progress:
+      shown.append(progress)
+      yield progress
+
   monkeypatch.setattr(experiment.sweep, 'run_lanes', run_lanes)
+  monkeypatch.setattr(progress_lib, 'shown', recorded)
   experiment.run(smoke_config(), workdir)
   assert pretrained == [[1]]
+  (progress,) = shown
+  assert progress.total == progress.completed == len(ran) and set(progress.lanes) == set(smoke_config().strategies)
   assert ran and set(ran) == {1}
   assert len(ran) == len(np.load(os.path.join(smoke_run[0], 'curves.npz'))['key']) // 2  # every lane of seed 1
   ours, reference = load_runs(workdir), load_runs(smoke_run[0])
@@ -263,3 +280,59 @@ def test_an_out_of_memory_in_a_sweep_names_max_lanes_per_call_and_half_the_chunk
       f"[{config.strategies[0]}] the device ran out of memory running {lanes} lanes per call (config.max_lanes_per_call"
       f" = 0, chosen from the estimate of device memory): rerun with --config.max_lanes_per_call={lanes // 2}")):
     experiment.run(config, str(tmp_path / 'workdir'))
+
+
+def test_the_progress_counts_lanes_and_chunks_and_says_the_step():
+  progress = progress_lib.Progress({'fine_tuning': 5, 'scratch': 3})
+  assert (progress.total, progress.completed, progress.step) == (8, 0, 'starting')
+  progress.compiling('fine_tuning')
+  assert progress.step == 'compiling fine_tuning' and progress.completed == 0
+  progress.started('fine_tuning', 3)
+  assert progress.step == 'fine_tuning: chunk 1/3'
+  for lanes, step in ((2, 'fine_tuning: chunk 2/3'), (2, 'fine_tuning: chunk 3/3'), (1, 'fine_tuning: done')):
+    progress.chunk_done('fine_tuning', lanes)
+    assert progress.step == step
+  assert (progress.completed, progress.chunks['fine_tuning'], progress.chunks['scratch']) == (5, (3, 3), (0, 0))
+
+
+def fake_sweep(lanes, source_params, arrays):
+  """Stands in for a compiled sweep without compiling anything: one output per lane."""
+  del source_params, arrays
+  return {'test_loss': lanes.lr * 2}
+
+
+def run_fake_sweep(lanes, source_params, progress):
+  return sweep.run_lanes('fine_tuning', lanes, source_params, compiled=fake_sweep, max_lanes_per_call=2,
+                         on_chunk=lambda *_: None, progress=progress)
+
+
+def test_off_a_terminal_no_bar_is_drawn_and_the_log_lines_are_those_without_one(source_params, monkeypatch,
+                                                                                 caplog):
+  monkeypatch.setattr(sys, 'stderr', std_io.StringIO())  # not a terminal, as under CI or a redirect
+  lanes = fine_tuning_lanes()
+
+  def logged(progress):
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+      run_fake_sweep(lanes, source_params, progress)
+    return [re.sub(r'[0-9.]+s\b', 'Ts', m) for m in caplog.messages]
+
+  with progress_lib.shown({'fine_tuning': len(lanes)}) as progress:
+    assert progress.draw is None
+    with_progress = logged(progress)
+  assert with_progress == logged(None) and any('chunk 2/2' in m for m in with_progress)
+  assert sys.stderr.getvalue() == ''
+  assert (progress.completed, progress.chunks['fine_tuning'], progress.step) == (len(lanes), (2, 2),
+                                                                                 'fine_tuning: done')
+
+
+def test_on_a_terminal_the_bar_shows_compiling_apart_then_every_chunk(source_params):
+  screen = std_io.StringIO()
+  lanes = fine_tuning_lanes()
+  with progress_lib.shown({'fine_tuning': len(lanes)},
+                          console=rich.console.Console(file=screen, force_terminal=True, width=120)) as progress:
+    run_fake_sweep(lanes, source_params, progress)
+  text = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', screen.getvalue())
+  for step in ('compiling fine_tuning', 'fine_tuning: chunk 1/2', 'fine_tuning: chunk 2/2', 'fine_tuning: done',
+               f'{len(lanes)}/{len(lanes)} lanes', 'ETA'):
+    assert step in text, step

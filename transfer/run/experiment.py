@@ -17,6 +17,7 @@ from transfer import io
 from transfer import types
 from transfer.data import dataset as dataset_lib
 from transfer.report import workdir as workdir_report
+from transfer.run import progress as progress_lib
 from transfer.run import provenance
 from transfer.run import records as records_lib
 from transfer.run import search
@@ -126,26 +127,31 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, finished=False))
   order = []
-  for p in plans:
-    name = p.strategy.name
-    logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d', name,
-                 len(p.cells), len(p.candidates), len(p.cells) * len(p.candidates) - len(p.todo),
-                 len(p.cells) * len(p.candidates), len(p.todo))
-    if p.todo:
-      compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, dataset, p.strategy)))
+  with progress_lib.shown(lanes) as progress:
+    for p in plans:
+      name = p.strategy.name
+      logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d', name,
+                   len(p.cells), len(p.candidates), len(p.cells) * len(p.candidates) - len(p.todo),
+                   len(p.cells) * len(p.candidates), len(p.todo))
+      if p.todo:
+        compiled = jax.jit(functools.partial(sweep.train_lanes,
+                                             train_fn=strategy_train_fn(config, dataset, p.strategy)))
 
-      def persist(lo, hi, out, todo=p.todo):
-        done = todo[lo:hi]
-        runs.lanes.add([k for k, _ in done], [{h: v[h] for h in types.HPARAMS} for _, v in done],
-                       {c: out[c] for c in records_lib.CURVES}, {s: out[s] for s in records_lib.SCALARS})
+        def persist(lo, hi, out, todo=p.todo):
+          done = todo[lo:hi]
+          runs.lanes.add([k for k, _ in done], [{h: v[h] for h in types.HPARAMS} for _, v in done],
+                         {c: out[c] for c in records_lib.CURVES}, {s: out[s] for s in records_lib.SCALARS})
 
-      timing = sweep.run_lanes(name, [v for _, v in p.todo], source_params(), dataset.arrays, compiled=compiled,
-                               max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist)
-      compile_seconds[name] = timing.compile_seconds
-    runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
-                                     mode=config.selection.mode, eval_every=config.selection.eval_every, shifts=shifts)
-             for key, cell in zip(p.keys, p.cells))
-    order += p.keys
+        if not source_params.cache_info().currsize:
+          progress.doing('source models')
+        timing = sweep.run_lanes(name, [v for _, v in p.todo], source_params(), dataset.arrays, compiled=compiled,
+                                 max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress)
+        compile_seconds[name] = timing.compile_seconds
+      runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
+                                       mode=config.selection.mode, eval_every=config.selection.eval_every,
+                                       shifts=shifts)
+               for key, cell in zip(p.keys, p.cells))
+      order += p.keys
   records = runs.ordered(order)
   runs.save(records)
   table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,

@@ -22,6 +22,7 @@ import numpy as np
 
 from transfer import types
 from transfer.errors import OutOfMemoryError
+from transfer.run import progress as progress_lib
 from transfer.train import strategies
 
 
@@ -189,12 +190,15 @@ def out_of_memory(name: str, width: int, devices: int, max_lanes_per_call: int,
 
 
 def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
-              max_lanes_per_call: int, on_chunk: Callable[[int, int, dict], None]) -> Timing:
+              max_lanes_per_call: int, on_chunk: Callable[[int, int, dict], None],
+              progress: progress_lib.Progress | None = None) -> Timing:
   """Runs every lane (a dict of its grid axes and hyperparameters) through `compiled` (a jitted `train_lanes`),
   chunk by chunk; `on_chunk(start, stop, outputs)` receives each chunk's outputs (numpy arrays, one row per lane)
   as soon as they are on the host (to persist them). The program is compiled once, before the first chunk, and
   timed apart from the chunks (twice where every lane would not fit the device's memory: then at the width that
-  does). A device that runs out of memory is one OutOfMemoryError naming max_lanes_per_call."""
+  does). A device that runs out of memory is one OutOfMemoryError naming max_lanes_per_call. `progress` (a whole
+  sweep's, run/progress.py) is told of the compilation and of every chunk."""
+  progress = progress or progress_lib.Progress({name: len(lanes)})
   mesh = lane_mesh()
   width = chunk_width(len(lanes), max_lanes_per_call, mesh.size)
 
@@ -202,6 +206,7 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
     return shard(pad_to(types.stack_lanes(lanes[lo:hi]), width), source_params, arrays, mesh)
 
   start, programs = time.perf_counter(), 1
+  progress.compiling(name)
   try:
     call, memory = compile_for(compiled, chunk(0, min(width, len(lanes)), width), width // mesh.size)
     if max_lanes_per_call <= 0:
@@ -216,6 +221,7 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
   compile_seconds = time.perf_counter() - start
   logging.info('[%s] compiled in %.1fs for %d lanes per call', name, compile_seconds, width)
   bounds = chunks(len(lanes), width)
+  progress.started(name, len(bounds))
   for i, (lo, hi) in enumerate(bounds):
     try:
       out = call(*chunk(lo, hi, width))
@@ -225,6 +231,7 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
         raise out_of_memory(name, width, mesh.size, max_lanes_per_call, e) from e
       raise
     on_chunk(lo, hi, out)
+    progress.chunk_done(name, hi - lo)
     logging.info('[%s] chunk %d/%d: %d lanes done on %d device(s), %.1fs elapsed', name, i + 1, len(bounds), hi - lo,
                  mesh.size, time.perf_counter() - start)
   return Timing(compile_seconds, time.perf_counter() - start - compile_seconds, width, programs)
