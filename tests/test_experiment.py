@@ -49,7 +49,7 @@ def test_results_json_has_one_record_per_run(smoke_run):
 def test_a_new_config_reuses_the_cached_source_models(smoke_run, tmp_path, monkeypatch):
   workdir, _, _ = smoke_run
   cached = os.listdir(os.path.join(workdir, 'pretrained'))
-  assert sorted(f.rsplit('.', 1)[1] for f in cached) == ['json', 'msgpack']
+  assert sorted(f.split('.', 1)[1] for f in cached) == ['json'] + [f'seed{s}.msgpack' for s in range(2)]
 
   def fail(*_):
     raise AssertionError('pre-trained again although the cache matches')

@@ -39,12 +39,15 @@ def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_
 
   def collect(max_lanes, fn):
     rows = {}
-    sweep.run_lanes('fine_tuning', cells, source_params, compiled=fn, max_lanes_per_call=max_lanes,
-                    on_chunk=lambda lo, hi, out: rows.update({lo + i: out['test_loss'][i] for i in range(hi - lo)}))
-    return [rows[i] for i in range(len(cells))]
+    timing = sweep.run_lanes(
+        'fine_tuning', cells, source_params, compiled=fn, max_lanes_per_call=max_lanes,
+        on_chunk=lambda lo, hi, out: rows.update({lo + i: out['test_loss'][i] for i in range(hi - lo)}))
+    return [rows[i] for i in range(len(cells))], timing
 
-  chunked = collect(3, compiled)
-  assert compiled._cache_size() == 1  # 4 lanes in chunks of 3, the last padded: one compilation
-  whole = collect(0, jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning'))))
+  chunked, timing = collect(3, compiled)
+  assert timing.programs == 1  # 4 lanes in chunks of 3 (of 2 on two devices), the last padded: one compilation
+  assert timing.width == sweep.chunk_width(len(cells), 3, jax.device_count()) < len(cells)
+  assert timing.compile_seconds > 0 and timing.run_seconds > 0
+  whole, _ = collect(0, jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning'))))
   for a, b in zip(chunked, whole):
     np.testing.assert_allclose(a, b, atol=same_arithmetic_atol(1e-5))

@@ -19,3 +19,7 @@ class CheckpointError(UserError, ValueError):
 
 class DataError(UserError, ValueError):
   """A data file that is missing, unreadable, or whose arrays are missing, mis-shaped, non-finite or mislabelled."""
+
+
+class OutOfMemoryError(UserError):
+  """A device ran out of memory running a chunk of lanes (config.max_lanes_per_call bounds a chunk)."""

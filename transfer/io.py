@@ -42,8 +42,21 @@ def write_text(path: str, text: str) -> None:
   write_bytes(path, text.encode())
 
 
-def write_json(path: str, obj) -> None:
-  write_text(path, json.dumps(obj, indent=1, allow_nan=False) + '\n')
+def write_json(path: str, obj, *, sort_keys: bool = False) -> None:
+  write_text(path, json.dumps(obj, indent=1, allow_nan=False, sort_keys=sort_keys) + '\n')
+
+
+def write_json_if_changed(path: str, obj) -> bool:
+  """Writes `obj` as JSON with sorted keys unless `path` already holds the same content (in any key order), so
+  rerunning what made a committed file leaves it byte-identical; returns whether it wrote."""
+  if os.path.exists(path):
+    try:
+      if read_json(path) == json.loads(json.dumps(obj)):  # the round trip: tuples as lists, as the file has them
+        return False
+    except ValueError:  # unreadable: rewritten
+      pass
+  write_json(path, obj, sort_keys=True)
+  return True
 
 
 def makedirs(path: str) -> None:
@@ -106,17 +119,24 @@ def write_lanes(path: str, lanes: dict[tuple, dict]) -> None:
 
 def read_lanes(path: str) -> dict[tuple, dict]:
   """The lanes `write_lanes` wrote ({} where there is no file), in the order they were written; in a
-  multi-process job, process 0's file on every process."""
+  multi-process job, process 0's file on every process. A damaged file is one WorkdirError naming it."""
   data = bytes_from_process_0(lambda: open(path, 'rb').read() if os.path.exists(path) else b'')
-  if not data:
-    return {}
-  arrays = load_npz(data)
-  curves = [k.split('/', 1)[1] for k in arrays if k.startswith('curve/')]
-  scalars = [k.split('/', 1)[1] for k in arrays if k.startswith('scalar/')]
-  return {tuple(json.loads(str(key))): {'hparams': dict(zip(types.HPARAMS, arrays['hparams'][i].tolist())),
-                                        'curves': {c: arrays[f'curve/{c}'][i] for c in curves},
-                                        'scalars': {s: arrays[f'scalar/{s}'][i].item() for s in scalars}}
-          for i, key in enumerate(arrays['key'])}
+  return parse_lanes(data, path) if data else {}
+
+
+def parse_lanes(data: bytes, path: str) -> dict[tuple, dict]:
+  """The lanes in the bytes of a file `write_lanes` wrote (at `path`, named in the error if they are damaged)."""
+  try:
+    arrays = load_npz(data)
+    curves = [k.split('/', 1)[1] for k in arrays if k.startswith('curve/')]
+    scalars = [k.split('/', 1)[1] for k in arrays if k.startswith('scalar/')]
+    return {tuple(json.loads(str(key))): {'hparams': dict(zip(types.HPARAMS, arrays['hparams'][i].tolist())),
+                                          'curves': {c: arrays[f'curve/{c}'][i] for c in curves},
+                                          'scalars': {s: arrays[f'scalar/{s}'][i].item() for s in scalars}}
+            for i, key in enumerate(arrays['key'])}
+  except Exception as e:  # a truncated zip, a missing or mis-shaped array: numpy and zipfile raise several types
+    raise errors.WorkdirError(f'{path!r} is damaged or not a file of finished lanes ({type(e).__name__}: {e}); '
+                              'delete it to recompute its lanes, or rerun with --overwrite') from e
 
 
 def read_workdir(workdir: str) -> tuple[dict, list[dict]] | None:

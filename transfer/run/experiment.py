@@ -17,6 +17,8 @@ from transfer import io
 from transfer import types
 from transfer.data import dataset as dataset_lib
 from transfer.report import workdir as workdir_report
+from transfer.run import progress as progress_lib
+from transfer.run import provenance
 from transfer.run import records as records_lib
 from transfer.run import search
 from transfer.run import sources
@@ -77,12 +79,36 @@ def strategy_train_fn(config, dataset: dataset_lib.Dataset, strategy: strategies
   return functools.partial(target.train, data=dataset.data, strategy=strategy, spec=target_spec(config, dataset))
 
 
+class Plan(NamedTuple):
+  """One strategy's part of a sweep: its grid cells, their run keys, its candidate settings and the lanes to run."""
+
+  strategy: strategies.Strategy
+  cells: list[dict]
+  keys: list[tuple]  # store.run_key of each cell
+  candidates: list[dict]
+  todo: list[tuple[tuple, dict]]  # (lane key, lane values) of every lane not yet in the workdir
+
+
+def plan(config, name: str, shifts: tuple[float, ...], runs: store.RunStore) -> Plan:
+  """The lanes of strategy `name` and which of them `runs` does not hold yet."""
+  strategy = strategies.get(name)
+  cells = sweep.config_grid(strategy, config, shifts, lr_mult_axis='lr_mult' not in search.searched(config, strategy))
+  candidates = search.candidates(config, strategy)
+  keys = [store.run_key({'strategy': name, **cell}) for cell in cells]
+  lanes = [(key + (j,), search.lane_values(cell, candidate)) for key, cell in zip(keys, cells)
+           for j, candidate in enumerate(candidates)]
+  missing = set(runs.lanes.missing(k for k, _ in lanes))
+  return Plan(strategy, cells, keys, candidates, [(k, v) for k, v in lanes if k in missing])
+
+
 def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
   """Runs the experiment `config` describes into `workdir`.
 
-  Finished runs already in `workdir` (from an interrupted run of the same config) are not recomputed, and the
-  source models are obtained only if some run is missing (or a caller asks for them through the outcome).
+  Finished runs already in `workdir` (from an interrupted run of the same config, or of a config with a smaller
+  grid) are not recomputed, and the source models are obtained only if some run is missing (or a caller asks for
+  them through the outcome). A run that computes lanes records its environment in <workdir>/environment.json.
   """
+  clock = provenance.Clock()
   dataset = prepare(config)
   runs = store.open_workdir(workdir, experiment=config.experiment, config_json=config.to_json(indent=1),
                             overwrite=overwrite)
@@ -93,38 +119,46 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
     io.save_msgpack(os.path.join(workdir, SOURCE_MODELS), params)  # usable as config.pretrained.checkpoint
     return params
 
-  shifts, order = dataset_lib.shifts(config, dataset.data), []
-  for name in config.strategies:
-    strategy = strategies.get(name)
-    searched = search.searched(config, strategy)
-    cells = sweep.config_grid(strategy, config, shifts, lr_mult_axis='lr_mult' not in searched)
-    candidates = search.candidates(config, strategy)
-    keys = [store.run_key({'strategy': name, **cell}) for cell in cells]
-    lanes = [(key + (j,), search.lane_values(cell, candidate)) for key, cell in zip(keys, cells)
-             for j, candidate in enumerate(candidates)]
-    missing = set(runs.lanes.missing(k for k, _ in lanes))
-    todo = [(k, v) for k, v in lanes if k in missing]
-    logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d', name,
-                 len(cells), len(candidates), len(lanes) - len(todo), len(lanes), len(todo))
-    if todo:
-      compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=strategy_train_fn(config, dataset, strategy)))
+  shifts, test_shifts = dataset_lib.shifts(config, dataset.data), dataset_lib.test_shifts(config, dataset.data)
+  plans = [plan(config, name, shifts, runs) for name in config.strategies]
+  lanes = {p.strategy.name: len(p.todo) for p in plans if p.todo}
+  compile_seconds = {}
+  environment = os.path.join(workdir, store.ENVIRONMENT)
+  if lanes:
+    provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, finished=False))
+  order = []
+  with progress_lib.shown(lanes) as progress:
+    for p in plans:
+      name = p.strategy.name
+      logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d', name,
+                   len(p.cells), len(p.candidates), len(p.cells) * len(p.candidates) - len(p.todo),
+                   len(p.cells) * len(p.candidates), len(p.todo))
+      if p.todo:
+        compiled = jax.jit(functools.partial(sweep.train_lanes,
+                                             train_fn=strategy_train_fn(config, dataset, p.strategy)))
 
-      def persist(lo, hi, out, todo=todo):
-        done = todo[lo:hi]
-        runs.lanes.add([k for k, _ in done], [{h: v[h] for h in types.HPARAMS} for _, v in done],
-                       {c: out[c] for c in records_lib.CURVES}, {s: out[s] for s in records_lib.SCALARS})
+        def persist(lo, hi, out, todo=p.todo):
+          done = todo[lo:hi]
+          runs.lanes.add([k for k, _ in done], [{h: v[h] for h in types.HPARAMS} for _, v in done],
+                         {c: out[c] for c in records_lib.CURVES}, {s: out[s] for s in records_lib.SCALARS})
 
-      sweep.run_lanes(name, [v for _, v in todo], source_params(), dataset.arrays, compiled=compiled,
-                      max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist)
-    runs.add(records_lib.cell_record(strategy, cell, runs.lanes.get([key + (j,) for j in range(len(candidates))]),
-                                     mode=config.selection.mode, eval_every=config.selection.eval_every,
-                                     shifts=dataset_lib.test_shifts(config, dataset.data))
-             for key, cell in zip(keys, cells))
-    order += keys
+        if not source_params.cache_info().currsize:
+          progress.doing('source models')
+        timing = sweep.run_lanes(name, [v for _, v in p.todo], source_params(), dataset.arrays, compiled=compiled,
+                                 max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress)
+        compile_seconds[name] = timing.compile_seconds
+      runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
+                                       mode=config.selection.mode, eval_every=config.selection.eval_every,
+                                       shifts=test_shifts)
+               for key, cell in zip(p.keys, p.cells))
+      order += p.keys
   records = runs.ordered(order)
   runs.save(records)
   table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,
                                        eval_every=config.selection.eval_every)
+  if lanes:
+    provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds=compile_seconds,
+                                                    finished=True))
   logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   return Outcome(table, records, dataset, source_params)

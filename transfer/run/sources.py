@@ -1,9 +1,11 @@
 """The source models a sweep transfers from, obtained one way: a user's checkpoint (`config.pretrained.checkpoint`),
-or models pre-trained here, one per seed in one `jit(vmap(pretrain))`, and cached.
+or models pre-trained here, the missing seeds in one `jit(vmap(pretrain))`, and cached one file per seed.
 
-Cached source models are keyed by everything that determines them: `<cache_dir>/<key>.msgpack` holds the
-parameters stacked over seeds, and `<key>.json` the source config and the held-out source metrics for provenance.
-A user's checkpoint is checked against the model parameter by parameter (`load_backbone`) before anything compiles.
+Cached source models are keyed by everything that determines them but the number of seeds:
+`<cache_dir>/<key>.seed<i>.msgpack` holds seed i's parameters, and `<key>.json` the source config and every cached
+seed's held-out source metrics for provenance (written only when its content changes, keys sorted, so a rerun leaves
+a committed file byte-identical). A sweep that grows its seeds pre-trains only the new ones. A user's checkpoint is
+checked against the model parameter by parameter (`load_backbone`) before anything compiles.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 
 from absl import logging
 import flax.traverse_util
@@ -37,19 +40,27 @@ def cache_key(source_config: dict) -> str:
 
 
 def source_config(config, dataset: Dataset) -> dict:
-  """Everything that determines the pre-trained source models (and so their cache key)."""
+  """Everything that determines a seed's pre-trained source model, the seed aside (and so the cache key of every
+  seed's model): not the number of seeds, so a sweep that adds seeds reuses the models it has."""
   return {'data': dataset.key, 'model': models.model_key(config.model, dataset.data.input_shape),
-          'pretrain': {k: config.pretrain[k] for k in ('steps', 'batch_size', 'lr')}, 'seeds': config.seeds}
+          'pretrain': {k: config.pretrain[k] for k in ('steps', 'batch_size', 'lr')}}
 
 
-def pretrain_all(config, dataset: Dataset):
-  """Pre-trains one source model per seed in one `jit(vmap(pretrain))`; returns params and source metrics."""
+def seed_file(cache: str, key: str, seed: int) -> str:
+  """Where seed `seed`'s cached source model lives."""
+  return os.path.join(cache, f'{key}.seed{seed}.msgpack')
+
+
+def pretrain_all(config, dataset: Dataset, seeds: Sequence[int] | None = None):
+  """Pre-trains one source model per seed of `seeds` (every seed of the config by default) in one
+  `jit(vmap(pretrain))`; returns the params stacked over those seeds and their source metrics (one list each)."""
   data = dataset.data
+  seeds = range(config.seeds) if seeds is None else seeds
   fn = functools.partial(pretrain_lib.pretrain, data=data,
                          model=models.make_model(config.model, data.source_classes, data.input_shape),
                          lr=config.pretrain.lr, adam=optim.Adam(),
                          loop=loop_lib.Loop(config.pretrain.steps, config.pretrain.batch_size))
-  params, metrics = jax.jit(jax.vmap(fn, in_axes=(0, None)))(jnp.arange(config.seeds), dataset.arrays)
+  params, metrics = jax.jit(jax.vmap(fn, in_axes=(0, None)))(jnp.asarray(list(seeds), jnp.int32), dataset.arrays)
   return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)
 
 
@@ -75,20 +86,61 @@ def pretrained(config, dataset: Dataset, cache: str):
 
 
 def cached_or_pretrained(config, dataset: Dataset, cache: str):
-  """`pretrained` in one process: the cached models, or pre-trained and cached."""
+  """`pretrained` in one process: every seed's cached model, the missing seeds pre-trained (together) and cached."""
   source = source_config(config, dataset)
-  path = os.path.join(cache, cache_key(source))
-  if os.path.exists(path + '.msgpack'):
-    logging.info('Pre-trained source models: reusing %s.msgpack', path)
-    return io.load_msgpack(path + '.msgpack')
-  start = time.perf_counter()
-  params, metrics = pretrain_all(config, dataset)
-  io.makedirs(cache)
-  io.save_msgpack(path + '.msgpack', params)
-  io.write_json(path + '.json', {'source_config': source, 'source_test': metrics})
-  logging.info('Pre-trained %d source models in %.1fs; held-out source accuracy per seed: %s', config.seeds,
-               time.perf_counter() - start, np.round(metrics['accuracy'], 3).tolist())
-  return params
+  key = cache_key(source)
+  record = os.path.join(cache, f'{key}.json')
+  metrics = source_metrics(record)
+  seeds = range(config.seeds)
+  cached = [s for s in seeds if os.path.exists(seed_file(cache, key, s)) and
+            metrics and all(s < len(v) and v[s] is not None for v in metrics.values())]
+  found = {s: io.load_msgpack(seed_file(cache, key, s)) for s in cached}
+  if cached:
+    logging.info('Pre-trained source models: reusing seeds %s from %s.seed*.msgpack', ranges(cached),
+                 os.path.join(cache, key))
+  missing = [s for s in seeds if s not in found]
+  if missing:
+    start = time.perf_counter()
+    params, new = pretrain_all(config, dataset, missing)
+    io.makedirs(cache)
+    for i, seed in enumerate(missing):
+      found[seed] = jax.tree.map(lambda a, i=i: np.asarray(a[i]), params)
+      io.save_msgpack(seed_file(cache, key, seed), found[seed])
+    for name, values in new.items():
+      column = metrics.setdefault(name, [])
+      column.extend([None] * (max(missing) + 1 - len(column)))
+      for seed, value in zip(missing, values):
+        column[seed] = value
+    io.write_json_if_changed(record, {'source_config': source, 'source_test': metrics})
+    logging.info('Pre-trained the source models of seeds %s in %.1fs; held-out source accuracy: %s', ranges(missing),
+                 time.perf_counter() - start, np.round(new['accuracy'], 3).tolist())
+  return jax.tree.map(lambda *per_seed: np.stack(per_seed), *(found[s] for s in seeds))
+
+
+def source_metrics(path: str) -> dict[str, list]:
+  """The held-out source metrics of every cached seed (name -> one value per seed, None where unknown) in a
+  provenance file ({} where there is none)."""
+  if not os.path.exists(path):
+    return {}
+  try:
+    metrics = io.read_json(path)['source_test']
+    if not all(isinstance(v, list) for v in metrics.values()):
+      raise TypeError('source_test holds no list per metric')
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise CheckpointError(f'{path!r} is damaged or not a source-model provenance file ({type(e).__name__}: {e}); '
+                          'delete it to pre-train its source models again') from e
+  return metrics
+
+
+def ranges(seeds: Sequence[int]) -> str:
+  """Seeds as '0-4, 7' for a log line."""
+  out, start = [], None
+  for i, seed in enumerate(seeds):
+    start = seed if start is None else start
+    if i + 1 == len(seeds) or seeds[i + 1] != seed + 1:
+      out.append(f'{start}' if start == seed else f'{start}-{seed}')
+      start = None
+  return ', '.join(out)
 
 
 def source_models(config, dataset: Dataset, cache: str):

@@ -4,7 +4,9 @@
 candidate setting of one grid cell) is kept in `curves.npz`: its key, hyperparameters, the curves of its
 evaluations and its scalars, rewritten atomically after every chunk. `results.json` holds one run per grid cell
 (the candidate and step its selection chose, see run/records.py), rewritten when a strategy's lanes are done. A
-rerun with the same config computes only the lanes that are missing.
+rerun with the same config computes only the lanes that are missing; so does a config that grows the grid (more
+seeds, sizes, strategies, candidates, ...; `GROWABLE`) or changes only what no result depends on (`PRESENTATION`),
+and config.json is then rewritten. Any other difference is refused unless `--overwrite`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 
+from absl import logging
 import numpy as np
 
 from transfer import io
@@ -22,8 +25,19 @@ from transfer.errors import WorkdirError
 
 RUN_KEY = ('strategy',) + types.AXES  # one run (results.json) per grid cell of a strategy
 LANE_KEY = RUN_KEY + ('candidate',)  # one lane (curves.npz) per candidate setting of a run
+ENVIRONMENT = 'environment.json'  # where and how the results were computed (run/provenance.py)
 DERIVED = ('results.json', 'curves.npz', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'curves.png',
-           'curves.pdf', 'source_models.msgpack')
+           'curves.pdf', 'source_models.msgpack', ENVIRONMENT)
+# Config fields that change no result: how lanes are batched into calls, where the source-model cache lives (its
+# files are keyed by their content), and what the report shows. A workdir's config.json may differ from the config
+# in them; it is then rewritten.
+PRESENTATION = ('max_lanes_per_call', 'pretrain.cache_dir', 'report')
+# The grid fields a workdir's config may grow: the new value holds the old one (seeds, search.num_samples: at least as
+# many), so every finished lane keeps its key in curves.npz and only the new lanes run (candidate j of a random search
+# is the same draw whatever num_samples is). `shifts` cannot grow: every run measures its test accuracy at every
+# shift of its experiment (ood_accuracy), so a new shift changes every finished run. Every other field, `experiment`
+# included, must match.
+GROWABLE = ('seeds', 'data_sizes', 'lr_mults', 'layers_copied', 'strategies', 'search.num_samples')
 
 
 def run_key(record: dict) -> tuple:
@@ -36,9 +50,40 @@ def flat_items(obj, prefix: str = '') -> dict:
   return {prefix.rstrip('.'): obj}
 
 
-def differing_fields(old_json: str, new_json: str) -> list[str]:
-  old, new = flat_items(json.loads(old_json)), flat_items(json.loads(new_json))
+def differing_fields(old: dict, new: dict) -> list[str]:
+  """The dotted names of the fields whose values differ between two configs (as parsed config.json)."""
+  old, new = flat_items(old), flat_items(new)
   return sorted(k for k in set(old) | set(new) if old.get(k, '<absent>') != new.get(k, '<absent>'))
+
+
+def is_in(name: str, fields: Sequence[str]) -> bool:
+  """Whether the dotted field `name` is one of `fields` or inside one of them ('report.title' is in 'report')."""
+  return any(name == f or name.startswith(f'{f}.') for f in fields)
+
+
+def grows(old, new) -> bool:
+  """Whether a grid field's `new` value holds its `old` one: a count at least as large, a superset of values."""
+  if isinstance(old, int) and isinstance(new, int) and not isinstance(old, bool):
+    return new >= old
+  return isinstance(old, list) and isinstance(new, list) and set(old) <= set(new)
+
+
+def config_changes(old: dict, new: dict) -> tuple[list[str], list[str], list[str]]:
+  """How config `new` differs from the config `old` a workdir holds: (fields that forbid reusing its results, each
+  with why; grid fields that grew; fields that change no result). Configs are parsed config.json."""
+  refused, grown, free = [], [], []
+  old_flat, new_flat = flat_items(old), flat_items(new)
+  for name in differing_fields(old, new):
+    before, after = old_flat.get(name), new_flat.get(name)
+    if is_in(name, PRESENTATION):
+      free.append(name)
+    elif name in GROWABLE and grows(before, after):
+      grown.append(name)
+    elif name in GROWABLE:
+      refused.append(f'{name} ({json.dumps(before)} -> {json.dumps(after)} does not only grow)')
+    else:
+      refused.append(name)
+  return refused, grown, free
 
 
 class LaneStore:
@@ -101,17 +146,56 @@ def claim_workdir(workdir: str, *, config_json: str, overwrite: bool) -> list[di
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise WorkdirError(f'{workdir!r} is a file, not a folder; choose another --workdir')
   config_path = os.path.join(workdir, 'config.json')
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      old = f.read()
-    if old != config_json and not overwrite:
-      fields = ', '.join(differing_fields(old, config_json)) or 'formatting only'
-      raise WorkdirError(f'{workdir!r} holds results of a different config (fields that differ: {fields}); '
-                         'rerun with --overwrite to replace them, or choose another --workdir')
-    if old != config_json or overwrite:
-      for name in DERIVED:
-        io.remove(os.path.join(workdir, name))
+  if overwrite:
+    for name in DERIVED:
+      io.remove(os.path.join(workdir, name))
+  elif os.path.exists(config_path):
+    check_config(workdir, read_config(config_path), json.loads(config_json))
+  runs = read_runs(os.path.join(workdir, 'results.json'))
+  lanes_path = os.path.join(workdir, 'curves.npz')
+  if os.path.exists(lanes_path):  # a damaged file is an error now, before config.json is touched
+    with open(lanes_path, 'rb') as f:
+      io.parse_lanes(f.read(), lanes_path)
   io.makedirs(workdir)
   io.write_text(config_path, config_json)
-  results_path = os.path.join(workdir, 'results.json')
-  return io.read_json(results_path)['runs'] if os.path.exists(results_path) else []
+  return runs
+
+
+def check_config(workdir: str, old: dict, new: dict) -> None:
+  """Refuses `new` for a workdir made by `old` unless it changes no result or only grows the grid (logged)."""
+  refused, grown, free = config_changes(old, new)
+  if refused:
+    raise WorkdirError(
+        f'{workdir!r} holds results of a different config (fields that differ: {", ".join(refused)}); rerun with '
+        '--overwrite to replace them, or choose another --workdir (a workdir takes a config that grows '
+        f'{", ".join(GROWABLE)} or changes {", ".join(PRESENTATION)}, nothing else)')
+  if grown or free:
+    logging.info('%s: %s; its finished runs are kept and only the new ones run', workdir, '; '.join(
+        ([f'the grid grew ({", ".join(grown)})'] if grown else []) +
+        ([f'{", ".join(free)} changed (no result depends on them)'] if free else [])))
+
+
+def read_config(path: str) -> dict:
+  """A workdir's config.json, parsed; a damaged one is one WorkdirError naming it."""
+  try:
+    config = io.read_json(path)
+    if not isinstance(config, dict):
+      raise TypeError(f'it holds a {type(config).__name__}, not a config')
+  except (ValueError, TypeError) as e:
+    raise WorkdirError(f'{path!r} is damaged or not a config ({type(e).__name__}: {e}); restore it, or rerun with '
+                       '--overwrite to recompute everything') from e
+  return config
+
+
+def read_runs(path: str) -> list[dict]:
+  """The runs of a results.json ([] where there is none); a damaged one is one WorkdirError naming it."""
+  if not os.path.exists(path):
+    return []
+  try:
+    runs = io.read_json(path)['runs']
+    if not isinstance(runs, list):
+      raise TypeError(f"'runs' is a {type(runs).__name__}, not a list")
+  except (ValueError, KeyError, TypeError) as e:  # truncated or not JSON (ValueError), or not a results file
+    raise WorkdirError(f'{path!r} is damaged or not a results file ({type(e).__name__}: {e}); delete it (it is '
+                       'rebuilt from curves.npz), or rerun with --overwrite to recompute everything') from e
+  return runs

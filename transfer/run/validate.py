@@ -50,7 +50,7 @@ def check_grid(config) -> None:
   require(is_number(config.pretrain.lr) and config.pretrain.lr > 0, 'pretrain.lr', config.pretrain.lr,
           'a finite number > 0')
   require(isinstance(config.max_lanes_per_call, int) and config.max_lanes_per_call >= 0, 'max_lanes_per_call',
-          config.max_lanes_per_call, 'an integer >= 0 (0 = every lane in one call)')
+          config.max_lanes_per_call, 'an integer >= 0 (0 = as many lanes per call as fit the device)')
   for knob in dataclasses.fields(strategies.Knobs):  # every strategy setting, a new one included
     require(is_number(config[knob.name]) and config[knob.name] >= 0, knob.name, config[knob.name],
             'a finite number >= 0')

@@ -1,0 +1,103 @@
+"""Where and how a workdir's results were computed: `environment.json`, written (by process 0, through transfer.io)
+when a run computes lanes, at its start and again at its end.
+
+It names the package versions, the devices, the git commit of the code and whether the checkout differs from it
+(outputs/ aside; null outside a git checkout), the command line, the start and end (UTC, ISO 8601), the wall seconds
+and each strategy's compile seconds (lowering and compiling its program, timed apart from running it), and the lanes
+each strategy computed. The entry of an earlier run that computed part of the same workdir (a killed sweep, a grown
+grid) moves to its `earlier` list. A run that computes nothing leaves the file as it is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from absl import logging
+import jax
+
+from transfer import io
+
+PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'numpy')
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # transfer/
+
+
+def utc_now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+
+class Clock:
+  """When a run started: its UTC time and a monotonic reference for its wall seconds."""
+
+  def __init__(self):
+    self.start, self.reference = utc_now(), time.perf_counter()
+
+  def seconds(self) -> float:
+    return time.perf_counter() - self.reference
+
+
+def packages() -> dict[str, str | None]:
+  """Python's version and those of the packages results depend on (None for one that is not installed)."""
+  out = {'python': platform.python_version()}
+  for name in PACKAGES:
+    try:
+      out[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      out[name] = None
+  return out
+
+
+def devices() -> dict:
+  """The devices the lanes run on: platform, kind, count (over every process) and the number of processes."""
+  device = jax.devices()[0]
+  return {'platform': device.platform, 'kind': device.device_kind, 'count': jax.device_count(),
+          'processes': jax.process_count()}
+
+
+def git(package_dir: str = PACKAGE_DIR) -> dict | None:
+  """{'commit', 'dirty'} of the git checkout the package runs from (dirty: a file other than under outputs/
+  differs from the commit, untracked ones included), or None when it does not run from one (an installed copy) or
+  git is missing."""
+  root = os.path.dirname(package_dir)
+
+  def output(*args: str) -> str:
+    return subprocess.run(['git', '--no-optional-locks', '-C', root, *args], capture_output=True, text=True,
+                          timeout=30, check=True).stdout.strip()
+
+  try:
+    if not os.path.samefile(output('rev-parse', '--show-toplevel'), root):
+      return None  # e.g. site-packages inside some other repository
+    return {'commit': output('rev-parse', 'HEAD'),
+            'dirty': output('status', '--porcelain', '--', '.', ':(exclude)outputs') != ''}
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def entry(clock: Clock, *, lanes: dict[str, int], compile_seconds: dict[str, float], finished: bool) -> dict:
+  """This run's environment.json entry (`end` and `wall_seconds` are null until it has `finished`)."""
+  return {'start': clock.start, 'end': utc_now() if finished else None,
+          'wall_seconds': round(clock.seconds(), 1) if finished else None,
+          'compile_seconds': {k: round(v, 2) for k, v in compile_seconds.items()}, 'lanes': lanes,
+          'argv': list(sys.argv), 'packages': packages(), 'devices': devices(), 'git': git()}
+
+
+def record(path: str, run: dict) -> None:
+  """Writes `run` (an `entry`) to `path` (a workdir's environment.json), keeping an earlier run's entry there in
+  `earlier`."""
+  if not io.writes():
+    return
+  earlier = []
+  if os.path.exists(path):
+    try:
+      previous = io.read_json(path)
+      earlier = previous.pop('earlier')
+      if previous['start'] != run['start']:
+        earlier.append(previous)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+      logging.warning('%s is damaged or not an environment record (%s); replacing it', path, e)
+  io.write_json(path, {**run, 'earlier': earlier})
