@@ -7,6 +7,8 @@ Every backbone layer is a top-level submodule `layer_{i}` and the classifier is 
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -17,17 +19,20 @@ MODEL_NAMES = ('auto', 'mlp', 'cnn')
 class MLP(nn.Module):
   """ReLU MLP: `depth` hidden layers of `width` units (`layer_0 .. layer_{depth-1}`), then a linear `head`.
 
-  Inputs of any trailing shape are flattened, so image data runs through it too.
+  Inputs of any trailing shape are flattened, so image data runs through it too. With `dtype` (e.g. jnp.bfloat16)
+  every layer computes in it (inputs and parameters cast for the matmul) while the parameters stay float32, and the
+  logits come back in float32 for the loss; None (the default) is the unchanged float32 model.
   """
 
   width: int
   depth: int
   num_classes: int
+  dtype: Any = None  # computation dtype of every layer (None: that of the inputs and float32 parameters)
 
   def setup(self):
     for i in range(self.depth):
-      setattr(self, f'layer_{i}', nn.Dense(self.width))
-    self.head = nn.Dense(self.num_classes)
+      setattr(self, f'layer_{i}', nn.Dense(self.width, dtype=self.dtype))
+    self.head = nn.Dense(self.num_classes, dtype=self.dtype)
 
   def features(self, x: jax.Array) -> jax.Array:
     """The backbone's output: what a frozen backbone hands to the head."""
@@ -38,7 +43,8 @@ class MLP(nn.Module):
 
   def classify(self, features: jax.Array) -> jax.Array:
     """The head alone, on backbone outputs (for training a head on precomputed features)."""
-    return self.head(features)
+    logits = self.head(features)
+    return logits if self.dtype is None else logits.astype(jnp.float32)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return self.classify(self.features(x))
