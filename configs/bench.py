@@ -4,8 +4,12 @@ Run (a few minutes on a 2-core CPU; PyTorch row needs `pip install -e '.[bench]'
 
   python -m scripts.bench --config=configs/bench.py
 
-Result: outputs/benchmark/benchmark.json and benchmark.md (vmapped sweep vs one lane per call vs PyTorch loop,
-GFLOP/s vs the measured matmul peak, feature-extraction vs fine-tuning step cost, peak memory).
+Result: outputs/benchmark/benchmark.json and benchmark.md (vmapped sweep vs one lane per call vs PyTorch loop, on
+CPU and, where torch sees CUDA, on the GPU; the sweep's FLOPs and bytes by XLA's cost analysis beside the analytic
+matmul count; the measured matmul peak and memory bandwidth, the roofline and what limits the sweep; feature-extraction
+vs fine-tuning step cost; cost per lane-step as lanes grow; with bench.bf16, the sweep in bfloat16; peak memory).
+
+On a GPU machine: bash scripts/bench_gpu.sh (lanes up to 8192, bfloat16 and PyTorch on; outputs/benchmark/gpu/).
 
 Smoke variant for tests (seconds): --config=configs/bench.py:smoke
 """
@@ -28,7 +32,14 @@ def get_config(arg: str | None = None):
   c.bench.torch = True  # time the PyTorch reference when torch is installed
   c.bench.step_lanes = 64  # lanes vmapped when timing one optimizer step
   c.bench.step_counts = (100, 300)  # step cost = time difference between these run lengths / their difference
-  c.bench.lane_counts = (1, 256)  # lanes per vmapped call when measuring how cost grows with lanes
+  c.bench.lane_counts = (1, 256, 2048)  # lanes per vmapped call when measuring how cost grows with lanes; a count
+  #                                        whose program XLA says would not fit one device's memory is skipped (said)
+  c.bench.scaling_data_size = 1000  # target pool of those lanes (0 = the grid's largest). On CPU a lane needs ~7 MB
+  #                                   at 1,000 (mostly its 2,000 test examples: 2,048 lanes ~14 GiB), ~15 MB at 10,000
+  c.bench.peak_sizes = (1024, 2048)  # square matmuls whose best throughput is the measured peak (f32, and bf16)
+  c.bench.bandwidth_mb = 256  # float32 array whose `x + 1` (read + write) measures the memory bandwidth
+  c.bench.bf16 = False  # also time the sweep with bfloat16 matmuls (float32 parameters and optimizer): its speed
+  #                       and its mean test accuracy against float32
 
   def smoke(c):
     c.data_sizes = (8, 32)
@@ -37,5 +48,8 @@ def get_config(arg: str | None = None):
     c.bench.step_lanes = 4
     c.bench.step_counts = (5, 10)
     c.bench.lane_counts = (1, 4)
+    c.bench.scaling_data_size = 0
+    c.bench.peak_sizes = (256,)
+    c.bench.bandwidth_mb = 16
 
   return common.finish(c, arg, smoke=smoke)
