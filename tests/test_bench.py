@@ -4,6 +4,8 @@ analysis counts every loop iteration once corrected; the float32 default is the 
 import dataclasses
 import functools
 import json
+import os
+import subprocess
 
 import flax.linen as nn
 import jax
@@ -19,6 +21,7 @@ from transfer.studies import bench
 from transfer.train import strategies
 from transfer import types
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds', 'model_gflop', 'peak_gflops',
         'achieved_gflops', 'fe_step_seconds', 'ft_step_seconds', 'peak_rss_mb', 'devices', 'lane_scaling_seconds',
         'xla_gflop', 'gbytes_accessed', 'cost', 'bandwidth_gbs', 'roofline', 'fraction_of_roofline',
@@ -233,6 +236,15 @@ def test_a_bad_bench_field_is_one_config_error(tmp_path):
     config.bench.lane_counts = (1, 0)
   with pytest.raises(errors.ConfigError, match=r'config\.bench\.lane_counts'):
     bench.run(config, str(tmp_path))
+
+
+def test_bench_gpu_script_is_executable_and_parses():
+  script = os.path.join(REPO, 'scripts', 'bench_gpu.sh')
+  assert os.path.isfile(script) and os.access(script, os.X_OK)
+  subprocess.run(['bash', '-n', script], check=True)
+  with open(script) as f:
+    text = f.read()
+  assert 'set -euo pipefail' in text and 'timeout' in text and '8192' in text and 'pytest -q -x' in text
 
 
 def test_a_frozen_backbone_costs_no_backward_flops():
