@@ -58,7 +58,9 @@ def test_cost_analysis_figures_are_present_and_positive(written):
     assert figures['xla_gflop'] > 0 and figures['gbytes_accessed'] > 0
     for name, c in cost['per_strategy'].items():
       assert c['xla_gflop'] > 0 and c['xla_gbytes'] > 0, name
+  if cost['source'] == 'xla' and jax.default_backend() == 'cpu':
     # Every step's matmuls are in it: at least the analytic count of the model's matmuls, every iteration counted.
+    # (Not asserted elsewhere: a GPU's cost analysis of library matmul calls is unchecked here.)
     assert figures['xla_gflop'] >= figures['model_gflop']
   assert figures['bandwidth_gbs'] > 0 and figures['fraction_of_roofline'] > 0
 
@@ -68,14 +70,15 @@ def test_cost_analysis_counts_every_loop_iteration():
   # count. Whatever XLA does, the corrected count of a scan of L matmuls must be L matmuls.
   n = 32
   raw = {}
-  for length in (4, 8):
+  short, long = bench.CHECK_LENGTHS
+  for length in (3, short, long):
     fn, x = bench.scan_matmul(length, n)
     raw[length] = bench.cost_figures(jax.jit(fn).lower(x).compile())
     corrected = bench.program_cost(fn, (x,))
     if raw[length] is None:
       pytest.skip('this backend reports no cost analysis (the benchmark falls back to the analytic count)')
     assert corrected['flops'] == pytest.approx(length * 2 * n ** 3, rel=0.01), length
-  counted_once = raw[8]['flops'] < 1.5 * raw[4]['flops']
+  counted_once = raw[long]['flops'] < 1.5 * raw[short]['flops']
   assert bench.loops_counted_once() == counted_once
   if jax.default_backend() == 'cpu':
     assert counted_once  # what the benchmark's docs say of XLA:CPU; if this changes, say so there

@@ -130,11 +130,14 @@ def scan_matmul(length: int, n: int = 32):
   return fn, jnp.ones((n, n), jnp.float32)
 
 
+CHECK_LENGTHS = (100, 200)  # long enough that no compiler unrolls them whole, as it may a loop of a few steps
+
+
 @functools.cache
 def loops_counted_once() -> bool:
   """Whether XLA's cost analysis on this backend counts a loop's body once rather than once per iteration: the
-  FLOPs it reports for a scan of matmuls do not grow from 4 to 8 iterations. False where it reports none."""
-  figures = [cost_figures(jax.jit(fn).lower(x).compile()) for fn, x in (scan_matmul(4), scan_matmul(8))]
+  FLOPs it reports for a scan of matmuls do not grow from 100 to 200 iterations. False where it reports none."""
+  figures = [cost_figures(jax.jit(fn).lower(x).compile()) for fn, x in map(scan_matmul, CHECK_LENGTHS)]
   if None in figures:
     return False
   return figures[1]['flops'] < 1.5 * figures[0]['flops']
