@@ -40,3 +40,15 @@ def test_report_md_is_a_pure_function_of_the_committed_results_and_configs():
   from transfer.report import study  # pylint: disable=g-import-not-at-top
   for name, text in study.texts(str(REPO / 'outputs')).items():
     assert (REPO / 'outputs' / name).read_text() == text, f'outputs/{name} differs; run python -m scripts.report'
+
+
+def test_refreshing_a_page_copies_each_block_from_its_file_and_nothing_else():
+  from transfer.report import pages  # pylint: disable=g-import-not-at-top
+  files = {'a.md': '| new |\n|---|\n', 'b.md': '| b |\n'}
+  page = ('intro\n<!-- table: a.md -->\n| old |\n|---|\n<!-- /table -->\nmiddle\n'
+          '<!-- table: b.md -->\n| b |\n<!-- /table -->\nend\n')
+  refreshed = pages.refresh(page, files.__getitem__)
+  assert refreshed == ('intro\n<!-- table: a.md -->\n| new |\n|---|\n<!-- /table -->\nmiddle\n'
+                       '<!-- table: b.md -->\n| b |\n<!-- /table -->\nend\n')
+  assert pages.refresh(refreshed, files.__getitem__) == refreshed
+  assert [(p, t.strip()) for p, t in BLOCK.findall(refreshed)] == [(p, t.strip()) for p, t in files.items()]

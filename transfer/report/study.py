@@ -8,7 +8,9 @@ from transfer import io
 from transfer.report import claims
 from transfer.report import stats
 from transfer.report import tables
+from transfer.data import digits as digits_lib
 from transfer.train import optim
+from transfer.train import target
 
 EXPERIMENTS = ('strategies', 'lr_multiplier', 'domain_shift', 'gradual_unfreezing', 'domain_adaptation_semi',
                'strategies_digits', 'layer_transfer', 'layer_transfer_digits')  # what the claims read
@@ -280,27 +282,79 @@ def setup(config: dict | None) -> str:
   return '\n'.join(lines)
 
 
-CAVEATS = """## Caveats
-- One synthetic task family with a small MLP, and scikit-learn's 8x8 digits with a small CNN. The verdicts say what
-  happens here, not in ImageNet-scale vision.
-- Validation sets are small (a fifth of the labelled examples: 20 of 100), so selection is noisy: a candidate
-  and step chosen on 20 examples can be worse on the test set than the fixed setting. `oracle_test_accuracy` in
-  each record bounds what any selection could reach; it is never a result.
-- The budget is one static number of steps per experiment (every lane of a compiled program runs as long);
-  early stopping on validation accuracy then picks the step.
-- Gradual unfreezing splits the budget into one stage per group plus one; while a group waits, its Adam moments keep
-  accumulating (see `configs/gradual_unfreezing.py`).
-- The source model reaches 43-50% held-out accuracy on its 50 classes (`outputs/pretrained/*.json`): its features
-  are good but imperfect, which bounds what freezing them can reach.
-"""
+def source_accuracy_range(records: list[dict]) -> str:
+  """The held-out source accuracy of the seeds' source models, as 'lo-hi%': a record's source accuracy at its
+  selected step plus what it forgot there is its source model's own accuracy."""
+  before = {r['seed']: r['source_accuracy'] + r['forgetting'] for r in records
+            if r.get('source_accuracy') is not None and r.get('forgetting') is not None}
+  if not before:
+    return 'n/a'
+  return f'{100 * min(before.values()):.0f}-{100 * max(before.values()):.0f}%'
 
 
-EXTENSIONS_INTRO = """## Beyond the original study
+def caveats(results: claims.Results, outputs: str | None) -> str:
+  """The caveats, with the figures they cite read from the committed workdirs."""
+  shift = results.get('domain_shift')
+  digits = load_workdir(outputs, 'strategies_digits')
+  lines = ['## Caveats',
+           '- One synthetic task family with a small MLP, and scikit-learn\'s 8x8 digits with a small CNN. The '
+           'verdicts say what happens here, not in ImageNet-scale vision.']
+  if shift is not None and shift.config['selection']['mode'] != 'fixed':
+    every = round(1 / shift.config['selection']['val_fraction'])
+    n = min(x for x in shift.config['data_sizes'] if x > 0)
+    lines.append(f'- Validation sets are small (every {every}th labelled example: {n // every} of {n} in Experiment '
+                 '3), so selection is noisy: a candidate and step chosen on so few examples can be worse on the test '
+                 'set than the fixed setting. `oracle_test_accuracy` in each record bounds what any selection could '
+                 'reach; it is never a result.')
+  lines += ['- The budget is one static number of steps per experiment (every lane of a compiled program runs as '
+            'long); early stopping on validation accuracy then picks the step.',
+            '- Gradual unfreezing splits the budget into one stage per group plus one; while a group waits, its Adam '
+            'moments keep accumulating (see `configs/gradual_unfreezing.py`).']
+  sources = [f'{source_accuracy_range(shift.records)} on the synthetic source task '
+             f'({shift.config["data"]["source_classes"]} classes)'] if shift is not None else []
+  if digits is not None:
+    sources.append(f'{source_accuracy_range(digits[1])} on digits 0-4')
+  if sources:
+    lines.append(f'- The source models reach {" and ".join(sources)} held-out accuracy over the seeds (before any '
+                 'target training): their features are useful but imperfect, which bounds what freezing them can '
+                 'reach.')
+  return '\n'.join(lines) + '\n'
 
-Real data and the feature hierarchy the study's concept figure draws. Digits: scikit-learn's bundled 8x8 images,
-source = digits 0-4 (90% of them; 10% held out to score pre-training), target = digits 5-9 relabelled 0-4, target
-test = a fixed 400 of the 5-9 images, target pool = the other 496, of which each seed draws its own random subset.
-Backbone: three 3x3 conv layers (16, 32, 32 filters), 2,000 pre-training steps, 500 target steps."""
+
+def extensions_intro(outputs: str | None) -> str:
+  """What the digits experiments run, from outputs/strategies_digits/config.json."""
+  lines = ['## Beyond the original study', '',
+           'Real data and the feature hierarchy the study\'s concept figure draws. Digits: scikit-learn\'s bundled '
+           '8x8 images, source = digits 0-4 (90% of them; 10% held out to score pre-training), target = digits 5-9 '
+           f'relabelled 0-4, target test = a fixed {digits_lib.TEST_SIZE} of the 5-9 images, target pool = the '
+           'rest, of which each seed draws its own random subset.']
+  loaded = load_workdir(outputs, 'strategies_digits')
+  if loaded is not None:
+    config = loaded[0]
+    channels = ', '.join(str(c) for c in config['model']['channels'])
+    lines.append(f'Backbone: {len(config["model"]["channels"])} 3x3 conv layers ({channels} filters), '
+                 f'{config["pretrain"]["steps"]:,} pre-training steps, a budget of {config["steps"]:,} target steps '
+                 '(from `strategies_digits/config.json`).')
+  return '\n'.join(lines)
+
+
+def shift_size(results: claims.Results) -> str:
+  """Experiment 3's number of labelled target examples (its one data size)."""
+  return f'{results["domain_shift"].only("data_sizes"):,}' if 'domain_shift' in results else 'n/a'
+
+
+def semi_supervised_heading(e: claims.Experiment | None) -> list[str]:
+  """The semi-supervised DA subsection's title and setting, from its config."""
+  if e is None:
+    return ['### Semi-supervised', '']
+  c, d = e.config, e.config['data']
+  n = ', '.join(str(x) for x in c['data_sizes'])
+  return [f'### Semi-supervised: {n} labelled target examples of {d["target_classes"]} new classes, '
+          f'{d["unlabeled_pool"]:,} unlabelled',
+          f'Each DA run also trains on {d["adapt_source_pool"]:,} labelled source examples through the pre-trained '
+          'source head; the alignment weight is a searched hyperparameter like the others. Gains against plain '
+          'fine-tuning.', '']
+
 
 LAYERS_INTRO = """## Layer transferability (Yosinski et al. 2014)
 
@@ -332,7 +386,7 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
            'The original study does not state its target size; ours are at 100 and 1000 examples, at shift 0 and at '
            'shift 1 (where the backbone has something to adapt). Multiplier 0 is feature extraction.', '',
            lr_table(results.get('lr_multiplier')), '',
-           '## Experiment 3: domain shift (100 target examples; transfer = fine-tuning)',
+           f'## Experiment 3: domain shift ({shift_size(results)} target examples; transfer = fine-tuning)',
            shift_table(results.get('domain_shift')), '',
            '## Gradual unfreezing and discriminative LRs (the original study describes them, with no table)',
            gradual_table(results.get('gradual_unfreezing')), '',
@@ -344,7 +398,8 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
                                                                                  by='data_size'), '',
            '## Out of distribution: trained at one shift, tested at every shift',
            'Each model is also tested on its seed\'s target test set rendered at every shift of the experiment '
-           '(the first 500 test examples). Experiment 3, 100 labelled target examples:', '',
+           f'(the first {target.EVAL_SAMPLES} test examples). Experiment 3, {shift_size(results)} labelled target '
+           'examples:', '',
            *[part for name in ('fine_tuning', 'feature_extraction', 'scratch')
              for part in (ood_matrix(results.get('domain_shift'), name), '')],
            'Experiment 1, trained at shift 0 (LP-FT against fine-tuning, Kumar et al. 2022):', '',
@@ -354,19 +409,17 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
                           '')],
            '## Domain adaptation',
            UNSUPERVISED_INTRO, '', *unsupervised_section(outputs), '',
-           '### Semi-supervised: 100 labelled target examples of 5 new classes, 2,000 unlabelled',
-           'Each DA run also trains on 5,000 labelled source examples through the pre-trained source head; the '
-           'alignment weight is a searched hyperparameter like the others. Gains against plain fine-tuning.', '',
+           *semi_supervised_heading(results.get('domain_adaptation_semi')),
            adaptation_table(results.get('domain_adaptation_semi')), '',
            '## The decision framework as an advisor, scored on held-out seeds', decision, '',
            "## The original study's claims, checked", claims_table(results, fixed or {}), '',
-           EXTENSIONS_INTRO, '',
+           extensions_intro(outputs), '',
            "### Experiment 1 on scikit-learn's digits (source 0-4, target 5-9, CNN backbone)", '',
            workdir_tables(outputs, 'strategies_digits'), '',
            LAYERS_INTRO, '',
            *layer_block(outputs, '### Synthetic task (MLP; shift 0 and shift 3)', 'layer_transfer'),
            *layer_block(outputs, '### Digits (CNN; unrotated)', 'layer_transfer_digits'),
-           CAVEATS]
+           caveats(results, outputs)]
   return '\n'.join(parts)
 
 
