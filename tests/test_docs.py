@@ -18,8 +18,10 @@ def test_readme_embeds_the_main_result():
 
 @pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
 def test_embedded_tables_are_copied_from_committed_outputs(page):
-  for path, table in BLOCK.findall(page.read_text()):
-    assert table.strip() in (REPO / path).read_text(), f'{page.name}: table differs from {path}; copy it from there'
+  for target, table in BLOCK.findall(page.read_text()):
+    path = target.partition('#')[0]
+    assert table.strip() in (REPO / path).read_text(), (f'{page.name}: table differs from {path}; run python -m '
+                                                        'scripts.report to copy it from there')
 
 
 @pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
@@ -44,11 +46,12 @@ def test_report_md_is_a_pure_function_of_the_committed_results_and_configs():
 
 def test_refreshing_a_page_copies_each_block_from_its_file_and_nothing_else():
   from transfer.report import pages  # pylint: disable=g-import-not-at-top
-  files = {'a.md': '| new |\n|---|\n', 'b.md': '| b |\n'}
+  files = {'a.md': '# a\n\ntext\n\n| new |\n|---|\n\nmore\n', 'b.md': '| b1 |\n\n| b2 |\n|---|\n'}
   page = ('intro\n<!-- table: a.md -->\n| old |\n|---|\n<!-- /table -->\nmiddle\n'
-          '<!-- table: b.md -->\n| b |\n<!-- /table -->\nend\n')
+          '<!-- table: b.md#2 -->\n| b |\n<!-- /table -->\nend\n')
   refreshed = pages.refresh(page, files.__getitem__)
   assert refreshed == ('intro\n<!-- table: a.md -->\n| new |\n|---|\n<!-- /table -->\nmiddle\n'
-                       '<!-- table: b.md -->\n| b |\n<!-- /table -->\nend\n')
+                       '<!-- table: b.md#2 -->\n| b2 |\n|---|\n<!-- /table -->\nend\n')
   assert pages.refresh(refreshed, files.__getitem__) == refreshed
-  assert [(p, t.strip()) for p, t in BLOCK.findall(refreshed)] == [(p, t.strip()) for p, t in files.items()]
+  with pytest.raises(ValueError, match='b.md has 2 markdown table'):
+    pages.refresh('<!-- table: b.md#3 -->\n<!-- /table -->\n', files.__getitem__)

@@ -6,7 +6,7 @@ A page embeds a result as
     ...the file's text...
     <!-- /table -->
 
-and `refresh` rewrites every such block with the named file's current text, so a regenerated result reaches the
+and `refresh` rewrites every such block with the named file's first markdown table (`PATH#k`: its k-th), so a regenerated result reaches the
 README and docs/ by the same command that regenerated it (`python -m scripts.report`); tests/test_docs.py checks
 that no block differs from its file.
 """
@@ -22,9 +22,31 @@ from transfer import io
 BLOCK = re.compile(r'(<!-- table: (\S+) -->\n)(.*?)(<!-- /table -->)', re.S)
 
 
+def markdown_tables(text: str) -> list[str]:
+  """The markdown tables in `text`: each run of consecutive lines that start with '|'."""
+  found, current = [], []
+  for line in text.splitlines() + ['']:
+    if line.startswith('|'):
+      current.append(line)
+    elif current:
+      found.append('\n'.join(current))
+      current = []
+  return found
+
+
+def embedded(target: str, read: Callable[[str], str]) -> str:
+  """The table a block names: `path` (its first table) or `path#k` (its k-th, from 1)."""
+  path, _, k = target.partition('#')
+  found = markdown_tables(read(path))
+  index = int(k or 1) - 1
+  if not 0 <= index < len(found):
+    raise ValueError(f'{path} has {len(found)} markdown table(s); a page asks for table {index + 1}')
+  return found[index]
+
+
 def refresh(page: str, read: Callable[[str], str]) -> str:
-  """`page` with every embedded block's body replaced by `read(path)` of the path it names."""
-  return BLOCK.sub(lambda m: m.group(1) + read(m.group(2)).strip() + '\n' + m.group(4), page)
+  """`page` with every embedded block's body replaced by the table it names, read from its file by `read`."""
+  return BLOCK.sub(lambda m: m.group(1) + embedded(m.group(2), read) + '\n' + m.group(4), page)
 
 
 def pages(root: str) -> list[str]:
