@@ -24,8 +24,10 @@ def test_chunks_cover_every_lane_once():
 
 
 @pytest.mark.parametrize('n, max_lanes, devices, width', [
-    (5, 0, 1, 5), (5, 0, 4, 8), (10, 3, 1, 3), (10, 6, 4, 4), (10, 3, 4, 4), (3, 8, 4, 4)])
+    (5, 0, 1, 5), (5, 0, 4, 8), (10, 3, 1, 3), (10, 6, 4, 4), (10, 3, 4, 4), (3, 8, 4, 4),
+    (320, 312, 2, 160), (10, 8, 1, 5), (9, 4, 2, 4)])
 def test_chunk_width_is_a_multiple_of_the_device_count(n, max_lanes, devices, width):
+  """...and spreads the lanes evenly over the fewest calls the cap allows (each call costs its full width)."""
   assert sweep.chunk_width(n, max_lanes, devices) == width
 
 

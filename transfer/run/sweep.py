@@ -56,13 +56,17 @@ def train_lanes(lanes: types.Lane, source_params, arrays, *, train_fn: Callable)
 
 
 def chunk_width(n: int, max_lanes_per_call: int, devices: int) -> int:
-  """Lanes per call: all `n` (or `max_lanes_per_call` if > 0), rounded to a multiple of `devices`.
+  """Lanes per call: all `n` (or at most `max_lanes_per_call` if > 0), a multiple of `devices`.
 
-  Rounded up when all lanes fit in one call, down otherwise (never below one lane per device).
+  Rounded up when all lanes fit in one call. Otherwise the fewest calls that respect the cap, with the lanes spread
+  evenly over them: 320 lanes at most 312 per call run as 2 calls of 160, not 312 and 8 padded to 312 (every call
+  costs its full width), never below one lane per device.
   """
   if max_lanes_per_call <= 0 or max_lanes_per_call >= n:
     return -(-n // devices) * devices
-  return max(devices, max_lanes_per_call // devices * devices)
+  cap = max(devices, max_lanes_per_call // devices * devices)
+  calls = -(-n // cap)
+  return min(cap, -(-(-(-n // calls)) // devices) * devices)
 
 
 def chunks(n: int, width: int) -> list[tuple[int, int]]:
@@ -210,7 +214,7 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
   try:
     call, memory = compile_for(compiled, chunk(0, min(width, len(lanes)), width), width // mesh.size)
     if max_lanes_per_call <= 0:
-      fit = choose_width(name, len(lanes), width, mesh.size, memory)
+      fit = chunk_width(len(lanes), choose_width(name, len(lanes), width, mesh.size, memory), mesh.size)
       if fit < width:
         width, programs = fit, 2
         call, _ = compile_for(compiled, chunk(0, width, width), width // mesh.size)
