@@ -47,8 +47,9 @@ def run(config, workdir: str, *, shift: float, seed: int = 0, names=('source_onl
     strategy, record = strategies.get(name), records[name]
     hparams = {**search.fixed_setting(config), **{h: v for h, v in (record['selected'] or {}).items()
                                                   if h in types.HPARAMS}}
-    lane = jax.tree.map(lambda a: a[0], types.stack_lanes([dict(seed=seed, data_size=0, shift=shift,
-                                                                 lr_mult=None, layers_copied=None, **hparams)]))
+    lane = jax.tree.map(lambda a: a[0], types.stack_lanes([{'seed': seed, 'data_size': 0, 'shift': shift,
+                                                                 'lr_mult': None, 'layers_copied': None,
+                                                                 **hparams}]))
 
     def fitted(lane, source_params, arrays, strategy=strategy):
       run_data, adapt = target.prepared(lane, arrays, data=dataset.data, strategy=strategy, spec=spec)
