@@ -82,7 +82,7 @@ def test_only_process_0_writes(job, smoke_run):
   assert_succeeded(results)
   assert sorted(os.listdir(f'{prefix}0')) == sorted(os.listdir(smoke_run[0]))  # every file, written once
   assert not os.path.exists(f'{prefix}1')  # no workdir, results, plot or source-model cache
-  assert 'Pre-trained 2 source models' in results[0][1]
+  assert 'Pre-trained the source models of seeds' in results[0][1]
   assert 'Pre-trained' not in results[1][1]  # process 1 got the source models from process 0
 
 
