@@ -12,7 +12,7 @@ import pytest
 from transfer import types
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-LAYERS = {'errors': 0, 'types': 0, 'keys': 0, 'io': 0, 'data': 1, 'train': 2, 'report': 3, 'run': 4, 'studies': 5}
+LAYERS = {'errors': 0, 'types': 0, 'keys': 0, 'io': 0, 'compiler': 0, 'data': 1, 'train': 2, 'report': 3, 'run': 4, 'studies': 5}
 
 
 def modules():
@@ -76,6 +76,13 @@ def test_matplotlib_is_configured_in_exactly_one_module():
   users = sorted(str(p.relative_to(REPO)) for p in sources
                  if 'matplotlib.use(' in p.read_text() and p.name != 'test_layout.py')
   assert users == ['transfer/report/plots.py']
+
+
+def test_the_package_compiles_through_compiler_jit_only():
+  """transfer/compiler.py holds the compiler options every program needs; a bare jax.jit elsewhere would skip them."""
+  bare = sorted(str(p.relative_to(REPO)) for p in (REPO / 'transfer').rglob('*.py')
+                if 'jax.jit(' in p.read_text() and p.name != 'compiler.py')
+  assert not bare, bare
 
 
 @pytest.mark.parametrize('module', ['transfer.io', 'transfer.run.store', 'transfer.data.dataset',

@@ -21,6 +21,7 @@ import rich.console
 from configs import domain_shift
 from tests.conftest import same_arithmetic_atol
 from tests.conftest import smoke_config
+from transfer import compiler
 from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
@@ -136,8 +137,10 @@ def load_runs(workdir):
 def test_a_run_records_its_environment(smoke_run):
   with open(os.path.join(smoke_run[0], 'environment.json')) as f:
     env = json.load(f)
-  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'lanes', 'argv', 'packages', 'devices', 'git',
+  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'lanes', 'argv', 'packages', 'devices',
+                      'compiler_options', 'git',
                       'earlier'}
+  assert env['compiler_options'] == compiler.options()
   assert set(env['packages']) == {'python', 'jax', 'jaxlib', 'flax', 'optax', 'numpy'}
   assert env['packages']['jax'] == jax.__version__
   assert env['devices'] == {'platform': jax.devices()[0].platform, 'kind': jax.devices()[0].device_kind,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io as std_io
+import logging
 import math
 import os
 import zlib
@@ -18,6 +19,9 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use('Agg')
+# Saving a PDF subsets its fonts with fontTools, which logs every table at INFO; absl shows INFO, so those dozens of
+# lines per figure would bury the run's own log.
+logging.getLogger('fontTools').setLevel(logging.WARNING)
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from matplotlib import colors  # pylint: disable=g-import-not-at-top
 from matplotlib import lines  # pylint: disable=g-import-not-at-top

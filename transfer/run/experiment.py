@@ -13,6 +13,7 @@ from typing import NamedTuple
 from absl import logging
 import jax
 
+from transfer import compiler
 from transfer import io
 from transfer import types
 from transfer.data import dataset as dataset_lib
@@ -134,8 +135,8 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
                    len(p.cells), len(p.candidates), len(p.cells) * len(p.candidates) - len(p.todo),
                    len(p.cells) * len(p.candidates), len(p.todo))
       if p.todo:
-        compiled = jax.jit(functools.partial(sweep.train_lanes,
-                                             train_fn=strategy_train_fn(config, dataset, p.strategy)))
+        compiled = compiler.jit(functools.partial(sweep.train_lanes,
+                                                  train_fn=strategy_train_fn(config, dataset, p.strategy)))
 
         def persist(lo, hi, out, todo=p.todo):
           done = todo[lo:hi]

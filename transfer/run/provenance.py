@@ -21,6 +21,7 @@ import time
 from absl import logging
 import jax
 
+from transfer import compiler
 from transfer import io
 
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'numpy')
@@ -83,7 +84,8 @@ def entry(clock: Clock, *, lanes: dict[str, int], compile_seconds: dict[str, flo
   return {'start': clock.start, 'end': utc_now() if finished else None,
           'wall_seconds': round(clock.seconds(), 1) if finished else None,
           'compile_seconds': {k: round(v, 2) for k, v in compile_seconds.items()}, 'lanes': lanes,
-          'argv': list(sys.argv), 'packages': packages(), 'devices': devices(), 'git': git()}
+          'argv': list(sys.argv), 'packages': packages(), 'devices': devices(),
+          'compiler_options': compiler.options(), 'git': git()}  # the sweeps' (pre-training keeps XLA's defaults)
 
 
 def record(path: str, run: dict) -> None:

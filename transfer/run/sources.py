@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from transfer import compiler
 from transfer import io
 from transfer.data.dataset import Dataset
 from transfer.errors import CheckpointError
@@ -51,16 +52,23 @@ def seed_file(cache: str, key: str, seed: int) -> str:
   return os.path.join(cache, f'{key}.seed{seed}.msgpack')
 
 
+def pretrain_fn(config, dataset: Dataset):
+  """`pretrain.pretrain` with everything structural bound: (seed, arrays) -> (params, source metrics)."""
+  data = dataset.data
+  return functools.partial(pretrain_lib.pretrain, data=data,
+                           model=models.make_model(config.model, data.source_classes, data.input_shape),
+                           lr=config.pretrain.lr, adam=optim.Adam(),
+                           loop=loop_lib.Loop(config.pretrain.steps, config.pretrain.batch_size))
+
+
 def pretrain_all(config, dataset: Dataset, seeds: Sequence[int] | None = None):
   """Pre-trains one source model per seed of `seeds` (every seed of the config by default) in one
   `jit(vmap(pretrain))`; returns the params stacked over those seeds and their source metrics (one list each)."""
-  data = dataset.data
   seeds = range(config.seeds) if seeds is None else seeds
-  fn = functools.partial(pretrain_lib.pretrain, data=data,
-                         model=models.make_model(config.model, data.source_classes, data.input_shape),
-                         lr=config.pretrain.lr, adam=optim.Adam(),
-                         loop=loop_lib.Loop(config.pretrain.steps, config.pretrain.batch_size))
-  params, metrics = jax.jit(jax.vmap(fn, in_axes=(0, None)))(jnp.asarray(list(seeds), jnp.int32), dataset.arrays)
+  # XLA's default CPU level, not the sweeps' faster-compiling one: see transfer/compiler.py
+  fn = compiler.jit(jax.vmap(pretrain_fn(config, dataset), in_axes=(0, None)),
+                    cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL)
+  params, metrics = fn(jnp.asarray(list(seeds), jnp.int32), dataset.arrays)
   return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)
 
 

@@ -35,6 +35,7 @@ import jax.extend
 import jax.numpy as jnp
 import numpy as np
 
+from transfer import compiler
 from transfer import errors
 from transfer import io
 from transfer import types
@@ -66,7 +67,7 @@ def peak_matmul_gflops(sizes=(1024, 2048), repeats: int = 5, dtype=jnp.float32) 
   best = 0.0
   for n in sizes:
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32).astype(dtype)
-    f = jax.jit(lambda x: x @ x)
+    f = compiler.jit(lambda x: x @ x)
     block(f(a))
     best = max(best, 2 * n ** 3 / best_time(lambda: block(f(a)), repeats) / 1e9)
   return best
@@ -79,7 +80,7 @@ def bandwidth_gbs(megabytes: float, repeats: int = 5) -> float:
   rows = max(1, round(megabytes * 2**20 / 4 / 1024 / mesh.size)) * mesh.size
   x = jax.device_put(jnp.zeros((rows, 1024), jnp.float32),
                      jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes')))
-  f = jax.jit(lambda a: a + 1.0)
+  f = compiler.jit(lambda a: a + 1.0)
   block(f(x))
   return 2 * x.nbytes / best_time(lambda: block(f(x)), repeats) / 1e9
 
@@ -137,7 +138,7 @@ CHECK_LENGTHS = (100, 200)  # long enough that no compiler unrolls them whole, a
 def loops_counted_once() -> bool:
   """Whether XLA's cost analysis on this backend counts a loop's body once rather than once per iteration: the
   FLOPs it reports for a scan of matmuls do not grow from 100 to 200 iterations. False where it reports none."""
-  figures = [cost_figures(jax.jit(fn).lower(x).compile()) for fn, x in map(scan_matmul, CHECK_LENGTHS)]
+  figures = [cost_figures(compiler.jit(fn).lower(x).compile()) for fn, x in map(scan_matmul, CHECK_LENGTHS)]
   if None in figures:
     return False
   return figures[1]['flops'] < 1.5 * figures[0]['flops']
@@ -170,7 +171,7 @@ def loop_correction(jaxpr) -> tuple[float, float | None, int]:
       once = {'flops': 0.0, 'bytes': 0.0}
       if length > unroll:
         args = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in body.in_avals]
-        once = cost_figures(jax.jit(jax.extend.core.jaxpr_as_fun(body)).lower(*args).compile()) or {
+        once = cost_figures(compiler.jit(jax.extend.core.jaxpr_as_fun(body)).lower(*args).compile()) or {
             'flops': 0.0, 'bytes': None}
       flops += (length - unroll) * once['flops'] + length * inner_flops
       nbytes = None if None in (nbytes, once['bytes'], inner_bytes) else (
@@ -192,7 +193,7 @@ def program_cost(fn, args, compiled=None, devices: int = 1) -> dict | None:
   none. `compiled` is `fn`'s compiled program for `args` if there is one already (else it is compiled here); its
   figures are per device, so a program sharded over `devices` devices counts `devices` times. Also returns
   whether loop bodies were scaled by their trip counts and how many loops could not be ('loops_uncorrected')."""
-  figures = cost_figures(compiled if compiled is not None else jax.jit(fn).lower(*args).compile())
+  figures = cost_figures(compiled if compiled is not None else compiler.jit(fn).lower(*args).compile())
   if figures is None:
     return None
   flops, nbytes = figures['flops'] * devices, None if figures['bytes'] is None else figures['bytes'] * devices
@@ -225,7 +226,8 @@ class Prepared:
   program: Callable  # sweep.train_lanes with the strategy's run bound: what `vmapped` compiles
   vmapped: object
   single: object | None  # None where it was not asked for
-  compile_seconds: float
+  compile_seconds: float  # the vmapped program's
+  single_compile_seconds: float  # the single-lane program's (0 where it was not asked for)
 
 
 def train_fn(config, dataset, strategy: strategies.Strategy, dtype=None) -> Callable:
@@ -248,10 +250,12 @@ def prepare(config, dataset, source, name: str, dtype=None, single: bool = True)
   run_fn = train_fn(config, dataset, strategy, dtype)
   program = functools.partial(sweep.train_lanes, train_fn=run_fn)
   start = time.perf_counter()
-  vmapped = jax.jit(program).lower(*sharded).compile()
+  vmapped = compiler.jit(program).lower(*sharded).compile()
+  middle = time.perf_counter()
   one = jax.tree.map(lambda a: a[0], lanes), jax.tree.map(lambda a: a[0], source), dataset.arrays
-  compiled_single = jax.jit(run_fn).lower(*one).compile() if single else None
-  return Prepared(name, cells, lanes, sharded, program, vmapped, compiled_single, time.perf_counter() - start)
+  compiled_single = compiler.jit(run_fn).lower(*one).compile() if single else None
+  return Prepared(name, cells, lanes, sharded, program, vmapped, compiled_single, middle - start,
+                  time.perf_counter() - middle if single else 0.0)
 
 
 def run_sequential(p: Prepared, source, arrays) -> None:
@@ -297,7 +301,8 @@ def step_seconds(config, dataset, source, name: str, *, lanes: int, steps: tuple
     timed = config.copy_and_resolve_references()
     with timed.unlocked():
       timed.steps = timed.selection.eval_every = n  # one evaluation, at the end
-    fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(timed, dataset, strategy)))
+    fn = compiler.jit(functools.partial(sweep.train_lanes,
+                                        train_fn=experiment.strategy_train_fn(timed, dataset, strategy)))
     block(fn(stacked, source, dataset.arrays))
     times.append(best_time(lambda fn=fn: block(fn(stacked, source, dataset.arrays)), 3))
   return (times[1] - times[0]) / (steps[1] - steps[0])
@@ -347,7 +352,8 @@ def lane_scaling(config, dataset, source, counts: tuple[int, ...]) -> dict[str, 
     dataset = experiment.prepare(scaled)
   strategy = strategies.get('fine_tuning')
   cells = sweep.config_grid(strategy, scaled)
-  fn = jax.jit(functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(scaled, dataset, strategy)))
+  fn = compiler.jit(functools.partial(sweep.train_lanes,
+                                      train_fn=experiment.strategy_train_fn(scaled, dataset, strategy)))
   budget = one_device_budget()
   out = {}
   for n in counts:
@@ -444,7 +450,8 @@ def run(config, cache_dir: str) -> dict:
   source = sources.source_models(config, dataset, cache_dir)
   prepared = [prepare(config, dataset, source, name) for name in config.strategies]
   lanes = sum(len(p.cells) for p in prepared)
-  logging.info('benchmark grid: %d lanes; compiled in %.1fs', lanes, sum(p.compile_seconds for p in prepared))
+  logging.info('benchmark grid: %d lanes; sweep programs compiled in %.1fs, one-lane programs in %.1fs', lanes,
+               sum(p.compile_seconds for p in prepared), sum(p.single_compile_seconds for p in prepared))
   vmap_seconds = best_time(lambda: [block(p.vmapped(*p.sharded)) for p in prepared], config.bench.repeats)
   logging.info('vmapped sweep: %.2fs', vmap_seconds)
   sequential_seconds = best_time(lambda: [run_sequential(p, source, dataset.arrays) for p in prepared], 1)
@@ -493,6 +500,9 @@ def run(config, cache_dir: str) -> dict:
       'vmap_seconds': vmap_seconds, 'sequential_seconds': sequential_seconds, 'torch_seconds': torch_seconds,
       'torch_skipped': torch_skipped, 'torch_gpu': torch_gpu,
       'compile_seconds': sum(p.compile_seconds for p in prepared),
+      'single_compile_seconds': sum(p.single_compile_seconds for p in prepared),
+      'compile_over_sweep': sum(p.compile_seconds for p in prepared) / vmap_seconds,
+      'compiler_options': compiler.options(),
       'speedup_vs_sequential': sequential_seconds / vmap_seconds,
       'speedup_vs_torch': None if torch_seconds is None else torch_seconds / vmap_seconds,
       'model_gflop': model_gflop, 'xla_gflop': cost['xla_gflop'], 'gbytes_accessed': cost['gbytes'], 'cost': cost,
@@ -563,7 +573,10 @@ def markdown(b: dict) -> str:
       ('speed-up of the sweep over one lane per call', fmt_figure(b['speedup_vs_sequential'], 'x', 1)),
       ('speed-up of the sweep over PyTorch', fmt_figure(b['speedup_vs_torch'], 'x', 1, missing=no_torch)),
   ] + ([('speed-up of the sweep over PyTorch on GPU', fmt_figure(gpu['speedup'], 'x', 1))] if gpu else []) + [
-      ('compilation (apart from the above)', fmt_figure(b['compile_seconds'], ' s')),
+      ("compilation of the sweep's programs (one per strategy; apart from the above)",
+       fmt_figure(b['compile_seconds'], ' s')),
+      ('compilation / sweep', fmt_figure(b['compile_over_sweep'], 'x', 2)),
+      ('compilation of the one-lane programs (the baseline above only)', fmt_figure(b['single_compile_seconds'], ' s')),
       ('model matmul work of the sweep (analytic count)', fmt_figure(b['model_gflop'], ' GFLOP', 1)),
       (f'work of the sweep ({counted})', fmt_figure(b['xla_gflop'], ' GFLOP', 1, missing=no_xla)),
       (f'bytes accessed by the sweep ({counted})', fmt_figure(b['gbytes_accessed'], ' GB', 1, missing=no_xla)),
@@ -595,7 +608,7 @@ def markdown(b: dict) -> str:
       ('peak resident memory including those calls', fmt_figure(b['lane_scaling_peak_rss_mb'], ' MB', 0))]
   lines = ['# Benchmark', '',
            f"Machine: {m['cpu']}, {m['cores']} cores, {b['devices']} JAX device(s) ({m['device_kind']}), "
-           f"jax {m['jax']}.",
+           f"jax {m['jax']}; compiler options {b['compiler_options'] or 'XLA defaults'}.",
            f"Grid: {', '.join(g['strategies'])} x {g['seeds']} seeds x data sizes {g['data_sizes']} x shifts "
            f"{g['shifts']} = {g['lanes']} runs of {g['steps']} steps (batch {g['batch_size']}).",
            f"Lane scaling: fine-tuning runs of {g['steps']} steps on target pools of {b['lane_scaling_data_size']} "

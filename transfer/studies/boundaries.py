@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from transfer import compiler
 from transfer import errors
 from transfer import io
 from transfer import types
@@ -56,7 +57,7 @@ def run(config, workdir: str, *, shift: float, seed: int = 0, names=('source_onl
       result = target.fit(lane, source_params, run_data, strategy=strategy, spec=spec, adapt=adapt, evaluate=False)
       return result.params, adapt.data.source, adapt.data.unlabeled, run_data.test
 
-    params, source, unlabeled, test = jax.jit(fitted)(lane, source_params, dataset.arrays)
+    params, source, unlabeled, test = compiler.jit(fitted)(lane, source_params, dataset.arrays)
     lo, hi = -2.0, 2.0
     axis = np.linspace(lo, hi, GRID, dtype=np.float32)
     grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)

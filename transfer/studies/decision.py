@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from transfer import compiler
 from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
@@ -121,7 +122,7 @@ def distances(config, dataset: dataset_lib.Dataset, source_params) -> dict[tuple
   pairs = [(s, sh) for s in range(config.seeds) for sh in dataset_lib.shifts(config, dataset.data)]
   fn = distance_fn(config, dataset, config.decision.distance_samples)
   seeds = jnp.array([p[0] for p in pairs], jnp.int32)
-  values = jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None)))(
+  values = compiler.jit(jax.vmap(fn, in_axes=(0, 0, 0, None)))(
       seeds, jnp.array([p[1] for p in pairs], jnp.float32),
       jax.tree.map(lambda a: jnp.asarray(a)[seeds], source_params), dataset.arrays)
   return dict(zip(pairs, np.asarray(values).tolist()))
@@ -350,7 +351,7 @@ def advise(config, *, seed: int, data_size: int, shift: float, advisor: str, fit
   check_unlabeled(dataset)
   source = sources.source_models(config, dataset, sources.cache_dir(config, 'outputs'))
   fn = distance_fn(config, dataset, samples=500)
-  distance = float(jax.jit(fn)(jnp.int32(seed), jnp.float32(shift), jax.tree.map(lambda a: jnp.asarray(a)[seed],
+  distance = float(compiler.jit(fn)(jnp.int32(seed), jnp.float32(shift), jax.tree.map(lambda a: jnp.asarray(a)[seed],
                                                                                   source), dataset.arrays))
   if advisor == 'framework':
     t = load_thresholds(fitted_path)

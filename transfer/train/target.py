@@ -1,7 +1,7 @@
 """One whole target run per lane: its initial parameters, its stages, its evaluation. Pure, scan-based, vmappable.
 
 Everything that differs between lanes (seed, data size, shift, LR multiplier, layers copied) is a traced array in
-`Lane`, so `jax.jit(jax.vmap(train))` compiles one program for a whole grid. Everything structural (strategy,
+`Lane`, so `jit(vmap(train))` compiles one program for a whole grid. Everything structural (strategy,
 shapes, step counts) is bound with `functools.partial` as keyword-only arguments.
 """
 

@@ -1,0 +1,76 @@
+"""transfer.compiler: the sweeps' CPU optimisation level changes compile time, not results. From the same source
+models, target training at level 1 and at XLA's default 3 gives the same accuracies and curves, bit for bit (an MLP's
+every output); a loss (an evaluation's log-softmax and mean) may round differently in its last bit, as from one CPU to
+another (docs/determinism.md). Pre-training, whose models are cached and shared, keeps XLA's default level."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import domain_adaptation
+from configs import domain_shift
+from configs import strategies as strategies_config
+from transfer import compiler
+from transfer import types
+from transfer.data import dataset as dataset_lib
+from transfer.run import experiment
+from transfer.run import sources
+from transfer.run import sweep
+from transfer.train import strategies
+
+cpu_only = pytest.mark.skipif(jax.default_backend() != 'cpu',
+                              reason='the level applies on CPU only; elsewhere compiler.jit is jax.jit')
+
+
+def test_the_level_applies_on_cpu_only_and_3_is_xlas_default():
+  assert compiler.options('cpu') == {'xla_backend_optimization_level': compiler.DEFAULT_CPU_OPT_LEVEL}
+  assert compiler.options('gpu') == compiler.options('tpu') == {}
+  assert compiler.options('cpu', cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL) == {}
+  try:
+    compiler.set_cpu_opt_level(3)
+    assert compiler.options('cpu') == {}
+  finally:
+    compiler.set_cpu_opt_level(compiler.DEFAULT_CPU_OPT_LEVEL)
+  with pytest.raises(ValueError, match='0, 1, 2 or 3'):
+    compiler.set_cpu_opt_level(4)
+
+
+def assert_same(a, b, *, loss_rtol: float = 0.0):
+  """Every leaf of `a` equals `b`'s bit for bit, except, with `loss_rtol`, those under a key ending in 'loss'."""
+  leaves_a, leaves_b = jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)
+  assert len(leaves_a) == len(leaves_b) > 0
+  for (path, x), y in zip(leaves_a, leaves_b):
+    assert x.shape == y.shape
+    if loss_rtol and str(getattr(path[0], 'key', '')).endswith('loss'):
+      np.testing.assert_allclose(x, y, rtol=loss_rtol, atol=0, err_msg=jax.tree_util.keystr(path))
+    else:
+      assert np.array_equal(x, y, equal_nan=True), jax.tree_util.keystr(path)
+
+
+def test_pre_training_compiles_at_xlas_default_level(config, dataset, source_params):
+  fn = jax.jit(jax.vmap(sources.pretrain_fn(config, dataset), in_axes=(0, None)))  # no options: XLA's defaults
+  default, _ = fn(jnp.arange(config.seeds, dtype=jnp.int32), dataset.arrays)
+  assert_same(jax.tree.map(np.asarray, source_params), jax.tree.map(np.asarray, default))
+
+
+@cpu_only
+@pytest.mark.parametrize('config_module, variant, names, exact', [
+    (domain_shift, 'smoke', ('fine_tuning', 'gradual_unfreezing'), True),  # an MLP; one stage and several
+    (domain_adaptation, 'smoke', ('dann',), False),  # the alignment losses and the gradient reversal
+    (strategies_config, 'digits,smoke', ('fine_tuning',), False),  # a CNN: convolutions
+])
+def test_the_cpu_level_changes_no_accuracy(config_module, variant, names, exact):
+  config = config_module.get_config(variant)
+  dataset = dataset_lib.load(config)
+  source_params, _ = sources.pretrain_all(config, dataset, seeds=(0, 1))
+  for name in names:
+    strategy = strategies.get(name)
+    cells = sweep.config_grid(strategy, config)[:2]
+    lanes = types.stack_lanes([{**cell, 'seed': i, 'lr_mult': cell['lr_mult'] or 0.1} for i, cell in enumerate(cells)])
+    fn = functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, dataset, strategy))
+    default, level = (jax.tree.map(np.asarray, jit(fn)(lanes, source_params, dataset.arrays))
+                      for jit in (jax.jit, compiler.jit))
+    assert_same(default, level, loss_rtol=0.0 if exact else 1e-6)
