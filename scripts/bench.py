@@ -22,6 +22,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
+  cli.use_compilation_cache(None)  # the benchmark times compilation itself: never a program read back from disk
   config = _CONFIG.value
   figures = cli.exit_on_user_error(bench.run, config, sources.cache_dir(config, _OUT.value))
   bench.write(_OUT.value, figures)

@@ -25,7 +25,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds', 'model_gflop', 'peak_gflops',
         'achieved_gflops', 'fe_step_seconds', 'ft_step_seconds', 'peak_rss_mb', 'devices', 'lane_scaling_seconds',
         'xla_gflop', 'gbytes_accessed', 'cost', 'bandwidth_gbs', 'roofline', 'fraction_of_roofline',
-        'xla_fraction_of_peak', 'lane_scaling', 'torch_gpu', 'bf16', 'limit')
+        'xla_fraction_of_peak', 'lane_scaling', 'torch_gpu', 'bf16', 'limit', 'profile', 'single_compile_seconds',
+        'compile_over_sweep', 'compiler_options')
 
 
 @pytest.fixture(scope='module')
@@ -256,3 +257,28 @@ def test_a_frozen_backbone_costs_no_backward_flops():
   ft = bench.lane_gflop(config, strategies.get('fine_tuning'), 10_000, 5)
   assert ft / fe > 3
   assert bench.lane_gflop(config, strategies.get('scratch'), 10_000, 5) == pytest.approx(ft)
+
+
+def test_the_profile_splits_op_time_by_kind_and_by_how_often_ops_run():
+  steps, devices = 10, 2
+  events = {'dot.3': (2.0, 20), 'ynn_fusion.1': (1.0, 20), 'copy.7': (0.5, 20), 'multiply_add_fusion.2': (4.0, 20),
+            'broadcast_add_fusion.21': (2.5, 2)}  # the last: once per run on each device (e.g. data generation)
+  r = bench.op_profile(events, steps, devices)
+  assert r['op_seconds'] == 10.0 and r['ops'] == 5
+  assert r['share'] == pytest.approx({'matmul': 0.3, 'copy': 0.05, 'fused': 0.65})
+  assert r['per_step_share'] == pytest.approx(0.75)
+  assert bench.op_profile({}, steps, devices) is None
+
+
+def test_the_smoke_benchmark_profiles_every_strategy(written):
+  _, figures = written
+  profile = figures['profile']
+  assert set(profile['per_strategy']) == set(figures['grid']['strategies'])
+  if jax.default_backend() == 'cpu':  # XLA:CPU's trace names every op it runs
+    assert profile['sweep'] is not None
+  for r in [profile['sweep'], *profile['per_strategy'].values()]:
+    if r is not None:
+      assert sum(r['share'].values()) == pytest.approx(1.0) and 0 <= r['per_step_share'] <= 1
+      assert r['share']['matmul'] > 0  # every strategy multiplies matrices
+  assert figures['compile_over_sweep'] == pytest.approx(figures['compile_seconds'] / figures['vmap_seconds'])
+

@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import glob
+import gzip
+import json
 import os
 import platform
+import re
 import resource
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -319,6 +324,59 @@ def memory_need(compiled) -> float | None:
     return None
 
 
+OP_NAME = re.compile(r'^[A-Za-z][\w-]*(\.\d+)?$')  # an HLO instruction's name, as the profiler names its thunk
+MATMUL_PREFIXES = ('dot', 'ynn', 'convolution', 'custom-call', 'cublas', 'gemm', 'triton_gemm')
+COPY_PREFIXES = ('copy', 'transpose', 'dynamic-update-slice', 'memcpy')
+
+
+def op_kind(name: str) -> str:
+  """'matmul' (dots, convolutions and library calls such as XNNPACK/YNNPACK's), 'copy' (copies and transposes) or
+  'fused' (XLA's own generated code: elementwise fusions, reductions, random bits, gathers, the optimizer update)."""
+  lowered = name.lower()
+  if lowered.startswith(MATMUL_PREFIXES):
+    return 'matmul'
+  return 'copy' if lowered.startswith(COPY_PREFIXES) else 'fused'
+
+
+def op_profile(events: dict[str, tuple[float, int]], steps: int, devices: int) -> dict | None:
+  """Where a program's device time goes, from its ops' (total seconds, calls) summed over devices: shares by kind
+  (op_kind) and by how often an op runs: 'per_step' (at least once per optimizer step on every device) or
+  'per_run' (less often: data generation, initialisation, evaluation). None without op events."""
+  total = sum(seconds for seconds, _ in events.values())
+  if not total:
+    return None
+  kinds, per_step = {'matmul': 0.0, 'copy': 0.0, 'fused': 0.0}, 0.0
+  for name, (seconds, calls) in events.items():
+    kinds[op_kind(name)] += seconds
+    per_step += seconds if calls >= steps * devices else 0.0
+  return {'op_seconds': total, 'share': {k: v / total for k, v in kinds.items()}, 'per_step_share': per_step / total,
+          'ops': len(events)}
+
+
+def traced_ops(fn: Callable, trace_dir: str) -> dict[str, tuple[float, int]]:
+  """Calls `fn` under jax.profiler and returns {op name: (total seconds, calls)} for the XLA ops it ran (the
+  profiler's events named like HLO instructions; Python frames and runtime events are left out). Empty where the
+  backend's trace has no per-op events."""
+  jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+  try:
+    fn()
+  finally:
+    jax.profiler.stop_trace()
+  found = sorted(glob.glob(os.path.join(trace_dir, '**', '*.trace.json.gz'), recursive=True))
+  if not found:
+    return {}
+  with gzip.open(found[-1]) as f:
+    trace = json.load(f)
+  ops: dict[str, list] = {}
+  for event in trace['traceEvents'] if isinstance(trace, dict) else trace:
+    name = event.get('name', '')
+    if event.get('ph') == 'X' and OP_NAME.match(name):
+      entry = ops.setdefault(name, [0.0, 0])
+      entry[0] += event.get('dur', 0) / 1e6
+      entry[1] += 1
+  return {name: (seconds, calls) for name, (seconds, calls) in ops.items()}
+
+
 SCALING_HOST_FRACTION = 0.8  # of the host's free memory, what one lane-scaling call on CPU may plan on: it runs alone
 #                              (a sweep plans on half, sharing it with numpy's copies of every chunk)
 
@@ -440,6 +498,33 @@ def sweep_cost(config, dataset, prepared: list[Prepared]) -> dict:
   }
 
 
+def sweep_profile(prepared: list[Prepared], steps: int) -> dict:
+  """One more call of each strategy's program under the profiler: {'per_strategy': op_profile of each, 'sweep': their
+  shares weighted by each program's op seconds} (None where the backend's trace has no per-op events)."""
+  devices = sweep.lane_mesh().size
+  per_strategy = {}
+  for p in prepared:
+    with tempfile.TemporaryDirectory() as trace_dir:
+      per_strategy[p.name] = op_profile(traced_ops(lambda p=p: block(p.vmapped(*p.sharded)), trace_dir), steps,
+                                        devices)
+  found = [r for r in per_strategy.values() if r is not None]
+  if len(found) < len(per_strategy):
+    return {'per_strategy': per_strategy, 'sweep': None}
+  total = sum(r['op_seconds'] for r in found)
+  weighted = lambda get: sum(get(r) * r['op_seconds'] for r in found) / total
+  return {'per_strategy': per_strategy, 'sweep': {
+      'op_seconds': total, 'share': {k: weighted(lambda r, k=k: r['share'][k]) for k in ('matmul', 'copy', 'fused')},
+      'per_step_share': weighted(lambda r: r['per_step_share'])}}
+
+
+def profile_text(r: dict | None) -> str:
+  if r is None:
+    return 'no per-op events in this backend\'s trace'
+  share = r['share']
+  return (f"matmuls {share['matmul']:.0%}, XLA's generated code {share['fused']:.0%}, copies and transposes "
+          f"{share['copy']:.0%}; in every step {r['per_step_share']:.0%}, once per run {1 - r['per_step_share']:.0%}")
+
+
 def run(config, cache_dir: str) -> dict:
   """Every figure of the benchmark on `config`'s grid; returns them as a JSON-ready dict."""
   if config.data.name != 'synthetic' or models.resolved_name(config.model, (config.data.input_dim,)) != 'mlp':
@@ -482,6 +567,7 @@ def run(config, cache_dir: str) -> dict:
             'peak_gflops': peak_matmul_gflops(tuple(config.bench.peak_sizes), dtype=jnp.bfloat16)}
     logging.info('vmapped sweep in bfloat16: %.2fs', seconds)
     del half
+  profile = sweep_profile(prepared, config.steps)
   cost = sweep_cost(config, dataset, prepared)
   model_gflop = cost['analytic_gflop']
   work_gflop = model_gflop if cost['xla_gflop'] is None else cost['xla_gflop']
@@ -511,7 +597,7 @@ def run(config, cache_dir: str) -> dict:
       'xla_fraction_of_peak': work_gflop / vmap_seconds / peak,
       'bandwidth_gbs': bandwidth, 'bandwidth_mb': config.bench.bandwidth_mb,
       'roofline': bound, 'fraction_of_roofline': bound['seconds'] / vmap_seconds,
-      'bf16': bf16,
+      'bf16': bf16, 'profile': profile,
       'fe_step_seconds': fe_step, 'ft_step_seconds': ft_step, 'ft_over_fe_step': ft_step / fe_step,
       'step_lanes': config.bench.step_lanes,
       'lane_scaling': scaling,
@@ -541,9 +627,24 @@ def limit_sentence(b: dict) -> str:
   if fraction >= 0.5:
     return lead + (f'{bound.capitalize()}-bound: the sweep runs at {fraction:.0%} of its {of}, so {what} is what '
                    'limits it.')
-  return lead + (f'Overhead, not {what}: the sweep takes {1 / fraction:.1f}x its {of} time, so the gap is per-step '
-                 'loop and launch overhead and the inefficiency of small per-lane matmuls '
-                 f"({g['batch_size']} rows by {g['width']} wide), not the machine's {what}.")
+  profile = (b.get('profile') or {}).get('sweep')
+  if profile is None:
+    return lead + (f'Overhead, not {what}: the sweep takes {1 / fraction:.1f}x its {of} time, so the gap is per-step '
+                   'loop and launch overhead and the inefficiency of small per-lane matmuls '
+                   f"({g['batch_size']} rows by {g['width']} wide), not the machine's {what}.")
+  share = profile['share']
+  return lead + (f'Not {what} alone: the sweep takes {1 / fraction:.1f}x its {of} time. The profiler puts '
+                 f"{share['matmul']:.0%} of the device time in matmuls (per-lane, {g['batch_size']} rows by "
+                 f"{g['width']} wide, below the peak that large ones reach), {share['fused']:.0%} in XLA's generated "
+                 'code (the Adam update, activations, losses, random minibatch draws and data generation) and '
+                 f"{share['copy']:.0%} in copies and transposes; {1 - profile['per_step_share']:.0%} of it runs once "
+                 'per run (generating each lane\'s data, initialising, evaluating), not in the steps.')
+
+
+def profile_rows(b: dict) -> list[tuple[str, dict | None]]:
+  """('sweep', its profile) then each strategy's; none for figures written before the benchmark profiled."""
+  profile = b.get('profile')
+  return [] if profile is None else [('sweep', profile['sweep'])] + list(profile['per_strategy'].items())
 
 
 def fmt_figure(value, unit: str = '', digits: int = 2, missing: str = 'skipped (torch not installed)') -> str:
@@ -602,7 +703,8 @@ def markdown(b: dict) -> str:
       ('fine-tuning step / feature-extraction step', fmt_figure(b['ft_over_fe_step'], 'x', 1)),
       ('mean test accuracy, JAX / PyTorch (sanity: same job)',
        f"{b['mean_test_accuracy']['jax']:.3f} / {fmt_figure(b['mean_test_accuracy']['torch'], '', 3, no_torch)}"),
-  ] + ([('mean test accuracy, PyTorch on GPU', fmt_figure(gpu['mean_test_accuracy'], '', 3))] if gpu else []) + [
+  ] + [(f"where the sweep's device time goes{'' if name == 'sweep' else f' ({name})'} (jax.profiler, op seconds)",
+         profile_text(r)) for name, r in profile_rows(b)] + ([('mean test accuracy, PyTorch on GPU', fmt_figure(gpu['mean_test_accuracy'], '', 3))] if gpu else []) + [
       ('peak resident memory (everything above)', fmt_figure(b['peak_rss_mb'], ' MB', 0)),
   ] + [scaling_row(n, s) for n, s in b['lane_scaling'].items()] + [
       ('peak resident memory including those calls', fmt_figure(b['lane_scaling_peak_rss_mb'], ' MB', 0))]
