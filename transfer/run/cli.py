@@ -88,8 +88,9 @@ def distributed_args(environ: Mapping[str, str]) -> dict[str, int]:
 
 
 def initialize() -> None:
-  """What every entrypoint's main does first, before any JAX computation: the compilation cache (--jax_cache) and,
-  with --jax_distributed, joining a multi-host job (after which only process 0 writes files: transfer/io.py)."""
+  """What every entrypoint's main does first, before any JAX computation: the compilation cache (--jax_cache), the
+  CPU compiler's optimisation level (--cpu_opt_level) and, with --jax_distributed, joining a multi-host job (after
+  which only process 0 writes files: transfer/io.py)."""
   use_compilation_cache(compilation_cache_dir(os.environ) if _CACHE.value else None)
   compiler.set_cpu_opt_level(int(_CPU_OPT_LEVEL.value))
   if _DISTRIBUTED.value:
