@@ -319,7 +319,8 @@ def caveats(results: claims.Results, outputs: str | None) -> str:
             '- Gradual unfreezing splits the budget into one stage per group plus one; while a group waits, its Adam '
             'moments keep accumulating (see `configs/gradual_unfreezing.py`).']
   classes = shift.config.get('data', {}).get('source_classes') if shift is not None else None
-  sources = [f'{source_accuracy_range(shift.records)} on the synthetic source task ({classes} classes)'] if classes else []
+  sources = ([f'{source_accuracy_range(shift.records)} on the synthetic source task ({classes} classes)']
+             if classes else [])
   if digits is not None:
     sources.append(f'{source_accuracy_range(digits[1])} on digits 0-4')
   if sources:

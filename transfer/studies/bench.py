@@ -704,7 +704,8 @@ def markdown(b: dict) -> str:
       ('mean test accuracy, JAX / PyTorch (sanity: same job)',
        f"{b['mean_test_accuracy']['jax']:.3f} / {fmt_figure(b['mean_test_accuracy']['torch'], '', 3, no_torch)}"),
   ] + [(f"where the sweep's device time goes{'' if name == 'sweep' else f' ({name})'} (jax.profiler, op seconds)",
-         profile_text(r)) for name, r in profile_rows(b)] + ([('mean test accuracy, PyTorch on GPU', fmt_figure(gpu['mean_test_accuracy'], '', 3))] if gpu else []) + [
+         profile_text(r)) for name, r in profile_rows(b)] + (
+      [('mean test accuracy, PyTorch on GPU', fmt_figure(gpu['mean_test_accuracy'], '', 3))] if gpu else []) + [
       ('peak resident memory (everything above)', fmt_figure(b['peak_rss_mb'], ' MB', 0)),
   ] + [scaling_row(n, s) for n, s in b['lane_scaling'].items()] + [
       ('peak resident memory including those calls', fmt_figure(b['lane_scaling_peak_rss_mb'], ' MB', 0))]
