@@ -57,8 +57,9 @@ def run_data(config, dataset, lane):
   source task measured)."""
   from transfer.train import strategies  # pylint: disable=g-import-not-at-top
   from transfer.train import target  # pylint: disable=g-import-not-at-top
-  run, _ = target.prepared(lane, dataset.arrays, data=dataset.data, strategy=strategies.get('scratch'),
-                           spec=experiment.target_spec(config, dataset))
+  strategy, spec = strategies.get('scratch'), experiment.target_spec(config, dataset)
+  own = target.render(dataset.arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
+  run, _ = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
   return run
 
 

@@ -219,8 +219,10 @@ def test_float32_default_is_the_unchanged_program_and_bfloat16_computes_in_bfloa
   previous = functools.partial(default, spec=dataclasses.replace(
       default.keywords['spec'], model=PreviousMLP(model.width, model.depth, model.num_classes)))
 
+  table = experiment.data_table(config, dataset)
+
   def program(fn):
-    return str(jax.make_jaxpr(functools.partial(sweep.train_lanes, train_fn=fn))(lanes, source, dataset.arrays))
+    return str(jax.make_jaxpr(functools.partial(sweep.train_lanes, train_fn=fn))(lanes, source, table))
 
   assert program(default) == program(previous)  # the same program, so bit-identical results
   assert 'bf16' not in program(default)

@@ -14,10 +14,12 @@ import pytest
 from configs import strategies as strategies_config
 from tests.conftest import smoke_config
 from transfer import errors
+from transfer import io
 from transfer import types
 from transfer.run import experiment
 from transfer.run import search
 from transfer.run import selection
+from transfer.run import store
 from transfer.run import sweep
 from transfer.train import strategies
 from transfer.train import target
@@ -185,3 +187,19 @@ def test_bad_selection_settings_fail_before_anything_is_written(tmp_path, overri
   with pytest.raises(errors.ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')):
     experiment.run(config, workdir)
   assert not os.path.exists(workdir)
+
+
+def test_what_is_measured_once_is_measured_at_the_step_selection_picks(smoke_run):
+  """OOD and source accuracy are computed once, on the parameters each lane kept in its scan: those of its first
+  evaluation of best validation score, the step run/selection.py picks from the stored curves. At the lane's own
+  shift the OOD accuracy is its test accuracy there (the smoke test sets are smaller than EVAL_SAMPLES)."""
+  workdir, config, _ = smoke_run
+  lanes = io.read_lanes(os.path.join(workdir, 'curves.npz'))
+  assert lanes
+  for key, lane in lanes.items():
+    curves, scalars = lane['curves'], lane['scalars']
+    stop = selection.early_stop(np.where(np.isfinite(curves['val_loss']), curves['val_accuracy'], np.nan)[None])[0]
+    shift = key[store.RUN_KEY.index('shift')]
+    own = scalars['ood_accuracy'][list(config.shifts).index(shift)]
+    assert own == curves['test_accuracy'][stop], key
+    assert 'ood_accuracy' not in curves and 'source_accuracy' not in curves  # not measured at every evaluation

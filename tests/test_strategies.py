@@ -1,6 +1,9 @@
 """Invariants of the strategies beyond freeze / fine-tune / scratch (schedules, LP-FT, L2-SP)."""
 
 import functools
+import glob
+import importlib
+import os
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+from tests.conftest import REPO
 from tests.conftest import run_data
 from tests.conftest import same_arithmetic_atol
 from transfer.run import experiment
@@ -90,20 +94,22 @@ def test_lp_ft_fine_tunes_from_the_probe(config, dataset, source_params):
   start = target.initial_params(lane, source, run.pool, strategy=strategies.get('lp_ft'), spec=spec,
                                init_key=keys.seed_keys(lane.seed).target_init)
   stage = functools.partial(stages.run_stage, lane=lane, run=run, anchor=start, spec=spec)
-  probe, _, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
+  probe, _, _, _ = stage(start, step_keys[:probe_steps], strategy=strategies.get('feature_extraction'))
   assert not np.array_equal(probe['head']['kernel'], start['head']['kernel'])  # the probe trained the head
   jax.tree.map(np.testing.assert_array_equal, {k: v for k, v in probe.items() if k != 'head'},
                {k: v for k, v in start.items() if k != 'head'})
-  tuned, _, _ = stage(probe, step_keys[probe_steps:], strategy=strategies.get('fine_tuning'))
+  tuned, _, _, _ = stage(probe, step_keys[probe_steps:], strategy=strategies.get('fine_tuning'))
   jax.tree.map(functools.partial(np.testing.assert_allclose, atol=same_arithmetic_atol(1e-6), rtol=0), lp_ft, tuned)
 
 
-def test_every_strategy_trains_on_smoke_sizes(config, dataset, source_params):
-  spec = experiment.target_spec(config, dataset)
-  lane = types.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(0.5), jnp.float32(0.1), jnp.int32(-1))
-  source = jax.tree.map(lambda a: a[0], source_params)
-  for name, strategy in strategies.STRATEGIES.items():
-    train = functools.partial(target.train, data=dataset.data, strategy=strategy, spec=spec)
-    metrics = jax.jit(train)(lane, source, dataset.arrays)
-    assert not bool(metrics['diverged']), name
-    assert 0.0 <= float(metrics['test_accuracy'][-1]) <= 1.0, name  # the last evaluation
+def test_every_strategy_is_trained_end_to_end_by_some_configs_smoke_run():
+  """tests/test_configs.py runs every experiment config's smoke variant through the whole runner (and checks its
+  table): a registered strategy that no config runs would be trained by no test."""
+  names = set()
+  for path in glob.glob(os.path.join(REPO, 'configs', '*.py')):
+    module = os.path.basename(path)[:-3]
+    if module.startswith(('_', 'common', 'bench')):
+      continue
+    names.update(importlib.import_module(f'configs.{module}').get_config('smoke').strategies)
+  assert set(strategies.STRATEGIES) <= names, sorted(set(strategies.STRATEGIES) - names)
+

@@ -76,14 +76,48 @@ def test_frozen_backbone_is_not_differentiated(config, dataset, source_params, f
   assert count_dots(jax.grad(loss, has_aux=True), params, pool) == forward + backward_dots
 
 
-def test_a_vmapped_lane_equals_the_same_run_alone(source_params, train_fn_for):
-  fn = train_fn_for('fine_tuning')
+def test_a_vmapped_lane_on_the_shared_data_table_equals_the_same_run_alone(config, dataset, source_params):
+  """A sweep's lane reads its (seed, shift)'s row of the table rendered once; alone, a run renders its own data."""
+  strategy = strategies.get('fine_tuning')
+  shared = experiment.strategy_train_fn(config, dataset, strategy, shared=True)
+  alone_fn = jax.jit(experiment.strategy_train_fn(config, dataset, strategy))
   cells = [dict(seed=s, data_size=n, shift=sh, lr_mult=m)
-           for s, n, sh, m in ((0, 8, 0.0, 0.1), (1, 32, 3.0, 0.5), (1, 8, 0.5, 1.0))]
+           for s, n, sh, m in ((0, 8, 0.0, 0.1), (1, 32, 3.0, 0.5), (1, 8, 3.0, 1.0))]
   lanes = types.stack_lanes(cells)
-  batched = jax.jit(functools.partial(sweep.train_lanes, train_fn=fn))(lanes, source_params, ())
-  single = jax.jit(fn)
+  table = experiment.data_table(config, dataset)
+  batched = jax.jit(functools.partial(sweep.train_lanes, train_fn=shared))(lanes, source_params, table)
   for i, cell in enumerate(cells):
-    alone = single(jax.tree.map(lambda a: a[i], lanes), seed_params(source_params, cell['seed']), ())
+    alone = alone_fn(jax.tree.map(lambda a: a[i], lanes), seed_params(source_params, cell['seed']), dataset.arrays)
+    assert set(alone) == set(batched)
     for key, value in alone.items():
       np.testing.assert_allclose(batched[key][i], value, atol=same_arithmetic_atol(1e-5), rtol=0, err_msg=key)
+
+
+def test_the_data_table_holds_each_seed_and_shift_once(config, dataset):
+  table = experiment.data_table(config, dataset)
+  rows = config.seeds * len(config.shifts)
+  assert all(leaf.shape[0] == rows for leaf in jax.tree.leaves(table.rows))
+  assert table.rows.adapt is None  # no strategy of the config adapts
+  for seed in range(config.seeds):
+    for j, shift in enumerate(config.shifts):
+      row = table.row(lane(seed=seed, shift=shift))
+      pool, test = dataset.data.target_splits(dataset.arrays, lane(seed=seed, shift=shift))
+      # (the table's program renders every row in one vmap, so its inputs may differ from a lone render in the last
+      # bit; labels are exact)
+      close = functools.partial(np.testing.assert_allclose, atol=1e-5, rtol=0)
+      close(row.pool.x, pool.x)
+      np.testing.assert_array_equal(row.pool.y, pool.y)
+      np.testing.assert_array_equal(row.test.y, test.y)
+      close(row.ood.x[j], test.x[:row.ood.x.shape[1]])  # its own shift among the tested
+
+
+def test_a_sweeps_training_program_renders_no_data(config, dataset, source_params):
+  """The synthetic generator's tanh layers appear in a run that renders its own data, never in a sweep's program
+  (the MLP itself is ReLU)."""
+  strategy = strategies.get('fine_tuning')
+  lanes = types.stack_lanes([dict(seed=0, data_size=8, shift=0.0, lr_mult=0.1)])
+  def program(shared, data):
+    fn = experiment.strategy_train_fn(config, dataset, strategy, shared=shared)
+    return str(jax.make_jaxpr(functools.partial(sweep.train_lanes, train_fn=fn))(lanes, source_params, data))
+  assert 'tanh' in program(False, dataset.arrays)
+  assert 'tanh' not in program(True, experiment.data_table(config, dataset))

@@ -36,7 +36,8 @@ def final_params(config, name, lane_values):
   lane = jax.tree.map(lambda a: a[0], types.stack_lanes([lane_values]))
 
   def fitted(lane, source, arrays):
-    run, adapt = target.prepared(lane, arrays, data=dataset.data, strategy=strategy, spec=spec)
+    own = target.render(arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
+    run, adapt = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
     return target.fit(lane, source, run, strategy=strategy, spec=spec, adapt=adapt).params
 
   return jax.jit(fitted)(lane, source, dataset.arrays)

@@ -137,9 +137,8 @@ def load_runs(workdir):
 def test_a_run_records_its_environment(smoke_run):
   with open(os.path.join(smoke_run[0], 'environment.json')) as f:
     env = json.load(f)
-  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'lanes', 'argv', 'packages', 'devices',
-                      'compiler_options', 'git',
-                      'earlier'}
+  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'programs', 'distinct_programs', 'lanes',
+                      'argv', 'packages', 'devices', 'compiler_options', 'git', 'earlier'}
   assert env['compiler_options'] == compiler.options()
   assert set(env['packages']) == {'python', 'jax', 'jaxlib', 'flax', 'optax', 'numpy'}
   assert env['packages']['jax'] == jax.__version__
@@ -147,8 +146,12 @@ def test_a_run_records_its_environment(smoke_run):
                             'count': jax.device_count(), 'processes': 1}
   assert re.fullmatch('[0-9a-f]{40}', env['git']['commit']) and isinstance(env['git']['dirty'], bool)  # a checkout
   assert env['start'] <= env['end'] and env['start'].endswith('+00:00') and env['wall_seconds'] > 0
-  assert set(env['compile_seconds']) == set(env['lanes']) == set(smoke_config().strategies)
+  assert set(env['lanes']) == set(smoke_config().strategies)
+  assert set(env['compile_seconds']) == set(env['programs']) == set(env['lanes']) | {'data_table'}
   assert all(s > 0 for s in env['compile_seconds'].values()) and env['earlier'] == []
+  # one program per strategy (its chunks share it) and one that renders the shared data
+  assert env['programs'] == {name: 1 for name in env['compile_seconds']}
+  assert env['distinct_programs'] == len(smoke_config().strategies) + 1
 
 
 def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_run, tmp_path, monkeypatch):

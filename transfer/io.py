@@ -124,6 +124,12 @@ def read_lanes(path: str) -> dict[tuple, dict]:
   return parse_lanes(data, path) if data else {}
 
 
+def scalar(value):
+  """A lane's value of one result: a Python number, or an array where it has one value per something (per shift)."""
+  value = np.asarray(value)
+  return value.item() if value.ndim == 0 else value
+
+
 def parse_lanes(data: bytes, path: str) -> dict[tuple, dict]:
   """The lanes in the bytes of a file `write_lanes` wrote (at `path`, named in the error if they are damaged)."""
   try:
@@ -132,7 +138,7 @@ def parse_lanes(data: bytes, path: str) -> dict[tuple, dict]:
     scalars = [k.split('/', 1)[1] for k in arrays if k.startswith('scalar/')]
     return {tuple(json.loads(str(key))): {'hparams': dict(zip(types.HPARAMS, arrays['hparams'][i].tolist())),
                                           'curves': {c: arrays[f'curve/{c}'][i] for c in curves},
-                                          'scalars': {s: arrays[f'scalar/{s}'][i].item() for s in scalars}}
+                                          'scalars': {s: scalar(arrays[f'scalar/{s}'][i]) for s in scalars}}
             for i, key in enumerate(arrays['key'])}
   except Exception as e:  # a truncated zip, a missing or mis-shaped array: numpy and zipfile raise several types
     raise errors.WorkdirError(f'{path!r} is damaged or not a file of finished lanes ({type(e).__name__}: {e}); '

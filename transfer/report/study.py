@@ -12,7 +12,7 @@ from transfer.report import stats
 from transfer.report import tables
 from transfer.data import digits as digits_lib
 from transfer.train import optim
-from transfer.train import target
+from transfer.train import lane_data
 
 EXPERIMENTS = ('strategies', 'lr_multiplier', 'domain_shift', 'gradual_unfreezing', 'domain_adaptation_semi',
                'strategies_digits', 'layer_transfer', 'layer_transfer_digits')  # what the claims read
@@ -407,7 +407,7 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
                                                                                  by='data_size'), '',
            '## Out of distribution: trained at one shift, tested at every shift',
            'Each model is also tested on its seed\'s target test set rendered at every shift of the experiment '
-           f'(the first {target.EVAL_SAMPLES} test examples). Experiment 3, {shift_size(results)} labelled target '
+           f'(the first {lane_data.EVAL_SAMPLES} test examples). Experiment 3, {shift_size(results)} labelled target '
            'examples:', '',
            *[part for name in ('fine_tuning', 'feature_extraction', 'scratch')
              for part in (ood_matrix(results.get('domain_shift'), name), '')],

@@ -7,11 +7,13 @@ import dataclasses
 import functools
 import os
 import resource
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from absl import logging
 import jax
+import numpy as np
 
 from transfer import compiler
 from transfer import io
@@ -30,6 +32,7 @@ from transfer.train import loop as loop_lib
 from transfer.train import models
 from transfer.train import optim
 from transfer.train import strategies
+from transfer.train import lane_data
 from transfer.train import target
 
 SOURCE_MODELS = 'source_models.msgpack'  # in the workdir: the per-seed source models this experiment used
@@ -67,7 +70,8 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
       skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every,
       same_classes=data.same_classes and not config.pretrained.checkpoint,
-      labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.test_shifts(config, data))
+      labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.test_shifts(config, data),
+      keep_best=config.selection.mode == 'search')
 
 
 def holdout_every(config) -> int:
@@ -75,9 +79,27 @@ def holdout_every(config) -> int:
   return round(1 / config.selection.val_fraction) if config.selection.mode == 'search' else 0
 
 
-def strategy_train_fn(config, dataset: dataset_lib.Dataset, strategy: strategies.Strategy):
-  """`target.train` with everything structural bound: what `sweep.train_lanes` vmaps over lanes."""
-  return functools.partial(target.train, data=dataset.data, strategy=strategy, spec=target_spec(config, dataset))
+def strategy_train_fn(config, dataset: dataset_lib.Dataset, strategy: strategies.Strategy, *, shared: bool = False):
+  """`target.train` with everything structural bound: one lane alone, its data rendered from the dataset's arrays;
+  with `shared`, `target.train_on`, which reads the lane's row of a `data_table` (what a sweep vmaps)."""
+  return functools.partial(target.train_on if shared else target.train, data=dataset.data, strategy=strategy,
+                           spec=target_spec(config, dataset))
+
+
+def data_table(config, dataset: dataset_lib.Dataset, seeds: int | None = None) -> lane_data.DataTable:
+  """Every (seed, shift)'s data of the experiment's grid, rendered once by one small program and shared by every
+  lane of every strategy (the adaptation data only where some strategy adapts)."""
+  data, shifts = dataset.data, dataset_lib.shifts(config, dataset.data)
+  seed_rows, shift_rows = lane_data.table_rows(config.seeds if seeds is None else seeds, shifts)
+  adapts = any(strategies.get(name).adapts for name in config.strategies)
+  return make_table()(dataset.arrays, seed_rows, shift_rows, np.asarray(shifts, np.float32), data=data,
+                      test_shifts=dataset_lib.test_shifts(config, data), adapts=adapts)
+
+
+@functools.cache
+def make_table():
+  """lane_data.make_table compiled (once per data source, test shifts and table shape)."""
+  return compiler.jit(lane_data.make_table, static_argnames=('data', 'test_shifts', 'adapts'))
 
 
 class Plan(NamedTuple):
@@ -120,13 +142,24 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
     io.save_msgpack(os.path.join(workdir, SOURCE_MODELS), params)  # usable as config.pretrained.checkpoint
     return params
 
+  compile_seconds, programs = {}, {}
+
+  @functools.cache
+  def table():
+    start = time.perf_counter()
+    rows = jax.block_until_ready(data_table(config, dataset))
+    compile_seconds['data_table'], programs['data_table'] = time.perf_counter() - start, 1  # compiling and rendering
+    logging.info('Data of %d (seed, shift) rows rendered once for every strategy in %.1fs', rows.shifts.shape[0] *
+                 config.seeds, compile_seconds['data_table'])
+    return rows
+
   shifts, test_shifts = dataset_lib.shifts(config, dataset.data), dataset_lib.test_shifts(config, dataset.data)
   plans = [plan(config, name, shifts, runs) for name in config.strategies]
   lanes = {p.strategy.name: len(p.todo) for p in plans if p.todo}
-  compile_seconds = {}
   environment = os.path.join(workdir, store.ENVIRONMENT)
   if lanes:
-    provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, finished=False))
+    provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, programs={},
+                                                    finished=False))
   order = []
   with progress_lib.shown(lanes) as progress:
     for p in plans:
@@ -136,7 +169,8 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
                    len(p.cells) * len(p.candidates), len(p.todo))
       if p.todo:
         compiled = compiler.jit(functools.partial(sweep.train_lanes,
-                                                  train_fn=strategy_train_fn(config, dataset, p.strategy)))
+                                                  train_fn=strategy_train_fn(config, dataset, p.strategy,
+                                                                             shared=True)))
 
         def persist(lo, hi, out, todo=p.todo):
           done = todo[lo:hi]
@@ -145,9 +179,9 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
 
         if not source_params.cache_info().currsize:
           progress.doing('source models')
-        timing = sweep.run_lanes(name, [v for _, v in p.todo], source_params(), dataset.arrays, compiled=compiled,
+        timing = sweep.run_lanes(name, [v for _, v in p.todo], source_params(), table(), compiled=compiled,
                                  max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress)
-        compile_seconds[name] = timing.compile_seconds
+        compile_seconds[name], programs[name] = timing.compile_seconds, timing.programs
       runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
                                        mode=config.selection.mode, eval_every=config.selection.eval_every,
                                        shifts=test_shifts)
@@ -159,7 +193,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
                                        eval_every=config.selection.eval_every)
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds=compile_seconds,
-                                                    finished=True))
+                                                    programs=programs, finished=True))
   logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   return Outcome(table, records, dataset, source_params)

@@ -15,9 +15,19 @@ import numpy as np
 from transfer.run import selection
 from transfer.train import strategies
 
-CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss', 'source_accuracy', 'ood_accuracy',
-          'source_loss', 'target_loss', 'alignment_loss', 'domain_accuracy')  # per evaluation (ood: per shift too)
-SCALARS = ('final_train_loss', 'val_size', 'diverged', 'source_accuracy_before', 'pad_before', 'pad_after')
+CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss', 'source_loss', 'target_loss',
+          'alignment_loss', 'domain_accuracy')  # per evaluation
+# One value per lane (ood_accuracy: one per test shift). source_accuracy and ood_accuracy are measured once, at the
+# lane's own selected step (target.final_evaluation), which is the cell's when the lane is the chosen candidate.
+SCALARS = ('final_train_loss', 'val_size', 'diverged', 'source_accuracy_before', 'pad_before', 'pad_after',
+           'source_accuracy', 'ood_accuracy')
+AT_SELECTED = ('source_accuracy', 'ood_accuracy')
+
+
+def at_selected(lane: dict, name: str, evaluation: int):
+  """A lane's `name` (of AT_SELECTED) at its selected step; a lane stored before these were measured once holds
+  them as curves, read at `evaluation`."""
+  return lane['scalars'][name] if name in lane['scalars'] else lane['curves'][name][evaluation]
 
 
 def number(value) -> float | None:
@@ -34,7 +44,7 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
   pre-trained source head) and `forgetting` (the source model's own accuracy minus it), for runs that start from a
   source model; `ood_accuracy`, the test accuracy at every shift of the experiment (`shifts`), keyed by shift.
   """
-  curves = {c: np.stack([lane['curves'][c] for lane in lanes]) for c in CURVES}
+  curves = {c: np.stack([lane['curves'][c] for lane in lanes]) for c in CURVES}  # (candidates, evaluations)
   if mode == 'fixed':
     chosen = None if lanes[0]['scalars']['diverged'] else (0, curves['test_accuracy'].shape[1] - 1)
   else:
@@ -44,7 +54,7 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
   selected = None
   if chosen is not None:
     c, e = chosen
-    at = {k: v[c, e] for k, v in curves.items()}
+    at = {**{k: v[c, e] for k, v in curves.items()}, **{k: at_selected(lanes[c], k, e) for k in AT_SELECTED}}
     train_loss = lanes[c]['scalars']['final_train_loss'] if mode == 'fixed' else at['train_loss']
     before = lanes[c]['scalars']['source_accuracy_before']
     values = dict(test_accuracy=number(at['test_accuracy']), test_loss=number(at['test_loss']),

@@ -28,6 +28,7 @@ from transfer import compiler
 from transfer import io
 from transfer.data.dataset import Dataset
 from transfer.errors import CheckpointError
+from transfer.run import sweep
 from transfer.train import loop as loop_lib
 from transfer.train import models
 from transfer.train import optim
@@ -64,12 +65,20 @@ def pretrain_fn(config, dataset: Dataset):
 def pretrain_all(config, dataset: Dataset, seeds: Sequence[int] | None = None):
   """Pre-trains one source model per seed of `seeds` (every seed of the config by default) in one
   `jit(vmap(pretrain))`; returns the params stacked over those seeds and their source metrics (one list each)."""
-  seeds = range(config.seeds) if seeds is None else seeds
+  seeds = list(range(config.seeds) if seeds is None else seeds)
   # XLA's default CPU level, not the sweeps' faster-compiling one: see transfer/compiler.py
   fn = compiler.jit(jax.vmap(pretrain_fn(config, dataset), in_axes=(0, None)),
                     cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL)
-  params, metrics = fn(jnp.asarray(list(seeds), jnp.int32), dataset.arrays)
-  return params, jax.tree.map(lambda a: np.asarray(a).tolist(), metrics)
+  # The seeds split over this process's devices (one per core on CPU), as a sweep's lanes are, padded by repeating
+  # the last (in a multi-process job process 0 alone pre-trains: see `pretrained`).
+  mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ('lanes',))
+  width = sweep.chunk_width(len(seeds), 0, mesh.size)
+  padded = np.asarray(seeds + seeds[-1:] * (width - len(seeds)), np.int32)
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
+  whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  params, metrics = fn(jax.device_put(padded, split), jax.device_put(dataset.arrays, whole))
+  params, metrics = jax.tree.map(lambda a: np.asarray(a)[:len(seeds)], (params, metrics))
+  return params, jax.tree.map(lambda a: a.tolist(), metrics)
 
 
 def cache_dir(config, workdir: str) -> str:

@@ -101,7 +101,7 @@ class LaneStore:
     """Adds finished lanes (curves and scalars indexed by lane along their first axis) and rewrites curves.npz."""
     for i, key in enumerate(keys):
       self.lanes[key] = {'hparams': hparams[i], 'curves': {c: np.asarray(v[i]) for c, v in curves.items()},
-                         'scalars': {s: np.asarray(v[i]).item() for s, v in scalars.items()}}
+                         'scalars': {s: io.scalar(v[i]) for s, v in scalars.items()}}
     io.write_lanes(self.path, self.lanes)
 
   def get(self, keys: Sequence[tuple]) -> list[dict]:

@@ -23,6 +23,7 @@ import numpy as np
 from transfer import types
 from transfer.errors import OutOfMemoryError
 from transfer.run import progress as progress_lib
+from transfer.train import lane_data
 from transfer.train import strategies
 
 
@@ -48,10 +49,13 @@ def config_grid(strategy: strategies.Strategy, config, shifts: Sequence[float] |
               lr_mults=config.lr_mults if lr_mult_axis else (None,), layers_copied=config.layers_copied)
 
 
-def train_lanes(lanes: types.Lane, source_params, arrays, *, train_fn: Callable) -> dict:
-  """vmap of `train_fn` over lanes; each lane takes its own seed's pre-trained parameters and the shared arrays."""
+def train_lanes(lanes: types.Lane, source_params, data, *, train_fn: Callable) -> dict:
+  """vmap of `train_fn` over lanes; each lane takes its own seed's pre-trained parameters and its data: its own
+  row of `data` where that is a lane_data.DataTable (rendered once per seed and shift, shared by every lane), else
+  `data` itself (a data source's arrays, for a `train_fn` that renders each lane's data itself)."""
   def one(lane):
-    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), arrays)
+    own = data.row(lane) if isinstance(data, lane_data.DataTable) else data
+    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), own)
   return jax.vmap(one)(lanes)
 
 

@@ -235,29 +235,33 @@ class Prepared:
   single_compile_seconds: float  # the single-lane program's (0 where it was not asked for)
 
 
-def train_fn(config, dataset, strategy: strategies.Strategy, dtype=None) -> Callable:
-  """The strategy's run (experiment.strategy_train_fn), its model computing in `dtype` (None: float32, the run
-  exactly as every experiment runs it); parameters and optimizer stay float32 either way."""
-  fn = experiment.strategy_train_fn(config, dataset, strategy)
+def train_fn(config, dataset, strategy: strategies.Strategy, dtype=None, shared: bool = True) -> Callable:
+  """The strategy's run (experiment.strategy_train_fn: on a row of the shared data table, or with `shared` False
+  rendering its own data, as a run alone does), its model computing in `dtype` (None: float32, the run exactly as
+  every experiment runs it); parameters and optimizer stay float32 either way."""
+  fn = experiment.strategy_train_fn(config, dataset, strategy, shared=shared)
   if dtype is None:
     return fn
   spec = fn.keywords['spec']
   return functools.partial(fn, spec=dataclasses.replace(spec, model=spec.model.clone(dtype=dtype)))
 
 
-def prepare(config, dataset, source, name: str, dtype=None, single: bool = True) -> Prepared:
+def prepare(config, dataset, source, name: str, dtype=None, single: bool = True, table=None) -> Prepared:
+  """The strategy's sweep program on the shared data `table` (experiment.data_table; made here when None) and, with
+  `single`, its one-lane program, which renders its lane's data itself as a run alone does."""
   strategy = strategies.get(name)
   cells = sweep.config_grid(strategy, config)
   mesh = sweep.lane_mesh()
   lanes = types.stack_lanes(cells)
   width = sweep.chunk_width(len(cells), 0, mesh.size)
-  sharded = sweep.shard(sweep.pad_to(lanes, width), source, dataset.arrays, mesh)
-  run_fn = train_fn(config, dataset, strategy, dtype)
-  program = functools.partial(sweep.train_lanes, train_fn=run_fn)
+  table = experiment.data_table(config, dataset) if table is None else table
+  sharded = sweep.shard(sweep.pad_to(lanes, width), source, table, mesh)
+  program = functools.partial(sweep.train_lanes, train_fn=train_fn(config, dataset, strategy, dtype))
   start = time.perf_counter()
   vmapped = compiler.jit(program).lower(*sharded).compile()
   middle = time.perf_counter()
   one = jax.tree.map(lambda a: a[0], lanes), jax.tree.map(lambda a: a[0], source), dataset.arrays
+  run_fn = train_fn(config, dataset, strategy, dtype, shared=False)
   compiled_single = compiler.jit(run_fn).lower(*one).compile() if single else None
   return Prepared(name, cells, lanes, sharded, program, vmapped, compiled_single, middle - start,
                   time.perf_counter() - middle if single else 0.0)
@@ -307,9 +311,10 @@ def step_seconds(config, dataset, source, name: str, *, lanes: int, steps: tuple
     with timed.unlocked():
       timed.steps = timed.selection.eval_every = n  # one evaluation, at the end
     fn = compiler.jit(functools.partial(sweep.train_lanes,
-                                        train_fn=experiment.strategy_train_fn(timed, dataset, strategy)))
-    block(fn(stacked, source, dataset.arrays))
-    times.append(best_time(lambda fn=fn: block(fn(stacked, source, dataset.arrays)), 3))
+                                        train_fn=experiment.strategy_train_fn(timed, dataset, strategy, shared=True)))
+    table = experiment.data_table(timed, dataset)
+    block(fn(stacked, source, table))
+    times.append(best_time(lambda fn=fn, table=table: block(fn(stacked, source, table)), 3))
   return (times[1] - times[0]) / (steps[1] - steps[0])
 
 
@@ -411,20 +416,21 @@ def lane_scaling(config, dataset, source, counts: tuple[int, ...]) -> dict[str, 
   strategy = strategies.get('fine_tuning')
   cells = sweep.config_grid(strategy, scaled)
   fn = compiler.jit(functools.partial(sweep.train_lanes,
-                                      train_fn=experiment.strategy_train_fn(scaled, dataset, strategy)))
+                                      train_fn=experiment.strategy_train_fn(scaled, dataset, strategy, shared=True)))
+  table = experiment.data_table(scaled, dataset)
   budget = one_device_budget()
   out = {}
   for n in counts:
     lanes = types.stack_lanes([cells[i % len(cells)] for i in range(n)])
     try:
-      compiled = fn.lower(lanes, source, dataset.arrays).compile()
+      compiled = fn.lower(lanes, source, table).compile()
       need = memory_need(compiled)
       if need is not None and budget is not None and need > budget:
         out[str(n)] = {'skipped': f"needs ~{need / 2**30:.1f} GiB by XLA's memory analysis, more than the "
                                   f'{budget / 2**30:.1f} GiB one device may use'}
         logging.info('lane scaling: %d lanes skipped: %s', n, out[str(n)]['skipped'])
         continue
-      call = lambda compiled=compiled, lanes=lanes: block(compiled(lanes, source, dataset.arrays))
+      call = lambda compiled=compiled, lanes=lanes: block(compiled(lanes, source, table))
       seconds = best_time(call, 1)
       if seconds <= LONG_CALL_SECONDS and config.bench.repeats > 1:
         seconds = min(seconds, best_time(call, config.bench.repeats))
@@ -533,11 +539,14 @@ def run(config, cache_dir: str) -> dict:
   check(config)
   dataset = experiment.prepare(config)
   source = sources.source_models(config, dataset, cache_dir)
-  prepared = [prepare(config, dataset, source, name) for name in config.strategies]
+  table = experiment.data_table(config, dataset)  # the sweep renders every (seed, shift)'s data once
+  prepared = [prepare(config, dataset, source, name, table=table) for name in config.strategies]
   lanes = sum(len(p.cells) for p in prepared)
   logging.info('benchmark grid: %d lanes; sweep programs compiled in %.1fs, one-lane programs in %.1fs', lanes,
                sum(p.compile_seconds for p in prepared), sum(p.single_compile_seconds for p in prepared))
-  vmap_seconds = best_time(lambda: [block(p.vmapped(*p.sharded)) for p in prepared], config.bench.repeats)
+  # the sweep's time includes rendering the data table, as an experiment's does
+  vmap_seconds = best_time(lambda: [block(experiment.data_table(config, dataset))] +
+                           [block(p.vmapped(*p.sharded)) for p in prepared], config.bench.repeats)
   logging.info('vmapped sweep: %.2fs', vmap_seconds)
   sequential_seconds = best_time(lambda: [run_sequential(p, source, dataset.arrays) for p in prepared], 1)
   logging.info('one lane at a time: %.2fs', sequential_seconds)

@@ -53,7 +53,8 @@ def run(config, workdir: str, *, shift: float, seed: int = 0, names=('source_onl
                                                                  **hparams}]))
 
     def fitted(lane, source_params, arrays, strategy=strategy):
-      run_data, adapt = target.prepared(lane, arrays, data=dataset.data, strategy=strategy, spec=spec)
+      own = target.render(arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
+      run_data, adapt = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
       result = target.fit(lane, source_params, run_data, strategy=strategy, spec=spec, adapt=adapt, evaluate=False)
       return result.params, adapt.data.source, adapt.data.unlabeled, run_data.test
 

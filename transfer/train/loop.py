@@ -67,28 +67,57 @@ def optimizer_step(carry, xs, *, loss_fn: Callable, optimizer: optax.GradientTra
   return (optax.apply_updates(params, updates), opt_state), (loss, terms)
 
 
+class Kept(NamedTuple):
+  """The parameters at the best evaluation so far and its score (higher is better; -inf: none counted yet)."""
+
+  score: jax.Array
+  params: object
+
+
+def selection_score(evals: dict) -> jax.Array:
+  """An evaluation's score for model selection: its validation accuracy where its validation loss is finite, else
+  -inf (never kept). run/selection.py's early stop reads the stored curves the same way, so the first evaluation
+  with the best score is the one both choose."""
+  return jnp.where(jnp.isfinite(evals['val_loss']), evals['val_accuracy'], -jnp.inf)
+
+
+def keep_better(kept: Kept, evals: dict, params) -> Kept:
+  """`kept`, replaced by `params` where their evaluation scores strictly higher (ties keep the earlier one)."""
+  score = selection_score(evals)
+  take = score > kept.score
+  return Kept(jnp.where(take, score, kept.score),
+              jax.tree.map(lambda new, old: jnp.where(take, new, old), params, kept.params))
+
+
 def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: optax.GradientTransformation,
-              draw: Callable, evaluate: Callable | None = None, eval_every: int = 0):
+              draw: Callable, evaluate: Callable | None = None, eval_every: int = 0, kept: Kept | None = None,
+              model_params: Callable = lambda params: params):
   """One optimizer step per key, from a fresh optimizer state.
 
-  Returns the final params, the per-step losses and, with `evaluate` (params -> dict of scalars), its values after
-  every `eval_every` steps together with the mean of each term `loss_fn` reports over those steps, each stacked
-  into a (steps // eval_every,) array ({} without `evaluate`). The steps are then a scan over blocks of
-  `eval_every` steps, each followed by the evaluation; `eval_every` must divide them.
+  Returns the final params, the per-step losses, the evaluations and `kept`. With `evaluate` (params -> dict of
+  scalars) the evaluations are its values after every `eval_every` steps together with the mean of each term
+  `loss_fn` reports over those steps, each stacked into a (steps // eval_every,) array ({} without `evaluate`). The
+  steps are then a scan over blocks of `eval_every` steps, each followed by the evaluation; `eval_every` must divide
+  them. Where `kept` is given, it follows the best evaluation so far (`keep_better`) and holds `model_params(params)`
+  there (the trained state may hold more than the model).
   """
   step = functools.partial(optimizer_step, loss_fn=loss_fn, optimizer=optimizer, draw=draw)
   n = step_keys.shape[0]
   xs, carry = (step_keys, jax.numpy.arange(n)), (params, optimizer.init(params))
   if evaluate is None:
     (params, _), (losses, _) = jax.lax.scan(step, carry, xs)
-    return params, losses, {}
+    return params, losses, {}, kept
   if n % eval_every:
     raise ValueError(f'eval_every = {eval_every} does not divide a stage of {n} steps')
 
   def block(carry, block_xs):
-    carry, (losses, terms) = jax.lax.scan(step, carry, block_xs)
-    return carry, (losses, {**evaluate(carry[0]), **jax.tree.map(lambda t: t.mean(), terms)})
+    state, kept = carry
+    state, (losses, terms) = jax.lax.scan(step, state, block_xs)
+    evals = evaluate(state[0])
+    if kept is not None:
+      kept = keep_better(kept, evals, model_params(state[0]))
+    return (state, kept), (losses, {**evals, **jax.tree.map(lambda t: t.mean(), terms)})
 
   blocks = jax.tree.map(lambda a: a.reshape(n // eval_every, eval_every, *a.shape[1:]), xs)
-  (params, _), (losses, evals) = jax.lax.scan(block, carry, blocks)
-  return params, losses.reshape(n), evals
+  ((params, _), kept), (losses, evals) = jax.lax.scan(block, (carry, kept), blocks)
+  return params, losses.reshape(n), evals, kept

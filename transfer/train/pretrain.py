@@ -26,7 +26,7 @@ def pretrain(seed: jax.Array, arrays, *, data: DataSource, model: nn.Module, lr:
   keys = keys_lib.seed_keys(seed)
   pool, test = data.source_splits(arrays, seed)
   params = model.init(keys.source_init, pool.x[:1])['params']
-  params, _, _ = loop_lib.run_steps(
+  params, _, _, _ = loop_lib.run_steps(
       params, keys_lib.step_keys(keys.source_batches, loop.steps),
       loss_fn=functools.partial(source_loss, apply_fn=model.apply),
       optimizer=optax.adam(lr, b1=adam.b1, b2=adam.b2, eps=adam.eps),

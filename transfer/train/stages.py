@@ -1,7 +1,9 @@
 """A stage: one optimizer (fresh state) over a span of a target run's steps, as a strategy says. Plain stages train
 on the labelled target pool; domain-adaptation stages also train on labelled source examples and align backbone
 features of source and unlabelled target examples (DANN, Deep CORAL or MMD). Every stage evaluates the model on
-the run's validation and test examples every `eval_every` steps.
+the run's validation and test examples every `eval_every` steps, and keeps the parameters of the best validation
+score so far (where the run selects); what is reported only at the selected step (out-of-distribution and source
+accuracy) is measured once, on those, by target.py.
 
 `TargetSpec` holds everything structural about target training, shared by every lane of a sweep; `RunData` is what
 one lane's stages train and evaluate on.
@@ -49,6 +51,8 @@ class TargetSpec:
   labelled_target: bool = True  # some lane has labelled target examples (False: every data size is 0, so the
   #                               domain-adaptation stages skip the target term altogether)
   ood_shifts: tuple[float, ...] = (0.0,)  # every shift of the experiment: each model is also tested at each
+  keep_best: bool = False  # the run selects (search): OOD and source accuracy are measured on the parameters of the
+  #                          best validation score (the selected step); else on the final parameters
 
 
 class RunData(NamedTuple):
@@ -63,6 +67,7 @@ class RunData(NamedTuple):
   ood: Split  # test examples at every shift of the experiment, stacked: x (shifts, m, ...), y (shifts, m)
   source: Split  # held-out source examples: the source task, which forgetting is measured on
   source_head: dict | None  # the pre-trained source head (None: the run does not start from a source model)
+  #                           (ood and source are read once, at the selected step: target.final_evaluation)
 
 
 class AdaptRun(NamedTuple):
@@ -74,19 +79,12 @@ class AdaptRun(NamedTuple):
   source_size: jax.Array
 
 
-def evaluation(params, run: RunData, *, apply_fn: Callable, featurize: Callable) -> dict[str, jax.Array]:
-  """Accuracy and loss on the run's validation (masked) and test examples; test accuracy at every shift of the
-  experiment (`ood_accuracy`, one value per shift); and `source_accuracy`, the source task's accuracy of the
-  backbone under the pre-trained source head (NaN without one). `featurize(params, x)` gives backbone features."""
+def evaluation(params, run: RunData, *, apply_fn: Callable) -> dict[str, jax.Array]:
+  """Accuracy and loss on the run's validation (masked) and test examples: what every evaluation point records."""
   val = losses.evaluate(params, run.val, apply_fn=apply_fn, mask=run.val_mask)
   test = losses.evaluate(params, run.test, apply_fn=apply_fn)
-  ood = jax.vmap(lambda x, y: losses.evaluate(params, Split(x, y), apply_fn=apply_fn)['accuracy'])(*run.ood)
-  source = jnp.float32(jnp.nan)
-  if run.source_head is not None:
-    logits = source_head_logits(run.source_head, featurize(params, run.source.x))
-    source = jnp.mean(jnp.argmax(logits, -1) == run.source.y)
   return {'val_accuracy': val['accuracy'], 'val_loss': val['loss'], 'test_accuracy': test['accuracy'],
-          'test_loss': test['loss'], 'ood_accuracy': ood, 'source_accuracy': source}
+          'test_loss': test['loss']}
 
 
 def source_head_logits(head: dict, features: jax.Array) -> jax.Array:
@@ -104,27 +102,25 @@ def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size:
   None."""
   if run.pool.x.shape[0] > steps * batch_size:
     return None
-  features = lambda split: Split(model.apply({'params': params}, split.x, method=model.features), split.y)
-  ood = Split(jax.vmap(lambda x: backbone_features(params, x, model=model))(run.ood.x), run.ood.y)
-  run = run._replace(pool=features(run.pool), val=features(run.val), test=features(run.test), ood=ood,
-                     source=features(run.source))
+  features = lambda split: Split(backbone_features(params, split.x, model=model), split.y)
+  run = run._replace(pool=features(run.pool), val=features(run.val), test=features(run.test))
   return run, functools.partial(model.apply, method=model.classify)
 
 
 def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, strategy: strategies.Strategy,
-              anchor, spec: TargetSpec, evaluate: bool = True):
+              anchor, spec: TargetSpec, evaluate: bool = True, kept: loop_lib.Kept | None = None):
   """One plain stage of `strategy` over `step_keys`; `anchor` is the L2-SP reference. Returns final params,
-  per-step losses and the evaluations (see loop.run_steps; {} when `evaluate` is False)."""
+  per-step losses, the evaluations ({} when `evaluate` is False) and `kept` followed through the stage (see
+  loop.run_steps)."""
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
                                                lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs,
                                                layers_copied=lane.layers_copied)
   apply_fn = spec.model.apply
-  featurize = functools.partial(backbone_features, model=spec.model)
   if all(s is None for g, s in schedules.items() if g != spec.head_group):
     head = head_only(params, run, model=spec.model, steps=steps, batch_size=spec.loop.batch_size)
     if head is not None:  # every input is a backbone feature already
-      (run, apply_fn), featurize = head, lambda params, features: features
+      run, apply_fn = head
   penalty = None
   if strategy.l2_sp:
     backbone = jax.tree.map(lambda g: g != spec.head_group, labels)
@@ -135,9 +131,8 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, 
                            order=run.order)
   optimizer = optim.make_optimizer(labels, schedules, spec.adam, lr=lane.lr, weight_decay=lane.weight_decay)
   return loop_lib.run_steps(params, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw,
-                            evaluate=functools.partial(evaluation, run=run, apply_fn=apply_fn,
-                                                       featurize=featurize) if evaluate else None,
-                            eval_every=spec.eval_every)
+                            evaluate=functools.partial(evaluation, run=run, apply_fn=apply_fn) if evaluate else None,
+                            eval_every=spec.eval_every, kept=kept)
 
 
 def init_aux(key: jax.Array, source_params, feature_dim: int, *, same_classes: bool) -> dict:
@@ -155,9 +150,9 @@ def annealed(schedule: strategies.Schedule | None, steps: int) -> strategies.Sch
 
 
 def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adapt: AdaptRun, *,
-                    strategy: strategies.Strategy, source_params, spec: TargetSpec):
-  """One domain-adaptation stage; returns the model's final params, the per-step losses and the evaluations (with
-  the loss terms of losses.ADAPT_TERMS).
+                    strategy: strategies.Strategy, source_params, spec: TargetSpec, kept: loop_lib.Kept | None = None):
+  """One domain-adaptation stage; returns the model's final params, the per-step losses, the evaluations (with
+  the loss terms of losses.ADAPT_TERMS) and `kept` followed through the stage (the model's parameters only).
 
   The trained state is `{'model': params, 'aux': {'domain', ('source_head')}}`: the model's groups keep the
   strategy's LR multipliers; the domain discriminator (and the pre-trained source head, where the classes differ)
@@ -186,9 +181,8 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
     _, first = loss_fn(state, draw(step_keys[0], jnp.int32(0)))
     scale = jax.lax.stop_gradient(first['source_loss'] / (first['alignment_loss'] + 1e-12))
     loss_fn = functools.partial(loss_fn, align_scale=scale)
-  evaluate = functools.partial(evaluation, run=run, apply_fn=spec.model.apply,
-                               featurize=functools.partial(backbone_features, model=spec.model))
-  state, step_losses, evals = loop_lib.run_steps(state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw,
-                                                 evaluate=lambda s: evaluate(s['model']),
-                                                 eval_every=spec.eval_every)
-  return state['model'], step_losses, evals
+  evaluate = functools.partial(evaluation, run=run, apply_fn=spec.model.apply)
+  state, step_losses, evals, kept = loop_lib.run_steps(
+      state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw, evaluate=lambda s: evaluate(s['model']),
+      eval_every=spec.eval_every, kept=kept, model_params=lambda s: s['model'])
+  return state['model'], step_losses, evals, kept

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 from transfer import keys as keys_lib
 from transfer.data.dataset import DataSource
 from transfer.train import diagnostics
+from transfer.train import lane_data as lane_data_lib
+from transfer.train import loop as loop_lib
 from transfer.train import losses
 from transfer.train import optim
 from transfer.train import stages as stages_lib
@@ -96,9 +98,6 @@ def holdout(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
   return order, is_train.sum(), val, jnp.arange(rows) < is_val.sum()
 
 
-EVAL_SAMPLES = 500  # test examples per other shift (out of distribution) and held-out source examples (forgetting)
-
-
 def run_data(pool: Split, test: Split, lane: Lane, *, spec: TargetSpec, num_classes: int, ood: Split,
              source: Split, source_head: dict | None) -> stages_lib.RunData:
   """What the lane's stages train and evaluate on: with `spec.holdout_every`, its examples split for validation;
@@ -127,6 +126,7 @@ class Fit(NamedTuple):
   step_losses: jax.Array  # (steps,)
   curves: dict  # name -> (evaluations,) arrays; {} without evaluation
   start: dict  # the parameters training started from (after any copying from a base network)
+  kept: loop_lib.Kept | None  # the parameters at the best validation score (with spec.keep_best and evaluation)
 
 
 def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strategies.Strategy, spec: TargetSpec,
@@ -141,20 +141,21 @@ def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strateg
   base = base_network(lane, source_params, run, strategy=strategy, spec=spec) if strategy.pretrained else None
   params = start = initial_params(lane, base, run.pool, strategy=strategy, spec=spec, init_key=init_key)
   all_keys = keys_lib.step_keys(batches_key, spec.loop.steps)
+  kept = loop_lib.Kept(jnp.float32(-jnp.inf), start) if evaluate and spec.keep_best else None
   begin, stage_losses, stage_evals = 0, [], []
   for stage, steps in strategies.stages(strategy, spec.loop.steps, spec.knobs):
     stage_keys = all_keys[begin:begin + steps]
     if stage.adapts:
-      params, stage_loss, evals = stages_lib.run_adapt_stage(params, stage_keys, lane, run, adapt, strategy=stage,
-                                                             source_params=source_params, spec=spec)
+      params, stage_loss, evals, kept = stages_lib.run_adapt_stage(
+          params, stage_keys, lane, run, adapt, strategy=stage, source_params=source_params, spec=spec, kept=kept)
     else:
-      params, stage_loss, evals = stages_lib.run_stage(params, stage_keys, lane, run, strategy=stage, anchor=start,
-                                                       spec=spec, evaluate=evaluate)
+      params, stage_loss, evals, kept = stages_lib.run_stage(params, stage_keys, lane, run, strategy=stage,
+                                                             anchor=start, spec=spec, evaluate=evaluate, kept=kept)
     begin += steps
     stage_losses.append(stage_loss)
     stage_evals.append(evals)
   curves = jax.tree.map(lambda *a: jnp.concatenate(a), *stage_evals) if evaluate else {}
-  return Fit(params, jnp.concatenate(stage_losses), curves, start)
+  return Fit(params, jnp.concatenate(stage_losses), curves, start, kept)
 
 
 def is_finite(tree) -> jax.Array:
@@ -185,28 +186,17 @@ def proxy_a_distances(start, params, adapt_data: AdaptData, *, spec: TargetSpec,
   return {'pad_before': pad(start), 'pad_after': pad(params)}
 
 
-def shifted_tests(arrays, lane: Lane, *, data: DataSource, shifts: tuple[float, ...]) -> Split:
-  """The first EVAL_SAMPLES target test examples rendered at each of `shifts`, stacked (shifts, m, ...)."""
-  tests = [data.target_splits(arrays, lane._replace(shift=jnp.float32(s)))[1] for s in shifts]
-  m = min(EVAL_SAMPLES, tests[0].y.shape[0])
-  return Split(jnp.stack([t.x[:m] for t in tests]), jnp.stack([t.y[:m] for t in tests]))
-
-
-def prepared(lane: Lane, arrays, *, data: DataSource, strategy: strategies.Strategy, spec: TargetSpec,
-             source_params=None):
+def prepared(lane: Lane, lane_data: lane_data_lib.LaneData, *, data: DataSource, strategy: strategies.Strategy,
+             spec: TargetSpec, source_params=None):
   """The lane's data as its run trains and evaluates on it: (RunData, AdaptRun or None). With `source_params` (a
   pre-trained strategy's source model) the run also measures the source task under the source head."""
-  pool, test = data.target_splits(arrays, lane)
-  _, source_test = data.source_splits(arrays, lane.seed)
-  m = min(EVAL_SAMPLES, source_test.y.shape[0])
   from_source = strategy.pretrained and strategy.base == 'source' and source_params is not None
   head = source_params.get(spec.head_group) if from_source else None
-  run = run_data(pool, test, lane, spec=spec, num_classes=data.target_classes,
-                 ood=shifted_tests(arrays, lane, data=data, shifts=spec.ood_shifts),
-                 source=Split(source_test.x[:m], source_test.y[:m]), source_head=head)
+  run = run_data(lane_data.pool, lane_data.test, lane, spec=spec, num_classes=data.target_classes, ood=lane_data.ood,
+                 source=lane_data.source, source_head=head)
   adapt, source_val = None, None
   if strategy.adapts:
-    adapt, source_val = adapt_run(data.adapt_data(arrays, lane), spec=spec,
+    adapt, source_val = adapt_run(lane_data.adapt, spec=spec,
                                   num_classes=data.target_classes if spec.same_classes else data.source_classes)
   if source_val is not None and spec.same_classes:  # where there are no target labels, validate on source ones
     val, mask = source_val
@@ -215,39 +205,67 @@ def prepared(lane: Lane, arrays, *, data: DataSource, strategy: strategies.Strat
   return run, adapt
 
 
-def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: strategies.Strategy,
-          spec: TargetSpec) -> dict[str, jax.Array]:
-  """One whole target run for one lane: its data, `fit`, and the evaluations along the way.
+def source_task_accuracy(params, run: stages_lib.RunData, *, spec: TargetSpec) -> jax.Array:
+  """The source task's accuracy of `params`' backbone under the pre-trained source head (NaN without one)."""
+  if run.source_head is None:
+    return jnp.float32(jnp.nan)
+  logits = stages_lib.source_head_logits(
+      run.source_head, stages_lib.backbone_features(params, run.source.x, model=spec.model))
+  return jnp.mean(jnp.argmax(logits, -1) == run.source.y)
+
+
+def final_evaluation(params, run: stages_lib.RunData, *, spec: TargetSpec) -> dict[str, jax.Array]:
+  """What is reported only at the selected step, measured once there: test accuracy at every test shift
+  (`ood_accuracy`, one value per shift) and the source task's accuracy (`source_accuracy`)."""
+  ood = jax.vmap(lambda x, y: losses.evaluate(params, Split(x, y), apply_fn=spec.model.apply)['accuracy'])(*run.ood)
+  return {'ood_accuracy': ood, 'source_accuracy': source_task_accuracy(params, run, spec=spec)}
+
+
+def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, data: DataSource,
+             strategy: strategies.Strategy, spec: TargetSpec) -> dict[str, jax.Array]:
+  """One whole target run for one lane on its (seed, shift)'s data (lane_data.py): `fit`, and the evaluations.
 
   Returns curves, one value per evaluation (every `spec.eval_every` steps): `val_accuracy`, `val_loss`,
   `test_accuracy`, `test_loss`, `train_loss` (the mean step loss since the previous evaluation) and the
   domain-adaptation terms of ADAPT_CURVES (NaN for other strategies); and scalars: `final_train_loss` (the mean
   step loss over the last tenth of the steps), `val_size`, `diverged` (whether any step loss or final parameter is
-  NaN/inf), `source_accuracy_before` (the source model's accuracy on the held-out source examples that the
-  `source_accuracy` curve measures the trained backbone on, under the same source head; NaN without a source model)
-  and, for domain adaptation, `pad_before`/`pad_after` (NaN otherwise). The curves also hold `ood_accuracy`: test
-  accuracy at every shift of the experiment (spec.ood_shifts), one row per evaluation. `arrays` are the data
-  source's arrays (an argument of the compiled run, the same for every lane).
+  NaN/inf), `source_accuracy_before` (the source model's accuracy on the held-out source examples, under the
+  source head; NaN without a source model) and, for domain adaptation, `pad_before`/`pad_after` (NaN otherwise).
+  Measured once, at the step selection picks within this lane (its first evaluation of best validation score,
+  with `spec.keep_best`; else the last step): `source_accuracy` (the trained backbone on those source examples
+  under the same head) and `ood_accuracy`, test accuracy at every shift of the experiment (spec.ood_shifts).
 
   Validation: the lane's held-out labelled target examples; a domain-adaptation lane with no labelled target
   examples (data_size 0, the unsupervised protocol on same-classes data) validates on held-out source examples
   instead (DomainBed's training-domain validation) and never reads a target label.
   """
-  run, adapt = prepared(lane, arrays, data=data, strategy=strategy, spec=spec, source_params=source_params)
+  run, adapt = prepared(lane, lane_data, data=data, strategy=strategy, spec=spec, source_params=source_params)
   result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt)
-  before = jnp.float32(jnp.nan)  # the source model's own accuracy on the same source examples
-  if run.source_head is not None:
-    logits = stages_lib.source_head_logits(
-        run.source_head, stages_lib.backbone_features(source_params, run.source.x, model=spec.model))
-    before = jnp.mean(jnp.argmax(logits, -1) == run.source.y)
+  before = source_task_accuracy(source_params, run, spec=spec)  # the source model's own accuracy
   steps, every = spec.loop.steps, spec.eval_every
   nan_curve, nan = jnp.full((steps // every,), jnp.nan, jnp.float32), jnp.float32(jnp.nan)
   pads = {'pad_before': nan, 'pad_after': nan}
   if strategy.adapts:
     pads = proxy_a_distances(result.start, result.params, adapt.data, spec=spec,
                              key=jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 3))
+  selected = result.params if result.kept is None else result.kept.params
   tail = max(1, steps // 10)
   return {**{c: nan_curve for c in ADAPT_CURVES}, **result.curves,
           'train_loss': result.step_losses.reshape(steps // every, every).mean(axis=1),
           'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': run.val_mask.sum(),
-          'diverged': ~is_finite((result.step_losses, result.params)), 'source_accuracy_before': before, **pads}
+          'diverged': ~is_finite((result.step_losses, result.params)), 'source_accuracy_before': before, **pads,
+          **final_evaluation(selected, run, spec=spec)}
+
+
+def render(arrays, lane: Lane, *, data: DataSource, strategy: strategies.Strategy,
+           spec: TargetSpec) -> lane_data_lib.LaneData:
+  """The lane's own (seed, shift)'s data, rendered for it alone (a sweep renders every row once: lane_data.py)."""
+  return lane_data_lib.render(arrays, lane.seed, lane.shift, data=data, test_shifts=spec.ood_shifts,
+                              adapts=strategy.adapts)
+
+
+def train(lane: Lane, source_params, arrays, *, data: DataSource, strategy: strategies.Strategy,
+          spec: TargetSpec) -> dict[str, jax.Array]:
+  """`train_on` a lane alone: its data rendered from the data source's `arrays` first. A sweep's lane equals it."""
+  return train_on(lane, source_params, render(arrays, lane, data=data, strategy=strategy, spec=spec), data=data,
+                  strategy=strategy, spec=spec)
