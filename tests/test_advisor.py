@@ -64,7 +64,8 @@ def test_decision_smoke_runs_and_the_advisor_reads_its_thresholds(tmp_path):
   config = decision_config.get_config('smoke')
   text = decision.run(config, str(tmp_path))
   assert 'agrees with the measured best strategy in' in text
-  for name in ('decision.md', 'decision.json', 'thresholds.json', 'decision_map.png', 'results.json'):
+  for name in ('decision.md', 'decision.json', 'thresholds.json', 'decision_map.png', 'results.json', 'table.md',
+               'plot.png'):
     assert os.path.exists(tmp_path / name), name
   with config.unlocked():
     config.pretrain.cache_dir = str(tmp_path / 'pretrained')
@@ -82,7 +83,8 @@ def test_the_fitted_tree_can_recommend_scratch_and_beats_the_framework_where_scr
   assert all(tree.recommend(c.data_size, c.distance)[0] == c.best for c in cells)
   t = decision.fit_thresholds(cells)
   assert sum(decision.regret(c, decision.recommend(c.data_size, c.distance, t)[0]) for c in cells) > 0
-  assert decision.load_tree.__name__ and decision.tree_json(tree)['root'] == tree.root
+  assert any(c.best == 'scratch' and tree.recommend(c.data_size, c.distance)[0] == 'scratch' for c in cells)
+  assert all(decision.recommend(c.data_size, c.distance, t)[0] != 'scratch' for c in cells)  # it cannot say it
 
 
 def test_the_tree_round_trips_through_json(tmp_path):

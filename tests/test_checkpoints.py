@@ -4,14 +4,18 @@ structure mismatch is refused with the parameter's name before anything is writt
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
 from tests.conftest import smoke_config
 from transfer import io
 from transfer import errors
+from transfer import types
 from transfer.run import experiment
 from transfer.run import sources
+from transfer.train import strategies
+from transfer.train import target
 
 
 def with_checkpoint(path, **overrides):
@@ -76,13 +80,22 @@ def test_a_mismatched_checkpoint_is_refused_naming_the_parameter(smoke_run, tmp_
 
 
 def test_the_skip_pattern_starts_named_parameters_fresh(smoke_run, dataset, tmp_path):
-  path, _ = one_model(smoke_run, tmp_path, **{'layer_2/bias': None, 'layer_9/kernel': np.zeros(3, np.float32)})
+  path, params = one_model(smoke_run, tmp_path, **{'layer_2/bias': None, 'layer_9/kernel': np.zeros(3, np.float32)})
   config = with_checkpoint(path)
   with config.unlocked():
     config.pretrained.skip = '^(head|layer_2|layer_9)/'
   loaded = sources.load_checkpoint(config, dataset)
   assert set(loaded) == {'layer_0', 'layer_1'}
-  experiment.run(config, str(tmp_path / 'work'))  # layer_2 starts fresh in every pre-trained strategy
+  spec, lane = experiment.target_spec(config, dataset), types.stack_lanes([dict(seed=0, data_size=8, shift=0.0)])
+  lane = jax.tree.map(lambda a: a[0], lane)
+  strategy, key = strategies.get('fine_tuning'), jax.random.key(7)
+  x = np.zeros((1, *dataset.data.input_shape), np.float32)
+  start = target.initial_params(lane, jax.tree.map(lambda a: a[0], loaded), types.Split(x, None), strategy=strategy,
+                                spec=spec, init_key=key)
+  fresh = spec.model.init(key, x)['params']
+  np.testing.assert_array_equal(start['layer_0']['kernel'], params['layer_0']['kernel'])  # loaded
+  np.testing.assert_array_equal(start['layer_2']['kernel'], fresh['layer_2']['kernel'])  # started fresh
+  assert not np.array_equal(fresh['layer_0']['kernel'], params['layer_0']['kernel'])
 
 
 def test_a_missing_checkpoint_file_is_a_clear_error(tmp_path):

@@ -48,16 +48,14 @@ def test_the_guide_strategy_runs_through_the_whole_runner(registered, tmp_path):
 def test_the_guide_strategy_combines_lp_ft_and_l2_sp(registered, config, dataset, source_params):
   """At l2_sp_weight = 0 the combination is LP-FT (to float precision: the traced weight keeps a zero term in the
   program); at a large weight it differs."""
-  lane = jax.tree.map(lambda a: a[0], types.stack_lanes(
-      [dict(seed=1, data_size=32, shift=0.0, lr_mult=0.5, layers_copied=None)]))
   source = jax.tree.map(lambda a: a[1], source_params)
+  fns = {name: jax.jit(experiment.strategy_train_fn(config, dataset, strategies.get(name)))
+         for name in (registered.name, 'lp_ft')}
 
-  def run(name, weight):
-    c = config.copy_and_resolve_references()
-    with c.unlocked():
-      c.l2_sp_weight = weight
-    fn = experiment.strategy_train_fn(c, dataset, strategies.get(name))
-    return jax.jit(fn)(lane, source, dataset.arrays)['test_loss'].tolist()  # every evaluation
+  def run(name, weight):  # the weight is the lane's own (traced): one program per strategy serves both weights
+    lane = jax.tree.map(lambda a: a[0], types.stack_lanes(
+        [dict(seed=1, data_size=32, shift=0.0, lr_mult=0.5, layers_copied=None, l2_sp_weight=weight)]))
+    return fns[name](lane, source, dataset.arrays)['test_loss'].tolist()  # every evaluation
 
   np.testing.assert_allclose(run(registered.name, 0.0), run('lp_ft', 0.0), atol=same_arithmetic_atol(1e-5), rtol=0)
   assert run(registered.name, 100.0) != run('lp_ft', 100.0)
