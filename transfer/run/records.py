@@ -1,9 +1,11 @@
 """One result per grid cell, from the lanes of its candidate settings: what results.json's runs hold.
 
 Under `selection.mode = 'search'` the cell's result is the candidate and evaluation step that run/selection.py
-chooses from validation data alone; the test metrics are read there. Under 'fixed' it is the one candidate (the
-fixed setting) at the last step. Every record also carries the oracle, the best test accuracy over every candidate
-and step: an upper bound on what selection could reach, never a result.
+chooses from validation data alone; the test metrics are read there (measured once, on the parameters the lane kept
+at that step). Under 'fixed' it is the one candidate (the fixed setting) at the last step. Every record also carries
+the oracle: the whole test set's accuracy at each candidate's best test-curve evaluation (the curve holds the first
+500 test examples) or at its selected step where that is higher, the best over candidates; an upper bound on what
+selection reached, never a result.
 """
 
 from __future__ import annotations
@@ -19,15 +21,29 @@ CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss'
           'alignment_loss', 'domain_accuracy')  # per evaluation
 # One value per lane (ood_accuracy: one per test shift). source_accuracy and ood_accuracy are measured once, at the
 # lane's own selected step (target.final_evaluation), which is the cell's when the lane is the chosen candidate.
+# The record's value measured once at the lane's selected step (target.final_evaluation) -> the lane's name for it.
+# The test curve is on the first 500 test examples; the record's test accuracy and loss are the whole test set's.
+AT_SELECTED = {'test_accuracy': 'selected_test_accuracy', 'test_loss': 'selected_test_loss',
+               'source_accuracy': 'source_accuracy', 'ood_accuracy': 'ood_accuracy'}
 SCALARS = ('final_train_loss', 'val_size', 'diverged', 'source_accuracy_before', 'pad_before', 'pad_after',
-           'source_accuracy', 'ood_accuracy')
-AT_SELECTED = ('source_accuracy', 'ood_accuracy')
+           'oracle_test_accuracy', *AT_SELECTED.values())
 
 
-def at_selected(lane: dict, name: str, evaluation: int):
-  """A lane's `name` (of AT_SELECTED) at its selected step; a lane stored before these were measured once holds
-  them as curves, read at `evaluation`."""
-  return lane['scalars'][name] if name in lane['scalars'] else lane['curves'][name][evaluation]
+def at_selected(lane: dict, field: str, evaluation: int):
+  """A lane's value of the record's `field` (of AT_SELECTED) at its selected step; a lane stored before these were
+  measured once holds them as curves (on the whole test set), read at `evaluation`."""
+  name = AT_SELECTED[field]
+  return lane['scalars'][name] if name in lane['scalars'] else lane['curves'][field][evaluation]
+
+
+def oracle(lanes: list[dict]) -> float | None:
+  """The best whole-test accuracy over the candidates' oracle steps (each lane's best test-curve evaluation, or its
+  selected step where that scores higher: so at least the cell's result); of stored lanes older than that, the best
+  test accuracy over every candidate and evaluation."""
+  values = np.array([lane['scalars']['oracle_test_accuracy'] if 'oracle_test_accuracy' in lane['scalars'] else
+                     np.nanmax(lane['curves']['test_accuracy'], initial=-np.inf) for lane in lanes], float)
+  finite = values[np.isfinite(values)]
+  return float(finite.max()) if finite.size else None
 
 
 def number(value) -> float | None:
@@ -64,7 +80,6 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
                   ood_accuracy={f'{s:g}': number(a) for s, a in zip(shifts, at['ood_accuracy'])})
     selected = {'candidate': c, 'step': (e + 1) * eval_every,
                 **{h: lanes[c]['hparams'][h] for h in strategy.hyperparameters}}
-  oracle = curves['test_accuracy']
   adaptation = {}
   if strategy.adapts and chosen is not None:  # the selected lane's diagnostics
     c, e = chosen
@@ -73,7 +88,7 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
                                  'alignment_loss': number(curves['alignment_loss'][c, e]),
                                  'domain_accuracy': number(curves['domain_accuracy'][c, e])}}
   return dict(strategy=strategy.name, **cell, **values, **adaptation,
-              oracle_test_accuracy=number(np.nanmax(oracle)) if np.isfinite(oracle).any() else None,
+              oracle_test_accuracy=oracle(lanes),
               selected=selected, val_size=int(lanes[0]['scalars']['val_size']), candidates=len(lanes),
               candidates_diverged=sum(bool(lane['scalars']['diverged']) for lane in lanes),
               diverged=chosen is None)

@@ -81,25 +81,32 @@ def selection_score(evals: dict) -> jax.Array:
   return jnp.where(jnp.isfinite(evals['val_loss']), evals['val_accuracy'], -jnp.inf)
 
 
-def keep_better(kept: Kept, evals: dict, params) -> Kept:
-  """`kept`, replaced by `params` where their evaluation scores strictly higher (ties keep the earlier one)."""
-  score = selection_score(evals)
+def oracle_score(evals: dict) -> jax.Array:
+  """An evaluation's score for the oracle (an upper bound, never a result): its test accuracy (-inf where NaN)."""
+  return jnp.where(jnp.isnan(evals['test_accuracy']), -jnp.inf, evals['test_accuracy'])
+
+
+SCORES = {'selected': selection_score, 'oracle': oracle_score}  # what each kept set of parameters follows
+
+
+def keep_better(kept: Kept, score: jax.Array, params) -> Kept:
+  """`kept`, replaced by `params` where their evaluation's `score` is strictly higher (ties keep the earlier one)."""
   take = score > kept.score
   return Kept(jnp.where(take, score, kept.score),
               jax.tree.map(lambda new, old: jnp.where(take, new, old), params, kept.params))
 
 
 def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: optax.GradientTransformation,
-              draw: Callable, evaluate: Callable | None = None, eval_every: int = 0, kept: Kept | None = None,
-              model_params: Callable = lambda params: params):
+              draw: Callable, evaluate: Callable | None = None, eval_every: int = 0,
+              kept: dict[str, Kept] | None = None, model_params: Callable = lambda params: params):
   """One optimizer step per key, from a fresh optimizer state.
 
   Returns the final params, the per-step losses, the evaluations and `kept`. With `evaluate` (params -> dict of
   scalars) the evaluations are its values after every `eval_every` steps together with the mean of each term
   `loss_fn` reports over those steps, each stacked into a (steps // eval_every,) array ({} without `evaluate`). The
   steps are then a scan over blocks of `eval_every` steps, each followed by the evaluation; `eval_every` must divide
-  them. Where `kept` is given, it follows the best evaluation so far (`keep_better`) and holds `model_params(params)`
-  there (the trained state may hold more than the model).
+  them. Each entry of `kept` (a name of SCORES -> Kept) follows the evaluation with the best score of its name so
+  far (`keep_better`) and holds `model_params(params)` there (the trained state may hold more than the model).
   """
   step = functools.partial(optimizer_step, loss_fn=loss_fn, optimizer=optimizer, draw=draw)
   n = step_keys.shape[0]
@@ -114,8 +121,8 @@ def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: opt
     state, kept = carry
     state, (losses, terms) = jax.lax.scan(step, state, block_xs)
     evals = evaluate(state[0])
-    if kept is not None:
-      kept = keep_better(kept, evals, model_params(state[0]))
+    if kept:
+      kept = {name: keep_better(k, SCORES[name](evals), model_params(state[0])) for name, k in kept.items()}
     return (state, kept), (losses, {**evals, **jax.tree.map(lambda t: t.mean(), terms)})
 
   blocks = jax.tree.map(lambda a: a.reshape(n // eval_every, eval_every, *a.shape[1:]), xs)

@@ -63,7 +63,8 @@ class RunData(NamedTuple):
   size: jax.Array  # how many training examples
   val: Split  # validation examples (fixed size; `val_mask` marks the real ones)
   val_mask: jax.Array
-  test: Split
+  test: Split  # the whole test set: measured once, at the selected and the oracle's step
+  curve_test: Split  # its first EVAL_SAMPLES examples (lane_data.py): the test curve at every evaluation
   ood: Split  # test examples at every shift of the experiment, stacked: x (shifts, m, ...), y (shifts, m)
   source: Split  # held-out source examples: the source task, which forgetting is measured on
   source_head: dict | None  # the pre-trained source head (None: the run does not start from a source model)
@@ -80,9 +81,10 @@ class AdaptRun(NamedTuple):
 
 
 def evaluation(params, run: RunData, *, apply_fn: Callable) -> dict[str, jax.Array]:
-  """Accuracy and loss on the run's validation (masked) and test examples: what every evaluation point records."""
+  """Accuracy and loss on the run's validation (masked) examples and on the test curve's examples (the first
+  EVAL_SAMPLES of the test set): what every evaluation point records."""
   val = losses.evaluate(params, run.val, apply_fn=apply_fn, mask=run.val_mask)
-  test = losses.evaluate(params, run.test, apply_fn=apply_fn)
+  test = losses.evaluate(params, run.curve_test, apply_fn=apply_fn)
   return {'val_accuracy': val['accuracy'], 'val_loss': val['loss'], 'test_accuracy': test['accuracy'],
           'test_loss': test['loss']}
 
@@ -103,12 +105,12 @@ def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size:
   if run.pool.x.shape[0] > steps * batch_size:
     return None
   features = lambda split: Split(backbone_features(params, split.x, model=model), split.y)
-  run = run._replace(pool=features(run.pool), val=features(run.val), test=features(run.test))
+  run = run._replace(pool=features(run.pool), val=features(run.val), curve_test=features(run.curve_test))
   return run, functools.partial(model.apply, method=model.classify)
 
 
 def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, strategy: strategies.Strategy,
-              anchor, spec: TargetSpec, evaluate: bool = True, kept: loop_lib.Kept | None = None):
+              anchor, spec: TargetSpec, evaluate: bool = True, kept: dict[str, loop_lib.Kept] | None = None):
   """One plain stage of `strategy` over `step_keys`; `anchor` is the L2-SP reference. Returns final params,
   per-step losses, the evaluations ({} when `evaluate` is False) and `kept` followed through the stage (see
   loop.run_steps)."""
@@ -150,7 +152,8 @@ def annealed(schedule: strategies.Schedule | None, steps: int) -> strategies.Sch
 
 
 def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adapt: AdaptRun, *,
-                    strategy: strategies.Strategy, source_params, spec: TargetSpec, kept: loop_lib.Kept | None = None):
+                    strategy: strategies.Strategy, source_params, spec: TargetSpec,
+                    kept: dict[str, loop_lib.Kept] | None = None):
   """One domain-adaptation stage; returns the model's final params, the per-step losses, the evaluations (with
   the loss terms of losses.ADAPT_TERMS) and `kept` followed through the stage (the model's parameters only).
 

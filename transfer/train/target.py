@@ -102,7 +102,8 @@ def run_data(pool: Split, test: Split, lane: Lane, *, spec: TargetSpec, num_clas
              source: Split, source_head: dict | None) -> stages_lib.RunData:
   """What the lane's stages train and evaluate on: with `spec.holdout_every`, its examples split for validation;
   without, all of them train (the order of the pool) and the validation set is empty (one masked-out row)."""
-  extra = dict(ood=ood, source=source, source_head=source_head)
+  m = min(lane_data_lib.EVAL_SAMPLES, test.y.shape[0])
+  extra = dict(curve_test=Split(test.x[:m], test.y[:m]), ood=ood, source=source, source_head=source_head)
   if not spec.holdout_every:
     return stages_lib.RunData(pool, None, lane.data_size, Split(pool.x[:1], pool.y[:1]), jnp.zeros((1,), bool), test,
                               **extra)
@@ -126,7 +127,8 @@ class Fit(NamedTuple):
   step_losses: jax.Array  # (steps,)
   curves: dict  # name -> (evaluations,) arrays; {} without evaluation
   start: dict  # the parameters training started from (after any copying from a base network)
-  kept: loop_lib.Kept | None  # the parameters at the best validation score (with spec.keep_best and evaluation)
+  kept: dict[str, loop_lib.Kept]  # with evaluation: the parameters at the best test-curve accuracy ('oracle') and,
+  #                                 with spec.keep_best, at the best validation score ('selected'); else {}
 
 
 def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strategies.Strategy, spec: TargetSpec,
@@ -141,7 +143,8 @@ def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strateg
   base = base_network(lane, source_params, run, strategy=strategy, spec=spec) if strategy.pretrained else None
   params = start = initial_params(lane, base, run.pool, strategy=strategy, spec=spec, init_key=init_key)
   all_keys = keys_lib.step_keys(batches_key, spec.loop.steps)
-  kept = loop_lib.Kept(jnp.float32(-jnp.inf), start) if evaluate and spec.keep_best else None
+  names = (('selected',) if spec.keep_best else ()) + ('oracle',) if evaluate else ()
+  kept = {name: loop_lib.Kept(jnp.float32(-jnp.inf), start) for name in names}
   begin, stage_losses, stage_evals = 0, [], []
   for stage, steps in strategies.stages(strategy, spec.loop.steps, spec.knobs):
     stage_keys = all_keys[begin:begin + steps]
@@ -214,11 +217,17 @@ def source_task_accuracy(params, run: stages_lib.RunData, *, spec: TargetSpec) -
   return jnp.mean(jnp.argmax(logits, -1) == run.source.y)
 
 
-def final_evaluation(params, run: stages_lib.RunData, *, spec: TargetSpec) -> dict[str, jax.Array]:
-  """What is reported only at the selected step, measured once there: test accuracy at every test shift
-  (`ood_accuracy`, one value per shift) and the source task's accuracy (`source_accuracy`)."""
+def final_evaluation(params, oracle_params, run: stages_lib.RunData, *, spec: TargetSpec) -> dict[str, jax.Array]:
+  """What is reported only at the selected step, measured once there (`params`): accuracy and loss on the whole
+  test set (`selected_test_accuracy`, `selected_test_loss`), test accuracy at every test shift (`ood_accuracy`, one value per shift) and the source task's accuracy
+  (`source_accuracy`); and `oracle_test_accuracy`, the whole test set's accuracy at the step of best test-curve
+  accuracy (`oracle_params`) or at the selected step, whichever is higher: an upper bound on the lane's result."""
+  test = losses.evaluate(params, run.test, apply_fn=spec.model.apply)
+  oracle = losses.evaluate(oracle_params, run.test, apply_fn=spec.model.apply)['accuracy']
   ood = jax.vmap(lambda x, y: losses.evaluate(params, Split(x, y), apply_fn=spec.model.apply)['accuracy'])(*run.ood)
-  return {'ood_accuracy': ood, 'source_accuracy': source_task_accuracy(params, run, spec=spec)}
+  return {'selected_test_accuracy': test['accuracy'], 'selected_test_loss': test['loss'], 'ood_accuracy': ood,
+          'source_accuracy': source_task_accuracy(params, run, spec=spec),
+          'oracle_test_accuracy': jnp.fmax(oracle, test['accuracy'])}
 
 
 def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, data: DataSource,
@@ -226,14 +235,17 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
   """One whole target run for one lane on its (seed, shift)'s data (lane_data.py): `fit`, and the evaluations.
 
   Returns curves, one value per evaluation (every `spec.eval_every` steps): `val_accuracy`, `val_loss`,
-  `test_accuracy`, `test_loss`, `train_loss` (the mean step loss since the previous evaluation) and the
+  `test_accuracy`, `test_loss` (on the first EVAL_SAMPLES test examples, lane_data.py), `train_loss` (the mean step
+  loss since the previous evaluation) and the
   domain-adaptation terms of ADAPT_CURVES (NaN for other strategies); and scalars: `final_train_loss` (the mean
   step loss over the last tenth of the steps), `val_size`, `diverged` (whether any step loss or final parameter is
   NaN/inf), `source_accuracy_before` (the source model's accuracy on the held-out source examples, under the
   source head; NaN without a source model) and, for domain adaptation, `pad_before`/`pad_after` (NaN otherwise).
   Measured once, at the step selection picks within this lane (its first evaluation of best validation score,
-  with `spec.keep_best`; else the last step): `source_accuracy` (the trained backbone on those source examples
-  under the same head) and `ood_accuracy`, test accuracy at every shift of the experiment (spec.ood_shifts).
+  with `spec.keep_best`; else the last step): `selected_test_accuracy` and `selected_test_loss` (the whole test
+  set), `source_accuracy` (the trained backbone on those source examples under the same head), `ood_accuracy`
+  (test accuracy at every shift of the experiment, spec.ood_shifts) and `oracle_test_accuracy` (see
+  final_evaluation).
 
   Validation: the lane's held-out labelled target examples; a domain-adaptation lane with no labelled target
   examples (data_size 0, the unsupervised protocol on same-classes data) validates on held-out source examples
@@ -248,13 +260,13 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
   if strategy.adapts:
     pads = proxy_a_distances(result.start, result.params, adapt.data, spec=spec,
                              key=jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 3))
-  selected = result.params if result.kept is None else result.kept.params
+  selected = result.kept['selected'].params if 'selected' in result.kept else result.params
   tail = max(1, steps // 10)
   return {**{c: nan_curve for c in ADAPT_CURVES}, **result.curves,
           'train_loss': result.step_losses.reshape(steps // every, every).mean(axis=1),
           'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': run.val_mask.sum(),
           'diverged': ~is_finite((result.step_losses, result.params)), 'source_accuracy_before': before, **pads,
-          **final_evaluation(selected, run, spec=spec)}
+          **final_evaluation(selected, result.kept['oracle'].params, run, spec=spec)}
 
 
 def render(arrays, lane: Lane, *, data: DataSource, strategy: strategies.Strategy,
