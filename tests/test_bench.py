@@ -26,7 +26,7 @@ KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds'
         'achieved_gflops', 'fe_step_seconds', 'ft_step_seconds', 'peak_rss_mb', 'devices', 'lane_scaling_seconds',
         'xla_gflop', 'gbytes_accessed', 'cost', 'bandwidth_gbs', 'roofline', 'fraction_of_roofline',
         'xla_fraction_of_peak', 'lane_scaling', 'torch_gpu', 'bf16', 'limit', 'profile', 'single_compile_seconds',
-        'compile_over_sweep', 'compiler_options')
+        'compile_over_sweep', 'compiler_options', 'sweep_programs', 'table_first_call_seconds')
 
 
 @pytest.fixture(scope='module')
