@@ -17,7 +17,7 @@ is not on the same scale, so refit them on your data (`python -m scripts.decide`
 trusting a split on distance.
 """
 
-from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags

@@ -3,7 +3,7 @@ r"""Benchmarks the vmapped sweep against one lane per call and a PyTorch loop; w
   python -m scripts.bench --config=configs/bench.py [--out=outputs/benchmark]
 """
 
-from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags

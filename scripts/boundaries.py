@@ -7,7 +7,7 @@ domain-adaptation experiment on moons, retraining one seed's models as the workd
 Writes boundaries.png and boundaries.pdf into the workdir.
 """
 
-from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags

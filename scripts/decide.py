@@ -3,7 +3,7 @@ r"""Runs the decision grid, fits the advisor's thresholds on some seeds and scor
   python -m scripts.decide --config=configs/decision.py [--workdir=outputs/decision] [--overwrite]
 """
 
-from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags

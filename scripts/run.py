@@ -6,7 +6,7 @@ r"""Runs one experiment config end to end and prints its result table.
 A rerun into the same workdir computes only the runs that are missing (e.g. after the process was killed).
 """
 
-from transfer.run import xla_env  # pylint: disable=unused-import  (before jax: one CPU device per core)
+from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags

@@ -14,7 +14,7 @@ os.environ['TRANSFER_JAX_CACHE'] = os.environ['JAX_COMPILATION_CACHE_DIR']
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
-from transfer.run import xla_env  # pylint: disable=g-import-not-at-top,unused-import  (as the scripts do)
+from transfer.run import xla_env  # noqa: E402,F401  (for its effect, before jax, as the scripts do)
 
 import jax  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top

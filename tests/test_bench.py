@@ -143,7 +143,8 @@ def test_markdown_has_every_new_row(written):
   out, figures = written
   text = (out / 'benchmark.md').read_text()
   assert text == bench.markdown(figures)
-  for row in ('| vmapped sweep', '| PyTorch on GPU', 'work of the sweep (XLA cost analysis', 'bytes accessed by the sweep',
+  for row in ('| vmapped sweep', '| PyTorch on GPU', 'work of the sweep (XLA cost analysis',
+              'bytes accessed by the sweep',
               '| memory bandwidth', '| roofline time: max(FLOPs / peak, bytes / bandwidth) |',
               '| fraction of roofline', '| fraction of peak (XLA FLOPs) |', 'bfloat16 matmuls',
               '| speed of bfloat16 over float32', '| mean test accuracy, bfloat16 minus float32 |',

@@ -6,7 +6,6 @@ another (docs/determinism.md). Pre-training, whose models are cached and shared,
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -51,8 +51,8 @@ def test_smoke_variant_runs_end_to_end(name, arg, tmp_path):
 
 def test_every_shared_field_is_commented():
   with open(os.path.join(REPO, 'configs', 'common.py')) as f:
-    lines = [l for l in f.read().split('def shrink_for_smoke')[0].splitlines() if l.strip().startswith('c.')]
-  uncommented = [l.strip() for l in lines if '#' not in l and 'ConfigDict()' not in l]
+    lines = [line for line in f.read().split('def shrink_for_smoke')[0].splitlines() if line.strip().startswith('c.')]
+  uncommented = [line.strip() for line in lines if '#' not in line and 'ConfigDict()' not in line]
   assert not uncommented, uncommented
 
 

@@ -18,7 +18,6 @@ from transfer import errors
 from transfer.run import experiment
 from transfer.data import images
 from transfer import types
-from transfer.train import target
 
 
 def test_digits_load_without_network_access(monkeypatch):

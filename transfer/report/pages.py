@@ -6,9 +6,9 @@ A page embeds a result as
     ...the file's text...
     <!-- /table -->
 
-and `refresh` rewrites every such block with the named file's first markdown table (`PATH#k`: its k-th), so a regenerated result reaches the
-README and docs/ by the same command that regenerated it (`python -m scripts.report`); tests/test_docs.py checks
-that no block differs from its file.
+and `refresh` rewrites every such block with the named file's first markdown table (`PATH#k`: its k-th), so a
+regenerated result reaches the README and docs/ by the same command that regenerated it (`python -m scripts.report`);
+tests/test_docs.py checks that no block differs from its file.
 """
 
 from __future__ import annotations

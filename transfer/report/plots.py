@@ -440,7 +440,7 @@ def strategies_panel(ax):
     ax.text(0.08, y + 0.03, f'({when})', fontsize=8)
     for j, state in enumerate(states):
       box(ax, 0.5 + j * 0.095, y, 0.065, 0.14, '', STATE_COLOUR[state])
-  legend = [patches.Patch(fc=c, ec='black', label=l) for c, l in
+  legend = [patches.Patch(fc=c, ec='black', label=name) for c, name in
             ((GREY, 'frozen'), (PALE, 'small LR'), (LEAF, 'trained'), (PASTEL_BLUE, 'aligned across domains'))]
   ax.legend(handles=legend, loc='lower center', fontsize=7, ncol=2, bbox_to_anchor=(0.5, -0.12))
   ax.set_title('Strategies (layers bottom -> output)')

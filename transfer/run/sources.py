@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from absl import logging
 import flax.traverse_util
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from transfer import compiler

@@ -93,7 +93,7 @@ def check_hyperparameters(config) -> None:
     require(isinstance(bounds, tuple) and len(bounds) == 2 and all(is_number(b) and b > 0 for b in bounds) and
             bounds[0] <= bounds[1], f'search.space.{name}', bounds, '(low, high) with 0 < low <= high')
   for name in s.over:
-    require(name in s.space, 'search.over', name, f'a hyperparameter with a range in search.space')
+    require(name in s.space, 'search.over', name, 'a hyperparameter with a range in search.space')
   if sel.mode == 'search' and 'lr_mult' in s.over:
     require(len(config.lr_mults) == 1, 'lr_mults', config.lr_mults,
             "one value (the fixed setting) while 'lr_mult' is in search.over; to sweep it as the experiment's axis, "

@@ -678,7 +678,8 @@ def markdown(b: dict) -> str:
   counted = ('XLA cost analysis, loop bodies x trip count' if cost['loops_scaled'] else 'XLA cost analysis')
   no_xla = 'not reported by this backend'
   rows = [
-      ('vmapped sweep (`jit(vmap(train))`, one call per strategy, and the data table they share)', fmt_figure(b['vmap_seconds'], ' s')),
+      ('vmapped sweep (`jit(vmap(train))`, one call per strategy, and the data table they share)',
+       fmt_figure(b['vmap_seconds'], ' s')),
       ('same JAX training, one lane per call', fmt_figure(b['sequential_seconds'], ' s')),
       ('PyTorch, one Python training loop per run', fmt_figure(b['torch_seconds'], ' s', missing=no_torch)),
       ('PyTorch on GPU' + (f" ({gpu['device']})" if gpu else '') + ', one Python training loop per run',
@@ -710,7 +711,8 @@ def markdown(b: dict) -> str:
        + ('unknown)' if r['memory_seconds'] is None else f"{r['memory_seconds']:.3g} s)")),
       ('fraction of roofline (roofline time / sweep time)', fmt_figure(100 * b['fraction_of_roofline'], ' %', 1)),
   ] + ([
-      ('vmapped sweep with bfloat16 matmuls (float32 parameters and optimizer)', fmt_figure(half['vmap_seconds'], ' s')),
+      ('vmapped sweep with bfloat16 matmuls (float32 parameters and optimizer)',
+       fmt_figure(half['vmap_seconds'], ' s')),
       ('speed of bfloat16 over float32 (f32 time / bf16 time)', fmt_figure(half['speedup'], 'x', 2)),
       ('mean test accuracy, bfloat16 minus float32', f"{half['accuracy_change']:+.4f}"),
       ('peak bfloat16 matmul, measured in the same run', fmt_figure(half['peak_gflops'], ' GFLOP/s', 1)),

@@ -299,7 +299,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
   fitted = cells(records, dist, fit_seeds, config.strategies, lr_mult, metric=fit_metric)
   held = cells(records, dist, eval_seeds, config.strategies, lr_mult)
   t, tree = fit_thresholds(fitted), fit_tree(fitted)
-  text = [f'# Decision framework: measured best strategy vs two advisors', '',
+  text = ['# Decision framework: measured best strategy vs two advisors', '',
           f'Both advisors are fitted on seeds {fit_seeds} ({fit_metric.replace("_", " ")} of each strategy there, '
           f'so no choice reads a test set) and scored on the held-out seeds {eval_seeds} (their test accuracy). '
           'Distance: squared MMD between the pre-trained backbone\'s features of source and target inputs.', '']
@@ -335,7 +335,8 @@ def check_unlabeled(dataset: dataset_lib.Dataset) -> None:
   """The domain distance needs unlabelled target inputs; it never falls back to the test set's."""
   if not dataset.data.has_unlabeled:
     raise errors.ConfigError(f'{dataset.data.name} data has no unlabelled target inputs (an .npz\'s '
-                             'target_unlabeled_x): the advisor\'s domain distance needs them and never reads test inputs')
+                             'target_unlabeled_x): the advisor\'s domain distance needs them and never reads test '
+                             'inputs')
 
 
 def advise(config, *, seed: int, data_size: int, shift: float, advisor: str, fitted_path: str) -> str:

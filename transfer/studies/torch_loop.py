@@ -16,7 +16,7 @@ import numpy as np
 
 def available() -> bool:
   try:
-    import torch  # pylint: disable=g-import-not-at-top,unused-import
+    import torch  # noqa: F401  # pylint: disable=g-import-not-at-top
   except ImportError:
     return False
   return True

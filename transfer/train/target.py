@@ -219,7 +219,8 @@ def source_task_accuracy(params, run: stages_lib.RunData, *, spec: TargetSpec) -
 
 def final_evaluation(params, oracle_params, run: stages_lib.RunData, *, spec: TargetSpec) -> dict[str, jax.Array]:
   """What is reported only at the selected step, measured once there (`params`): accuracy and loss on the whole
-  test set (`selected_test_accuracy`, `selected_test_loss`), test accuracy at every test shift (`ood_accuracy`, one value per shift) and the source task's accuracy
+  test set (`selected_test_accuracy`, `selected_test_loss`), test accuracy at every test shift (`ood_accuracy`,
+  one value per shift) and the source task's accuracy
   (`source_accuracy`); and `oracle_test_accuracy`, the whole test set's accuracy at the step of best test-curve
   accuracy (`oracle_params`) or at the selected step, whichever is higher: an upper bound on the lane's result."""
   test = losses.evaluate(params, run.test, apply_fn=spec.model.apply)
