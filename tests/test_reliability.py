@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import smoke_config
 from transfer import errors
+from transfer import types
 from transfer.run import experiment
 from transfer.run import sources
 
@@ -168,3 +169,20 @@ def test_a_finished_workdir_reruns_without_training(smoke_run, monkeypatch):
   monkeypatch.setattr(sources, 'pretrained', fail)
   monkeypatch.setattr(experiment.sweep, 'run_lanes', fail)
   assert experiment.run(config, workdir).table == table
+
+
+def test_lanes_of_an_earlier_version_are_read_but_never_mixed_with_new_ones(tmp_path):
+  """A curves.npz whose lanes hold other curves (an earlier version measured OOD accuracy at every evaluation) still
+  serves its records; adding new lanes to it is one WorkdirError, before anything runs."""
+  from transfer import io  # pylint: disable=g-import-not-at-top
+  from transfer.run import records  # pylint: disable=g-import-not-at-top
+  from transfer.run import store  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'curves.npz')
+  old = {'hparams': {h: 0.0 for h in types.HPARAMS}, 'curves': {'test_accuracy': np.zeros(2), 'ood_accuracy':
+         np.zeros((2, 1))}, 'scalars': {'diverged': False}}
+  io.write_lanes(path, {('fine_tuning', 0, 8, 0.0, 0.1, None, 0): old})
+  lanes = store.LaneStore(path)
+  assert len(lanes.lanes) == 1
+  with pytest.raises(errors.WorkdirError, match='earlier version'):
+    lanes.require(records.CURVES, records.SCALARS)
+  store.LaneStore(str(tmp_path / 'none.npz')).require(records.CURVES, records.SCALARS)  # an empty file is fine

@@ -156,6 +156,8 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
   shifts, test_shifts = dataset_lib.shifts(config, dataset.data), dataset_lib.test_shifts(config, dataset.data)
   plans = [plan(config, name, shifts, runs) for name in config.strategies]
   lanes = {p.strategy.name: len(p.todo) for p in plans if p.todo}
+  if lanes:
+    runs.lanes.require(records_lib.CURVES, records_lib.SCALARS)
   environment = os.path.join(workdir, store.ENVIRONMENT)
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, programs={},

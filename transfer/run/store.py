@@ -97,6 +97,17 @@ class LaneStore:
   def missing(self, keys: Iterable[tuple]) -> list[tuple]:
     return [k for k in keys if k not in self.lanes]
 
+  def require(self, curves: Sequence[str], scalars: Sequence[str]) -> None:
+    """Refuses to add lanes with these curves and scalars to a file whose lanes hold others (one written by an
+    earlier version of the package): its lanes can still be read, but one file holds one kind of lane."""
+    if not self.lanes:
+      return
+    first = next(iter(self.lanes.values()))
+    if set(first['curves']) != set(curves) or set(first['scalars']) != set(scalars):
+      raise WorkdirError(f'{self.path!r} holds lanes of an earlier version of this package (curves '
+                         f'{sorted(first["curves"])}), so new lanes cannot be added to it; rerun with --overwrite to '
+                         'recompute every lane, or choose another --workdir')
+
   def add(self, keys: Sequence[tuple], hparams: Sequence[dict], curves: dict, scalars: dict) -> None:
     """Adds finished lanes (curves and scalars indexed by lane along their first axis) and rewrites curves.npz."""
     for i, key in enumerate(keys):

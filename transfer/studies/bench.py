@@ -295,7 +295,8 @@ def run_torch(config, dataset, source, p: Prepared, device: str = 'cpu') -> tupl
 def mean_accuracy(prepared: list[Prepared]) -> float:
   """Mean test accuracy over every lane of the vmapped programs (padding dropped; gathered, since on several hosts
   each holds only its own lanes)."""
-  accuracies = [np.asarray(sweep.gather(p.vmapped(*p.sharded)['test_accuracy']))[:len(p.cells)] for p in prepared]
+  accuracies = [np.asarray(sweep.gather(p.vmapped(*p.sharded)['selected_test_accuracy']))[:len(p.cells)]
+                for p in prepared]
   return float(np.mean(np.concatenate([a.reshape(-1) for a in accuracies])))
 
 
