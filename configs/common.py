@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import ml_collections
 
+from transfer.errors import ConfigError
+
 
 def base(experiment: str) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -197,15 +199,15 @@ def finish(c: ml_collections.ConfigDict, arg: str | None, *, smoke: Variant | No
   'digits' (offered where the config passes a `digits` hook) switches to scikit-learn's digits and then applies the
   config's own changes for them; a config's `extra` variants (name -> its changes) come next; 'fixed' (always
   offered) runs the fixed protocol instead of the search, in its own workdir; 'smoke' (always offered) shrinks
-  everything to seconds for tests and then applies the config's own `smoke` changes. An unknown variant is an
-  error naming the ones offered.
+  everything to seconds for tests and then applies the config's own `smoke` changes. An unknown variant is a
+  ConfigError naming the ones offered.
   """
   extra = extra or {}
   offered = (('digits',) if digits else ()) + tuple(extra) + ('fixed', 'smoke')
   chosen = {v for v in (arg or '').split(',') if v}
   unknown = chosen - set(offered)
   if unknown:
-    raise ValueError(f'unknown variant {sorted(unknown)[0]!r}; use any of {offered}, comma-separated, or none')
+    raise ConfigError(f'unknown variant {sorted(unknown)[0]!r}; use any of {offered}, comma-separated, or none')
   if 'digits' in chosen:
     use_digits(c)
     digits(c)

@@ -30,8 +30,8 @@ def test_every_link_resolves_inside_the_repository(page):
     if re.match(r'[a-z]+://', target) or target.startswith('#'):
       continue
     path = target.split('#')[0]
-    resolved = (REPO / path.lstrip('/')) if path.startswith('/') else (page.parent / path)
-    resolved = pathlib.Path(os.path.normpath(resolved))
+    assert not path.startswith('/'), f'{page.name}: {target} is absolute; link relative to the page'
+    resolved = pathlib.Path(os.path.normpath(page.parent / path))
     assert resolved.is_relative_to(REPO), f'{page.name}: {target} points outside the repository'
     assert resolved.exists(), f'{page.name}: {target} does not exist'
 

@@ -6,7 +6,7 @@ class UserError(Exception):
 
 
 class ConfigError(UserError, ValueError):
-  """A bad experiment config field."""
+  """A bad experiment config: a field, or a config file or variant that --config names."""
 
 
 class WorkdirError(UserError):

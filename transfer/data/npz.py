@@ -28,6 +28,8 @@ def read(path: str) -> dict[str, np.ndarray]:
   """Every array in the file (allow_pickle=False: an object array is refused, never unpickled)."""
   if not os.path.isfile(path):
     raise DataError(f'config.data.path = {path!r}: no such file')
+  if not zipfile.is_zipfile(path):  # np.load would take it for a pickle and offer to unpickle it
+    raise DataError(f'{path}: not an .npz file (a zip of .npy arrays, as np.savez writes)')
   try:
     with np.load(path, allow_pickle=False) as f:
       return {name: f[name] for name in f.files}

@@ -1,6 +1,6 @@
-"""What every absl entrypoint shares: flag parsing, user errors reported as one line without a traceback, and
-`initialize`, the first thing each entrypoint's main does (the persistent compilation cache, the CPU compiler's
-optimisation level, a multi-host job).
+"""What every absl entrypoint shares: flag parsing (config files included), user errors reported as one line without
+a traceback, and `initialize`, the first thing each entrypoint's main does (the persistent compilation cache, the
+CPU compiler's optimisation level, a multi-host job).
 
 The compilation cache keeps XLA's compiled programs on disk, so a rerun of the same sweep (same config structure,
 same devices, same jax) skips compilation. It lives in $TRANSFER_JAX_CACHE, else $XDG_CACHE_HOME/transfer/jax, else
@@ -9,17 +9,24 @@ same devices, same jax) skips compilation. It lives in $TRANSFER_JAX_CACHE, else
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
+import pathlib
 import sys
+import traceback
 from collections.abc import Mapping
 
 from absl import flags
 import jax
+from ml_collections.config_flags import config_flags  # the module: its package exports only the DEFINE_ functions
 
 from transfer import compiler
+from transfer.errors import ConfigError
 from transfer.errors import UserError
 
 CACHE_ENV = 'TRANSFER_JAX_CACHE'
+CONFIGS = 'configs'  # the experiment configs' folder, as --config names it from the repository's root
 # Programs that compiled faster than this are not cached. Every sweep program takes seconds; the many small ones
 # (argument shuffling, reductions) are cheaper to recompile than to read back, so they stay out of the cache.
 MIN_COMPILE_SECONDS = 0.1
@@ -34,11 +41,60 @@ _DISTRIBUTED = flags.DEFINE_bool('jax_distributed', False,
                                  'Call jax.distributed.initialize() first (one process per host; see BUILD.md).')
 
 
+def config_files(folder: str) -> list[str]:
+  """The config files in `folder`: its .py files that define get_config (none where it is not a folder)."""
+  if not os.path.isdir(folder):
+    return []
+  paths = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith('.py'))
+  return [p for p in paths if 'def get_config(' in pathlib.Path(p).read_text()]
+
+
+def failure(error: Exception, path: str) -> str:
+  """`error` in one line: its type, the first line of its message and the line of `path` that raised it."""
+  first = (str(error).strip().splitlines() or [''])[0]
+  lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+           if os.path.abspath(f.filename) == os.path.abspath(path)]
+  return f'{type(error).__name__}: {first}' + (f' (line {lines[-1]})' if lines else '')
+
+
+class ConfigFileParser(config_flags.ConfigFileFlagParser):
+  """ml_collections' parser of a config file flag (`path[:variant]`), but a file that is missing, does not load or
+  whose get_config raises (an unknown variant) is one ConfigError naming the file, raised while flags are parsed."""
+
+  def parse(self, path):
+    file, *variant = path.split(':', 1)
+    if not os.path.isfile(file):
+      folder = os.path.dirname(file) if os.path.isdir(os.path.dirname(file)) else CONFIGS
+      choices = config_files(folder)
+      raise ConfigError(f'no config file {file!r}; ' + (f'use one of {", ".join(choices)}' if choices else
+                                                          f'{folder}/ holds none'))
+    loader = importlib.machinery.SourceFileLoader(f'{self.name}_config', file)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    sys.modules[loader.name] = module  # as ml_collections does: dataclasses in the file look their module up
+    try:
+      loader.exec_module(module)
+      config = module.get_config(*variant)
+    except UserError as e:
+      raise ConfigError(f'{file}: {e}') from e
+    except Exception as e:  # pylint: disable=broad-except  (whatever a user's file raises is reported in one line)
+      raise ConfigError(f'config file {file!r} does not load: {failure(e, file)}') from e
+    if self._lock_config and callable(getattr(config, 'lock', None)):
+      config.lock()
+    return config
+
+
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, but a misspelt `--config.field` is one line naming it, not a traceback."""
+  """absl's parser, but a config file that is missing, does not load or rejects its variant, and a misspelt
+  `--config.field`, are one line naming it, not a traceback."""
+  for name in flags.FLAGS:
+    flag = flags.FLAGS[name]
+    if type(flag.parser) is config_flags.ConfigFileFlagParser:  # pylint: disable=unidiomatic-typecheck
+      flag.parser = ConfigFileParser(flag.parser.name, flag.parser._lock_config)  # pylint: disable=protected-access
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
+    if isinstance(e.__context__, UserError):  # raised by ConfigFileParser; absl re-raises it as a flag error
+      sys.exit(f'{type(e.__context__).__name__}: {e.__context__}')
     sys.exit(f'Flag error: {e}\nPass --helpshort to see the flags.')
   except (AttributeError, KeyError) as e:  # raised by a locked ConfigDict for an unknown field
     bad = ' '.join(a for a in argv[1:] if a.startswith('--config.'))

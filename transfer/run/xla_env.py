@@ -7,10 +7,14 @@ backends are unaffected (the flag only shapes the host platform). An XLA_FLAGS t
 
 The count is of the cores this process may run on (its CPU affinity, which SLURM, taskset and container CPU sets
 restrict), not of the machine's: more devices than usable cores would only contend for them.
+
+It also drops the INFO line jax logs on every machine without libtpu ("Unable to initialize backend 'tpu': ... Failed to
+open libtpu.so"); jax still looks for every backend, and any other backend failure is still logged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -32,4 +36,10 @@ def one_device_per_core() -> None:
     os.environ['XLA_FLAGS'] = f'{flags} {FLAG}={usable_cpus()}'.strip()
 
 
+def quiet_missing_tpu() -> None:
+  logging.getLogger('jax._src.xla_bridge').addFilter(
+      lambda record: 'Failed to open libtpu.so:' not in record.getMessage())
+
+
 one_device_per_core()
+quiet_missing_tpu()
