@@ -1,16 +1,15 @@
 r"""Benchmark on the Exp 1 grid (feature extraction, fine-tuning, scratch x 10 seeds x 5 target sizes).
 
-Run (about 11 minutes on a 2-core CPU, 6 of them the 2,048-lane scaling call; PyTorch row needs
+Run (minutes on a 2-core CPU, the 2,048-lane scaling call the longest part; PyTorch row needs
 `pip install -e '.[bench]'`; compiles without the persistent cache, so compile times are real):
 
   python -m scripts.bench --config=configs/bench.py
 
-Result (outputs/benchmark/benchmark.json and benchmark.md; docs/results.md reads them): on this 2-core CPU the
-vmapped sweep takes 7.98 s, 5.9x faster than a PyTorch per-run loop and 1.5x faster than the same JAX run one lane per
-call; compiling its three programs takes 1.39x the sweep; it reaches 31% of the measured f32 matmul peak (35% by
-XLA's FLOP count); the profiler puts 54% of its op time in matmuls, 42% in XLA's generated code and 24% in work done
-once per run rather than per step. Also reported: XLA's cost analysis, bandwidth and roofline, step costs, lane
-scaling (270-368 µs per lane-step from 1 to 2,048 lanes), optional bfloat16 (bench.bf16) and peak memory.
+It writes outputs/benchmark/benchmark.json and benchmark.md (docs/results.md reads them); the figures measured on
+this repository's machine are in outputs/benchmark/benchmark.md, not here: the sweep's time against a PyTorch per-run
+loop and the same JAX run one lane per call, compile time, the fraction of the measured matmul peak (analytic and
+XLA FLOP counts), bandwidth and roofline, the profiler's split of op time, step costs, lane scaling, optional
+bfloat16 (bench.bf16) and peak memory.
 
 On a GPU machine: bash scripts/bench_gpu.sh (lanes up to 8192, bfloat16 and PyTorch on; outputs/benchmark/gpu/).
 

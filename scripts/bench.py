@@ -10,7 +10,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from transfer.run import cli
-from transfer.run import sources
 from transfer.studies import bench
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/bench.py', 'Benchmark config (path[:variant]).',
@@ -23,10 +22,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
   cli.use_compilation_cache(None)  # the benchmark times compilation itself: never a program read back from disk
-  config = _CONFIG.value
-  figures = cli.exit_on_user_error(bench.run, config, sources.cache_dir(config, _OUT.value))
-  bench.write(_OUT.value, figures)
-  print(bench.markdown(figures))
+  print(cli.exit_on_user_error(bench.run_and_write, _CONFIG.value, _OUT.value))
 
 
 if __name__ == '__main__':
