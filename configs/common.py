@@ -46,6 +46,12 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.selection.val_fraction = 0.2  # search: every round(1/val_fraction)-th example of each class validates
   c.selection.eval_every = 0  # steps between evaluations inside the run (validation, test, training loss); 0 = a
   #                             tenth of the budget (10 evaluations per run)
+  c.selection.validator = 'source_val_accuracy'  # what selects a domain-adaptation run with no target label
+  #   (transfer/train/validators.py): source_val_accuracy, source_val_loss (held-out source examples), entropy,
+  #   info_max, bnm, snd, dev (unlabelled target inputs held out from adaptation); runs with target labels always
+  #   select on their held-out target examples
+  c.selection.source_floor = 0.0  # such a run's evaluation counts only where its held-out source accuracy is at least
+  #                                 this fraction of the source model's (Musgrave et al.'s floor; 0 = off)
 
   # The search space (transfer/run/search.py): candidate 0 is the fixed setting, the others vary the
   # hyperparameters each strategy reads (of those `over` names) within `space`, log-uniformly.

@@ -3,9 +3,11 @@ r"""Domain adaptation where it is known to work: unsupervised, same classes, tar
 The unsupervised protocol (Ganin et al. 2016): source and target share their classes; no target label is seen.
 Every strategy starts from the pre-trained source model (its head predicts the target's classes too) and trains on
 labelled source examples and unlabelled target inputs; `source_only` does exactly that without an alignment term,
-`dann`, `coral` and `mmd` add theirs (align_weight searched). Selection uses held-out *source* examples (no target
-label anywhere; DomainBed's training-domain validation); `oracle_test_accuracy` shows what selection on target
-labels would have reached. The whole network adapts (fixed setting: backbone LR = head LR).
+`dann`, `coral` and `mmd` add theirs (align_weight searched). Selection reads no target label: the label-free
+validator `selection.validator` (SND, soft neighbourhood density, by default: chosen on the moons control, see
+docs/domain-adaptation.md) scores every candidate and evaluation from held-out source examples and unlabelled target
+inputs held out from adaptation; `oracle_test_accuracy` shows what selection on target labels would have reached.
+The whole network adapts (fixed setting: backbone LR = head LR).
 
 Run (10 seeds; synthetic family with the source's 50 classes as the target's, target re-rendered by the shift):
 
@@ -17,12 +19,9 @@ the semi-supervised setting (100 labelled target examples of 5 new classes, 2,00
 scratch as references; gains against fine-tuning). Each also with `:fixed` (the papers' settings, last step).
 
 Results: outputs/domain_adaptation/, outputs/domain_adaptation_moons/, ..._digits/, ..._semi/ (table.md, plot.png,
-curves.png; each DA record carries its proxy A-distance before and after, and DANN's discriminator accuracy).
-The positive control (`:moons,fixed`, the papers' setting): DANN beats source_only by about +0.2 at 60 degrees
-(paired CI above 0). Selected on source validation (every other workdir), no method beats source_only anywhere:
-the source validation accuracy is 1.00 at the first evaluation on moons and digits, so selection stops there,
-while the oracle shows DANN far higher later; on the synthetic family even the oracle gains nothing. See
-docs/domain-adaptation.md.
+curves.png, validators.md: every validator judged against the target labels; each DA record carries its proxy
+A-distance before and after, and DANN's discriminator accuracy). docs/domain-adaptation.md embeds them and says
+what they show: the positive control (`:moons,fixed`) and what each validator selects.
 
 Smoke variant for tests (seconds): --config=configs/domain_adaptation.py:smoke (or :moons,smoke, :semi,smoke)
 """
@@ -40,6 +39,7 @@ def get_config(arg: str | None = None):
   c.steps = 300  # every lane: 300 steps of 64 source, 64 unlabelled target examples (early stopping picks)
   c.report.transfer = 'dann'  # the verdict column: DANN against the baseline
   c.report.baseline = 'source_only'  # gains are paired differences to training without alignment
+  c.selection.validator = 'snd'  # no target label: soft neighbourhood density of held-out target inputs selects
 
   def moons(c):
     common.use_moons(c)

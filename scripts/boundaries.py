@@ -2,7 +2,7 @@ r"""Draws the two moons' decision boundaries of source-only and DANN (the DANN p
 domain-adaptation experiment on moons, retraining one seed's models as the workdir recorded them.
 
   python -m scripts.boundaries --config=configs/domain_adaptation.py:moons,fixed --shift=1 \
-      [--workdir=outputs/domain_adaptation_moons_fixed] [--seed=0]
+      [--workdir=outputs/domain_adaptation_moons_fixed] [--seed=0 (default: the seed of the median gain)]
 
 Writes boundaries.png and boundaries.pdf into the workdir.
 """
@@ -20,7 +20,8 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/domain_adaptation.p
                                           'Domain-adaptation config on moons (path[:variant]).', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Its finished workdir; default outputs/<config.experiment>.')
 _SHIFT = flags.DEFINE_float('shift', 1.0, 'The shift (x 30 degrees of rotation) to draw.')
-_SEED = flags.DEFINE_integer('seed', 0, 'The seed to draw.')
+_SEED = flags.DEFINE_integer('seed', None, 'The seed to draw; default: the seed of the median DANN - source_only gain '
+                             'at that shift.')
 
 
 def main(argv):

@@ -59,7 +59,7 @@ def run_data(config, dataset, lane):
   from transfer.train import target  # pylint: disable=g-import-not-at-top
   strategy, spec = strategies.get('scratch'), experiment.target_spec(config, dataset)
   own = target.render(dataset.arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
-  run, _ = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
+  run, _, _ = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
   return run
 
 

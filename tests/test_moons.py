@@ -17,6 +17,7 @@ from transfer import types
 from transfer.data import dataset as dataset_lib
 from transfer.data import moons as moons_lib
 from transfer.run import experiment
+from transfer.studies import boundaries
 
 DATA = moons_lib.MoonsData(source_pool=600, test_size=400, target_pool=200, adapt_source_pool=300,
                            unlabeled_pool=250)
@@ -141,3 +142,12 @@ def test_a_moons_experiment_runs_end_to_end(tmp_path):
     runs = json.load(f)['runs']
   assert len(runs) == 3 * config.seeds * len(config.data_sizes) * 2
   assert all(0.0 <= r['test_accuracy'] <= 1.0 and not r['diverged'] for r in runs)
+
+
+def test_the_boundaries_figure_draws_the_seed_of_the_median_gain():
+  gains = {0: 0.0, 1: 0.4, 2: -0.1, 3: 0.2, 4: 0.45}  # sorted: 2, 0, 3, 1, 4 -> the median is seed 3
+  records = [{'seed': s, 'shift': 2.0, 'strategy': name, 'test_accuracy': 0.4 + (g if name == 'dann' else 0.0)}
+             for s, g in gains.items() for name in ('dann', 'source_only')]
+  records.append({'seed': 9, 'shift': 1.0, 'strategy': 'dann', 'test_accuracy': 1.0})  # another shift: ignored
+  assert boundaries.median_seed(records, 2.0) == 3
+  assert boundaries.median_seed(records[:8], 2.0) == 3  # seeds 0-3, sorted 2, 0, 3, 1: the upper median

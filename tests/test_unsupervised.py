@@ -36,8 +36,8 @@ def final_params(config, name, lane_values):
 
   def fitted(lane, source, arrays):
     own = target.render(arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
-    run, adapt = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
-    return target.fit(lane, source, run, strategy=strategy, spec=spec, adapt=adapt).params
+    run, adapt, validation = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
+    return target.fit(lane, source, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation).params
 
   return jax.jit(fitted)(lane, source, dataset.arrays)
 

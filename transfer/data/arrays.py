@@ -92,6 +92,12 @@ class ArrayData:
     del seed
     return arrays.source_test_x[:n], self.shifted(arrays.unlabeled_x[:n], shift)
 
+  def source_validation(self, arrays: Arrays, seed: jax.Array, n: int) -> Split:
+    """Up to `n` labelled source examples that neither pre-training nor adaptation trains on: the held-out source
+    examples (`source_test_x`, a fixed share of the source set held out before pre-training)."""
+    del seed
+    return Split(arrays.source_test_x[:n], arrays.source_test_y[:n])
+
   def adapt_data(self, arrays: Arrays, lane: Lane) -> AdaptData:
     return AdaptData(Split(arrays.source_x, arrays.source_y),
                                  self.shifted(arrays.unlabeled_x, lane.shift))

@@ -89,6 +89,12 @@ class MoonsData:
     test_key, _ = jax.random.split(keys.target_test)
     return self.sample(pool_key, self.target_pool, lane.shift), self.sample(test_key, self.test_size, lane.shift)
 
+  def source_validation(self, arrays: tuple, seed: jax.Array, n: int) -> Split:
+    """`n` labelled source examples (unrotated) that neither pre-training nor adaptation trains on: an independent
+    draw (fold_in 3 of the source test key, which the test set and domain_samples only split)."""
+    del arrays
+    return moons(jax.random.fold_in(keys_lib.seed_keys(seed).source_test, 3), n, noise=self.noise)
+
   def adapt_data(self, arrays: tuple, lane: Lane) -> AdaptData:
     """Labelled source examples (unrotated) and unlabelled target inputs at the lane's shift, drawn apart from the
     labelled target pool."""

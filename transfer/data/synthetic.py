@@ -154,8 +154,17 @@ class SyntheticData:
     target = sample(world, jax.random.fold_in(keys.target_test, 2), n, which='target', shift=shift, task=task)
     return source.x, target.x
 
+  def source_validation(self, arrays: tuple, seed: jax.Array, n: int) -> Split:
+    """`n` labelled source examples (shift 0) that neither pre-training nor adaptation trains on: an independent
+    draw (fold_in 3 of the source test key: `sample` uses 0 and 1, domain_samples 2)."""
+    del arrays
+    keys, task = keys_lib.seed_keys(seed), self.task
+    world = make_world(keys.world, task)
+    return sample(world, jax.random.fold_in(keys.source_test, 3), n, which='source', shift=0.0, task=task)
+
   def adapt_data(self, arrays: tuple, lane: Lane) -> AdaptData:
-    """Labelled source examples (shift 0) and unlabelled target inputs at the lane's shift."""
+    """Labelled source examples (shift 0; the first of the pre-training pool) and unlabelled target inputs at the
+    lane's shift."""
     del arrays
     keys, task = keys_lib.seed_keys(lane.seed), self.task
     world = make_world(keys.world, task)

@@ -16,6 +16,7 @@ from transfer import types
 from transfer.report import plots
 from transfer.report import stats
 from transfer.report import tables
+from transfer.report import validators
 
 SUMMARY_KEYS = ('strategy',) + types.COMPARED_AXES  # one summary row per cell: every grid key but the seed
 
@@ -69,8 +70,9 @@ def learning_curves(records: Sequence[dict], lanes: dict, *, axis: str, fixed: d
 
 
 def write_workdir(workdir: str, *, records: Sequence[dict], report_config, eval_every: int | None = None) -> str:
-  """Writes summary.csv, table.md and plot.png/.pdf into `workdir`, and, where it holds curves.npz and
-  `eval_every` is given, curves.png/.pdf (learning curves); returns the markdown table (also in table.md)."""
+  """Writes summary.csv, table.md and plot.png/.pdf into `workdir`, validators.md where the records are of
+  unsupervised domain adaptation (report/validators.py), and, where it holds curves.npz and `eval_every` is given,
+  curves.png/.pdf (learning curves); returns the markdown table (also in table.md)."""
   rc = report_config
   names = list(dict.fromkeys(r['strategy'] for r in records))
   found = stats.panels(records, axis=rc.axis, strategies=names, baseline=rc.baseline, anchor=rc.transfer)
@@ -78,6 +80,9 @@ def write_workdir(workdir: str, *, records: Sequence[dict], report_config, eval_
                                      baseline=rc.baseline)
   io.write_text(os.path.join(workdir, 'summary.csv'), csv_text(summary_rows(records)))
   io.write_text(os.path.join(workdir, 'table.md'), table)
+  if validators.unsupervised(records):
+    io.write_text(os.path.join(workdir, 'validators.md'), validators.table(records, transfer=rc.transfer,
+                                                                           baseline=rc.baseline) + '\n')
   plots.comparison_plot(found, os.path.join(workdir, 'plot.png'), title=rc.title, axis_label=rc.axis_label,
                         baseline=rc.baseline, log_x=rc.log_x)
   lanes = io.read_lanes(os.path.join(workdir, 'curves.npz'))

@@ -71,7 +71,8 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every,
       same_classes=data.same_classes and not config.pretrained.checkpoint,
       labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.test_shifts(config, data),
-      keep_best=config.selection.mode == 'search')
+      keep_best=config.selection.mode == 'search', validator=config.selection.validator,
+      source_floor=float(config.selection.source_floor))
 
 
 def holdout_every(config) -> int:
@@ -186,7 +187,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
         compile_seconds[name], programs[name] = timing.compile_seconds, timing.programs
       runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
                                        mode=config.selection.mode, eval_every=config.selection.eval_every,
-                                       shifts=test_shifts)
+                                       shifts=test_shifts, validator=config.selection.validator)
                for key, cell in zip(p.keys, p.cells))
       order += p.keys
   records = runs.ordered(order)

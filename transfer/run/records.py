@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 from transfer.run import selection
 from transfer.train import strategies
+from transfer.train import validators
 
-CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss', 'source_loss', 'target_loss',
-          'alignment_loss', 'domain_accuracy')  # per evaluation
+CURVES = ('val_accuracy', 'val_loss', 'score', 'test_accuracy', 'test_loss', 'train_loss', 'source_loss',
+          'target_loss', 'alignment_loss', 'domain_accuracy', *validators.NAMES)  # per evaluation
 # One value per lane (ood_accuracy: one per test shift). source_accuracy and ood_accuracy are measured once, at the
 # lane's own selected step (target.final_evaluation), which is the cell's when the lane is the chosen candidate.
 # The record's value measured once at the lane's selected step (target.final_evaluation) -> the lane's name for it.
@@ -46,6 +48,40 @@ def oracle(lanes: list[dict]) -> float | None:
   return float(finite.max()) if finite.size else None
 
 
+def lane_curve(lane: dict, name: str) -> np.ndarray:
+  """A lane's curve `name`; for a lane stored before it was recorded, what it was then: `score` the validation
+  accuracy where the validation loss is finite, a validator NaN."""
+  curves = lane['curves']
+  if name in curves:
+    return curves[name]
+  if name == 'score':
+    return np.where(np.isfinite(curves['val_loss']), curves['val_accuracy'], -np.inf)
+  return np.full_like(curves['val_loss'], np.nan)
+
+
+def validator_diagnostics(curves: dict) -> dict:
+  """What each label-free validator would select in an unsupervised cell, judged with the test labels (a
+  diagnostic, reported apart from results; selection never reads it): per validator, the candidate and evaluation
+  it picks (selection.choose on its score, ties to the lower held-out source loss), the test-curve accuracy there
+  (the first 500 test examples) and the Spearman rank correlation of its score with that accuracy over every
+  candidate and evaluation where both are finite (None where either is constant). Also `oracle`: the best
+  test-curve accuracy."""
+  test = curves['test_accuracy']
+  out = {}
+  for name in validators.NAMES:
+    score = validators.SIGNS[name] * curves[name]
+    chosen = selection.choose(score, curves['source_val_loss'])
+    finite = np.isfinite(score) & np.isfinite(test)
+    rho = None
+    if finite.sum() > 2 and np.ptp(score[finite]) > 0 and np.ptp(test[finite]) > 0:
+      rho = number(stats.spearmanr(score[finite], test[finite]).statistic)
+    out[name] = {'candidate': None if chosen is None else chosen[0],
+                 'evaluation': None if chosen is None else chosen[1],
+                 'test_curve_accuracy': None if chosen is None else number(test[chosen]), 'spearman': rho}
+  out['oracle'] = {'test_curve_accuracy': number(np.nanmax(test, initial=-np.inf))}
+  return out
+
+
 def number(value) -> float | None:
   """A JSON-safe float: None for NaN or inf (a diverged or absent value)."""
   value = float(value)
@@ -53,18 +89,25 @@ def number(value) -> float | None:
 
 
 def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *, mode: str, eval_every: int,
-                shifts: tuple[float, ...]) -> dict:
+                shifts: tuple[float, ...], validator: str = 'source_val_accuracy') -> dict:
   """The record of one grid cell from its lanes (candidate 0 first; see store.LaneStore for a lane's fields).
 
   Besides the test metrics at the chosen candidate and step: `source_accuracy` there (the source task under the
   pre-trained source head) and `forgetting` (the source model's own accuracy minus it), for runs that start from a
   source model; `ood_accuracy`, the test accuracy at every shift of the experiment (`shifts`), keyed by shift.
+
+  A cell of the unsupervised protocol (a domain-adaptation strategy with no labelled target example) is selected
+  by `validator` (the lanes' `score` curve), its `val_accuracy` and `val_loss` are the held-out source examples',
+  and it carries `validator` and `validators` (validator_diagnostics: what every validator would have picked).
   """
-  curves = {c: np.stack([lane['curves'][c] for lane in lanes]) for c in CURVES}  # (candidates, evaluations)
+  curves = {c: np.stack([lane_curve(lane, c) for lane in lanes]) for c in CURVES}  # (candidates, evaluations)
+  unsupervised = strategy.adapts and cell['data_size'] == 0 and np.isfinite(curves['source_val_loss']).any()
+  if unsupervised:
+    curves['val_accuracy'], curves['val_loss'] = curves['source_val_accuracy'], curves['source_val_loss']
   if mode == 'fixed':
     chosen = None if lanes[0]['scalars']['diverged'] else (0, curves['test_accuracy'].shape[1] - 1)
   else:
-    chosen = selection.choose(curves['val_accuracy'], curves['val_loss'])
+    chosen = selection.choose(curves['score'], curves['val_loss'])
   values = dict(test_accuracy=None, test_loss=None, train_loss=None, val_accuracy=None, val_loss=None,
                 source_accuracy=None, forgetting=None, ood_accuracy=None)
   selected = None
@@ -87,6 +130,8 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
                                  'pad_after': number(lanes[c]['scalars']['pad_after']),
                                  'alignment_loss': number(curves['alignment_loss'][c, e]),
                                  'domain_accuracy': number(curves['domain_accuracy'][c, e])}}
+  if unsupervised and mode == 'search':
+    adaptation.update(validator=validator, validators=validator_diagnostics(curves))
   return dict(strategy=strategy.name, **cell, **values, **adaptation,
               oracle_test_accuracy=oracle(lanes),
               selected=selected, val_size=int(lanes[0]['scalars']['val_size']), candidates=len(lanes),

@@ -12,6 +12,7 @@ from transfer.errors import ConfigError
 from transfer.train import models
 from transfer.train import optim
 from transfer.train import strategies
+from transfer.train import validators
 
 
 SELECTION_MODES = ('search', 'fixed')
@@ -79,6 +80,9 @@ def check_hyperparameters(config) -> None:
     probe = round(config.probe_fraction * config.steps)
     require(probe % sel.eval_every == 0, 'selection.eval_every', sel.eval_every,
             f'an integer that also divides the linear probe\'s {probe} steps (probe_fraction x steps)')
+  require(sel.validator in validators.NAMES, 'selection.validator', sel.validator, f'one of {validators.NAMES}')
+  require(is_number(sel.source_floor) and 0 <= sel.source_floor <= 1, 'selection.source_floor', sel.source_floor,
+          'a fraction in [0, 1] (0 = no floor)')
   s = config.search
   require(s.method in SEARCH_METHODS, 'search.method', s.method, f'one of {SEARCH_METHODS}')
   require(isinstance(s.num_samples, int) and s.num_samples >= 1, 'search.num_samples', s.num_samples,
@@ -186,6 +190,10 @@ def check_model(config, shapes, data) -> None:
             f'only from {least} examples of {data.target_classes} classes is one certain to; use larger sizes, a '
             'larger selection.val_fraction, or selection.mode = \'fixed\'')
   aligned = [n for n in config.strategies if strategies.get(n).adapts]
+  source_side = tuple(v for v in validators.NAMES if v not in validators.TARGET_SIDE)
+  require(not aligned or data.has_unlabeled or config.selection.validator in source_side, 'selection.validator',
+          config.selection.validator, f'one of {source_side}: {data.name} data has no unlabelled target inputs for '
+          'the target-side validators')
   require(not aligned or data.has_unlabeled, 'strategies', aligned,
           f'strategies without domain adaptation: {data.name} data has no unlabelled target examples '
           '(add target_unlabeled_x to the .npz)')

@@ -29,15 +29,31 @@ GRID = 200  # points per side of the probability map
 SHOWN = 300  # source and target examples drawn
 
 
-def run(config, workdir: str, *, shift: float, seed: int = 0, names=('source_only', 'dann')) -> list[str]:
-  """Retrains `names` for `seed` at `shift` on the config's (2-D) data and writes boundaries.png/.pdf into
-  `workdir`; returns the paths."""
+def median_seed(records: list[dict], shift: float, names=('source_only', 'dann')) -> int:
+  """The seed whose gain of names[1] over names[0] (test accuracy, paired) at `shift` is the median of the seeds'
+  gains (the upper median for an even count; ties to the lower seed): a representative seed, not the best."""
+  accuracy = {}
+  for r in records:
+    if r['shift'] == shift and r['strategy'] in names and r['test_accuracy'] is not None:
+      accuracy.setdefault(r['seed'], {})[r['strategy']] = r['test_accuracy']
+  gains = sorted((a[names[1]] - a[names[0]], seed) for seed, a in accuracy.items() if len(a) == 2)
+  if not gains:
+    raise errors.UserError(f'no seed has results of both {names} at shift {shift:g}')
+  return gains[len(gains) // 2][1]
+
+
+def run(config, workdir: str, *, shift: float, seed: int | None = None, names=('source_only', 'dann')) -> list[str]:
+  """Retrains `names` for `seed` (None: `median_seed`, the rule the figure's title states) at `shift` on the config's
+  (2-D) data and writes boundaries.png/.pdf into `workdir`; returns the paths."""
   if config.data.name != 'moons':
     raise errors.ConfigError(f"config.data.name = {config.data.name!r} is not allowed: decision boundaries are drawn "
                              "for 2-D inputs, 'moons' (use configs/domain_adaptation.py:moons)")
   loaded = io.read_workdir(workdir)
   if loaded is None:
     raise errors.UserError(f'{workdir!r} holds no finished run; run the experiment first')
+  rule = seed is None
+  if rule:
+    seed = median_seed(loaded[1], shift, names)
   records = {r['strategy']: r for r in loaded[1] if r['seed'] == seed and r['shift'] == shift}
   dataset = experiment.prepare(config)
   outcome = experiment.run(config, workdir)  # a finished workdir: computes nothing, gives its source models
@@ -54,7 +70,7 @@ def run(config, workdir: str, *, shift: float, seed: int = 0, names=('source_onl
 
     def fitted(lane, source_params, arrays, strategy=strategy):
       own = target.render(arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
-      run_data, adapt = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
+      run_data, adapt, _ = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
       result = target.fit(lane, source_params, run_data, strategy=strategy, spec=spec, adapt=adapt, evaluate=False)
       return result.params, adapt.data.source, adapt.data.unlabeled, run_data.test
 
@@ -72,4 +88,5 @@ def run(config, workdir: str, *, shift: float, seed: int = 0, names=('source_onl
                        f'; selected step {selected["step"]}' if config.selection.mode == 'search' else '')})
   degrees = np.degrees(shift * config.data.shift_angle)
   return plots.boundaries_plot(panels, os.path.join(workdir, 'boundaries.png'),
-                               title=f'Two moons, target rotated {degrees:.0f} degrees (seed {seed})')
+                               title=f'Two moons, target rotated {degrees:.0f} degrees (seed {seed}' +
+                               (f': the median {names[1]} - {names[0]} gain of the seeds)' if rule else ')'))

@@ -1,7 +1,8 @@
 """The data a target run reads, made once per (seed, shift) and shared by every lane that has that seed and shift.
 
 Every strategy and candidate setting of a seed at a shift trains and evaluates on the same target pool, test set,
-out-of-distribution test sets, held-out source examples and (for domain adaptation) adaptation data: `render` makes
+out-of-distribution test sets, held-out source examples and (for domain adaptation) adaptation data and its
+source validation set: `render` makes
 them for one (seed, shift), `DataTable` holds them for every (seed, shift) of a sweep (rendered by one small
 program, `make_table`, before any lane runs), and a lane reads its own row (`DataTable.row`). The training programs
 then hold no data generator: what a lane carries is its row index, computed from its traced seed and shift.
@@ -32,6 +33,8 @@ class LaneData(NamedTuple):
   ood: Split  # the first EVAL_SAMPLES test examples at every test shift, stacked: x (shifts, m, ...), y (shifts, m)
   source: Split  # the first EVAL_SAMPLES held-out source examples: the source task, which forgetting is measured on
   adapt: AdaptData | None  # labelled source and unlabelled target inputs (None where no strategy adapts)
+  source_val: Split | None  # EVAL_SAMPLES labelled source examples that neither pre-training nor adaptation trains
+  #                           on: what validates unsupervised domain adaptation (None where no strategy adapts)
 
 
 def render(arrays, seed: jax.Array, shift: jax.Array, *, data: DataSource, test_shifts: Sequence[float],
@@ -45,7 +48,8 @@ def render(arrays, seed: jax.Array, shift: jax.Array, *, data: DataSource, test_
   _, source_test = data.source_splits(arrays, seed)
   m = min(EVAL_SAMPLES, source_test.y.shape[0])
   return LaneData(pool, test, ood, Split(source_test.x[:m], source_test.y[:m]),
-                  data.adapt_data(arrays, lane) if adapts else None)
+                  data.adapt_data(arrays, lane) if adapts else None,
+                  data.source_validation(arrays, seed, EVAL_SAMPLES) if adapts else None)
 
 
 class DataTable(NamedTuple):

@@ -75,10 +75,11 @@ class Kept(NamedTuple):
 
 
 def selection_score(evals: dict) -> jax.Array:
-  """An evaluation's score for model selection: its validation accuracy where its validation loss is finite, else
-  -inf (never kept). run/selection.py's early stop reads the stored curves the same way, so the first evaluation
-  with the best score is the one both choose."""
-  return jnp.where(jnp.isfinite(evals['val_loss']), evals['val_accuracy'], -jnp.inf)
+  """An evaluation's score for model selection, as the evaluation computed it (`score`: the validation accuracy
+  where the validation loss is finite, or a label-free validator's score; -inf is never kept). run/selection.py
+  reads the stored `score` curve the same way, so the first evaluation with the best score is the one both
+  choose."""
+  return evals['score']
 
 
 def oracle_score(evals: dict) -> jax.Array:

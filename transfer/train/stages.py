@@ -27,6 +27,7 @@ from transfer.train import losses
 from transfer.train import models
 from transfer.train import optim
 from transfer.train import strategies
+from transfer.train import validators
 from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split
@@ -53,6 +54,9 @@ class TargetSpec:
   ood_shifts: tuple[float, ...] = (0.0,)  # every shift of the experiment: each model is also tested at each
   keep_best: bool = False  # the run selects (search): OOD and source accuracy are measured on the parameters of the
   #                          best validation score (the selected step); else on the final parameters
+  validator: str = 'source_val_accuracy'  # what selects a lane without labelled target examples (validators.NAMES)
+  source_floor: float = 0.0  # such a lane's evaluation counts only where its held-out source accuracy is at least
+  #                            this fraction of the source model's (0: always)
 
 
 class RunData(NamedTuple):
@@ -82,11 +86,26 @@ class AdaptRun(NamedTuple):
 
 def evaluation(params, run: RunData, *, apply_fn: Callable) -> dict[str, jax.Array]:
   """Accuracy and loss on the run's validation (masked) examples and on the test curve's examples (the first
-  EVAL_SAMPLES of the test set): what every evaluation point records."""
+  EVAL_SAMPLES of the test set): what every evaluation point records; and `score`, what selection reads: the
+  validation accuracy where the validation loss is finite, else -inf (never selected)."""
   val = losses.evaluate(params, run.val, apply_fn=apply_fn, mask=run.val_mask)
   test = losses.evaluate(params, run.curve_test, apply_fn=apply_fn)
   return {'val_accuracy': val['accuracy'], 'val_loss': val['loss'], 'test_accuracy': test['accuracy'],
-          'test_loss': test['loss']}
+          'test_loss': test['loss'], 'score': jnp.where(jnp.isfinite(val['loss']), val['accuracy'], -jnp.inf)}
+
+
+def adapt_evaluation(params, run: RunData, validation: validators.Validation | None, *, lane: Lane,
+                     spec: TargetSpec, floor: jax.Array) -> dict[str, jax.Array]:
+  """`evaluation`, and, with `validation`, every label-free validator (validators.measure); a lane without labelled
+  target examples then scores by `spec.validator` (evaluations whose held-out source accuracy is below `floor`
+  never count)."""
+  evals = evaluation(params, run, apply_fn=spec.model.apply)
+  if validation is None:
+    return evals
+  values = validators.measure(params, validation, apply_fn=spec.model.apply,
+                              features_fn=functools.partial(spec.model.apply, method=spec.model.features))
+  unsupervised = validators.score(values, spec.validator, floor=floor)
+  return {**evals, **values, 'score': jnp.where(lane.data_size > 0, evals['score'], unsupervised)}
 
 
 def source_head_logits(head: dict, features: jax.Array) -> jax.Array:
@@ -153,9 +172,11 @@ def annealed(schedule: strategies.Schedule | None, steps: int) -> strategies.Sch
 
 def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adapt: AdaptRun, *,
                     strategy: strategies.Strategy, source_params, spec: TargetSpec,
-                    kept: dict[str, loop_lib.Kept] | None = None):
+                    kept: dict[str, loop_lib.Kept] | None = None, validation: validators.Validation | None = None):
   """One domain-adaptation stage; returns the model's final params, the per-step losses, the evaluations (with
-  the loss terms of losses.ADAPT_TERMS) and `kept` followed through the stage (the model's parameters only).
+  the loss terms of losses.ADAPT_TERMS and, with `validation`, the validators) and `kept` followed through the
+  stage (the model's parameters only). The source floor of `spec.source_floor` is relative to the held-out source
+  accuracy of the parameters the stage starts from (the source model, for the unsupervised protocol).
 
   The trained state is `{'model': params, 'aux': {'domain', ('source_head')}}`: the model's groups keep the
   strategy's LR multipliers; the domain discriminator (and the pre-trained source head, where the classes differ)
@@ -184,7 +205,11 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
     _, first = loss_fn(state, draw(step_keys[0], jnp.int32(0)))
     scale = jax.lax.stop_gradient(first['source_loss'] / (first['alignment_loss'] + 1e-12))
     loss_fn = functools.partial(loss_fn, align_scale=scale)
-  evaluate = functools.partial(evaluation, run=run, apply_fn=spec.model.apply)
+  floor = jnp.float32(-jnp.inf)
+  if validation is not None and spec.source_floor > 0:
+    start = losses.evaluate(params, validation.source_val, apply_fn=spec.model.apply)['accuracy']
+    floor = spec.source_floor * start
+  evaluate = functools.partial(adapt_evaluation, run=run, validation=validation, lane=lane, spec=spec, floor=floor)
   state, step_losses, evals, kept = loop_lib.run_steps(
       state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw, evaluate=lambda s: evaluate(s['model']),
       eval_every=spec.eval_every, kept=kept, model_params=lambda s: s['model'])

@@ -23,6 +23,7 @@ from transfer.train import losses
 from transfer.train import optim
 from transfer.train import stages as stages_lib
 from transfer.train import strategies
+from transfer.train import validators
 from transfer.train.stages import TargetSpec
 from transfer.types import AdaptData
 from transfer.types import Lane
@@ -132,7 +133,8 @@ class Fit(NamedTuple):
 
 
 def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strategies.Strategy, spec: TargetSpec,
-        adapt: stages_lib.AdaptRun | None = None, salt: int = 0, evaluate: bool = True) -> Fit:
+        adapt: stages_lib.AdaptRun | None = None, validation: validators.Validation | None = None, salt: int = 0,
+        evaluate: bool = True) -> Fit:
   """Trains on the run's training examples as `strategy` says, stage after stage.
 
   The curves are the evaluations every `spec.eval_every` steps across all stages (see stages.evaluation), if
@@ -150,7 +152,8 @@ def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strateg
     stage_keys = all_keys[begin:begin + steps]
     if stage.adapts:
       params, stage_loss, evals, kept = stages_lib.run_adapt_stage(
-          params, stage_keys, lane, run, adapt, strategy=stage, source_params=source_params, spec=spec, kept=kept)
+          params, stage_keys, lane, run, adapt, strategy=stage, source_params=source_params, spec=spec, kept=kept,
+          validation=validation)
     else:
       params, stage_loss, evals, kept = stages_lib.run_stage(params, stage_keys, lane, run, strategy=stage,
                                                              anchor=start, spec=spec, evaluate=evaluate, kept=kept)
@@ -166,18 +169,24 @@ def is_finite(tree) -> jax.Array:
 
 
 ADAPT_CURVES = losses.ADAPT_TERMS  # reported by domain-adaptation runs, NaN for the others
+VALIDATOR_CURVES = validators.NAMES  # reported by domain-adaptation runs that may select without target labels
 DIAGNOSTIC_SAMPLES = 500  # source and unlabelled target examples per proxy A-distance
 
 
-def adapt_run(adapt_data: AdaptData, *, spec: TargetSpec, num_classes: int):
-  """A domain-adaptation stage's source examples split like the target's (every k-th of each class validates,
-  where there is validation), and the source validation examples (None without validation)."""
+def adapt_run(adapt_data: AdaptData, source_val: Split, *, spec: TargetSpec):
+  """A domain-adaptation stage's data: every labelled source example trains, and, where the run validates
+  (`spec.holdout_every`) and the target's classes are the source's (the unsupervised protocol is possible), the
+  label-free validators' data: the held-out source examples, and the last 1/holdout_every of the unlabelled target
+  inputs, which adaptation then does not train on (None otherwise)."""
   n = adapt_data.source.y.shape[0]
-  if not spec.holdout_every:
+  if not (spec.holdout_every and spec.same_classes):
     return stages_lib.AdaptRun(adapt_data, None, jnp.int32(n)), None
-  order, size, val, mask = holdout(adapt_data.source, jnp.int32(n), every=spec.holdout_every,
-                                   num_classes=num_classes)
-  return stages_lib.AdaptRun(adapt_data, order, size), (val, mask)
+  unlabeled = adapt_data.unlabeled
+  held = max(1, unlabeled.shape[0] // spec.holdout_every)
+  train = unlabeled[:unlabeled.shape[0] - held]
+  m = min(DIAGNOSTIC_SAMPLES, n, train.shape[0])
+  validation = validators.Validation(source_val, unlabeled[-held:], adapt_data.source.x[:m], train[:m])
+  return stages_lib.AdaptRun(AdaptData(adapt_data.source, train), None, jnp.int32(n)), validation
 
 
 def proxy_a_distances(start, params, adapt_data: AdaptData, *, spec: TargetSpec, key: jax.Array) -> dict:
@@ -191,21 +200,17 @@ def proxy_a_distances(start, params, adapt_data: AdaptData, *, spec: TargetSpec,
 
 def prepared(lane: Lane, lane_data: lane_data_lib.LaneData, *, data: DataSource, strategy: strategies.Strategy,
              spec: TargetSpec, source_params=None):
-  """The lane's data as its run trains and evaluates on it: (RunData, AdaptRun or None). With `source_params` (a
-  pre-trained strategy's source model) the run also measures the source task under the source head."""
+  """The lane's data as its run trains and evaluates on it: (RunData, AdaptRun or None, validators.Validation or
+  None). With `source_params` (a pre-trained strategy's source model) the run also measures the source task under
+  the source head."""
   from_source = strategy.pretrained and strategy.base == 'source' and source_params is not None
   head = source_params.get(spec.head_group) if from_source else None
   run = run_data(lane_data.pool, lane_data.test, lane, spec=spec, num_classes=data.target_classes, ood=lane_data.ood,
                  source=lane_data.source, source_head=head)
-  adapt, source_val = None, None
+  adapt, validation = None, None
   if strategy.adapts:
-    adapt, source_val = adapt_run(lane_data.adapt, spec=spec,
-                                  num_classes=data.target_classes if spec.same_classes else data.source_classes)
-  if source_val is not None and spec.same_classes:  # where there are no target labels, validate on source ones
-    val, mask = source_val
-    run = run._replace(val=jax.tree.map(lambda a, b: jnp.concatenate([a, b]), run.val, val),
-                       val_mask=jnp.concatenate([run.val_mask & (lane.data_size > 0), mask & (lane.data_size == 0)]))
-  return run, adapt
+    adapt, validation = adapt_run(lane_data.adapt, lane_data.source_val, spec=spec)
+  return run, adapt, validation
 
 
 def source_task_accuracy(params, run: stages_lib.RunData, *, spec: TargetSpec) -> jax.Array:
@@ -249,11 +254,13 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
   final_evaluation).
 
   Validation: the lane's held-out labelled target examples; a domain-adaptation lane with no labelled target
-  examples (data_size 0, the unsupervised protocol on same-classes data) validates on held-out source examples
-  instead (DomainBed's training-domain validation) and never reads a target label.
+  examples (data_size 0, the unsupervised protocol on same-classes data) is selected by `spec.validator`, one of
+  the label-free validators (validators.py) measured at every evaluation (the curves VALIDATOR_CURVES, NaN for other
+  lanes), and never reads a target label. `score` is the curve selection reads (higher is better).
   """
-  run, adapt = prepared(lane, lane_data, data=data, strategy=strategy, spec=spec, source_params=source_params)
-  result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt)
+  run, adapt, validation = prepared(lane, lane_data, data=data, strategy=strategy, spec=spec,
+                                    source_params=source_params)
+  result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation)
   before = source_task_accuracy(source_params, run, spec=spec)  # the source model's own accuracy
   steps, every = spec.loop.steps, spec.eval_every
   nan_curve, nan = jnp.full((steps // every,), jnp.nan, jnp.float32), jnp.float32(jnp.nan)
@@ -263,9 +270,12 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
                              key=jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 3))
   selected = result.kept['selected'].params if 'selected' in result.kept else result.params
   tail = max(1, steps // 10)
-  return {**{c: nan_curve for c in ADAPT_CURVES}, **result.curves,
+  val_size = run.val_mask.sum()
+  if validation is not None:  # a lane without labelled target examples validates on held-out source examples
+    val_size = jnp.where(lane.data_size > 0, val_size, validation.source_val.y.shape[0])
+  return {**{c: nan_curve for c in ADAPT_CURVES + VALIDATOR_CURVES}, **result.curves,
           'train_loss': result.step_losses.reshape(steps // every, every).mean(axis=1),
-          'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': run.val_mask.sum(),
+          'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': val_size,
           'diverged': ~is_finite((result.step_losses, result.params)), 'source_accuracy_before': before, **pads,
           **final_evaluation(selected, result.kept['oracle'].params, run, spec=spec)}
 
