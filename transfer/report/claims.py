@@ -1,15 +1,46 @@
 """The original study's published tables and claims, and each claim checked against our measurements.
 
-Every check is a small function of one experiment (its config.json and its records) that returns a verdict
-('holds', 'partly', 'does not hold', or 'not measured' when its experiment has not been run) and the numbers behind
-it. A difference counts only when its paired 95% CI excludes 0. The cells a check reads (which backbone multiplier,
-which target size) come from the experiment's own config; only what the claim itself says (little data = at most 100
+Every check is a small function of the experiments a claim is about (their config.json and records) that lists the
+claim's paired tests, each with the outcomes that would support the claim; `judge` reads them with the one rule
+below and returns a verdict ('holds', 'partly', 'does not hold', 'inconclusive', or 'not measured' when an
+experiment has not been run) and the numbers behind it. The cells a check reads (which backbone multiplier, which
+target size) come from the experiments' own configs; only what the claim itself says (little data = at most 100
 examples, large shift = 2 or more) is written here. The layer-transferability reading per layer group is here too.
+
+How a verdict is reached (docs/verdicts.md says the same for readers):
+
+1. Each paired test (per-seed differences a - b) reads one of five ways (`stats.outcomes`), with Holm's correction
+   over the tests of one claim (the difference tests one family, the equivalence tests another): *untestable* when
+   the two sides are the same numbers on every seed (a setting against itself) or fewer than two seeds pair up: no
+   evidence, left out of the count; *equivalent* when the equivalence test (TOST within the experiment's
+   `report.margin`) has an adjusted p below 0.05, or when the 95% CI lies inside [-margin, +margin], significant or
+   not (a difference that small is negligible); *higher* / *lower* when the difference test's adjusted p is below
+   0.05 and the difference is not negligible; else *inconclusive*.
+2. A check states, per test, what the claim predicts there: the outcomes that support it and those that contradict
+   it (`Prediction`). A predicted difference (higher, or lower) is contradicted by the other direction and by an
+   equivalence; a predicted absence of difference, by either difference; "at least as good", only by lower; a claim
+   about most cells ("often beats") is supported by higher and contradicted by lower, a tie in one cell bearing on it
+   neither way. So an equivalence reads against a claim only where the claim predicts a difference in that test.
+   Inconclusive and untestable tests are neither for nor against.
+3. Of the claim's testable tests (all of them: a check lists every test the claim is about), the claim *holds* when
+   more than half are for it and none against; it *does not hold* when more than half are against it and none for;
+   it holds *partly* when some are for and some against; otherwise it is *inconclusive*. The rule is symmetric: a
+   claim fails on exactly the evidence that would have made it hold, mirrored.
+4. A claim about the best of several settings (the LR-multiplier claims) never compares a setting with itself: the
+   named multiplier is tested against the best of the *other* candidates, picked by mean accuracy on one half of
+   the seeds and judged on the other half, both ways round (two-fold cross-fitting); each seed's difference is
+   against the best picked without it, and the two halves' differences form one paired test over every seed.
+
+Every test also states its power: the minimum detectable effect (the true difference the paired t-test over these
+seeds would detect with 80% power, two-sided alpha 0.05, from the SD of the per-seed differences) and, where it is
+inconclusive, the seeds it would need to detect its observed mean difference with 80% power (`stats.seeds_needed`;
+exact noncentral t, without Holm's correction, so a lower bound).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -61,14 +92,42 @@ class Experiment(NamedTuple):
 
 Results = dict[str, Experiment]  # experiment name -> its config and records
 
-UNCLEAR = 'inconclusive'  # nothing decided: neither a difference nor an equivalence
+UNCLEAR = 'inconclusive'  # neither holds nor fails: too little decided, in either direction
+FOR, AGAINST, NEITHER = 'for', 'against', 'neither'  # a test's stance towards its claim
+
+
+class Prediction(NamedTuple):
+  """What a claim predicts for one of its tests: the outcomes that support it and those that contradict it; any
+  other outcome (inconclusive, untestable, or one the claim says nothing about) is neither."""
+
+  supports: frozenset[str]
+  contradicts: frozenset[str]
+
+
+H, L, E = stats.HIGHER, stats.LOWER, stats.EQUIVALENT
+DIFFERENT_HIGHER = Prediction(frozenset({H}), frozenset({L, E}))  # a difference, a - b > 0
+DIFFERENT_LOWER = Prediction(frozenset({L}), frozenset({H, E}))
+SAME = Prediction(frozenset({E}), frozenset({H, L}))  # no difference
+AT_LEAST = Prediction(frozenset({H, E}), frozenset({L}))  # at least as good
+AT_MOST = Prediction(frozenset({L, E}), frozenset({H}))
+OFTEN_HIGHER = Prediction(frozenset({H}), frozenset({L}))  # higher in most tests: a tie in one is no evidence
+
+
+class Expect(NamedTuple):
+  """One test of a claim and what the claim predicts for it."""
+
+  test: stats.Test
+  want: Prediction
+
+
+Check = Callable[..., tuple[str, str]]  # the experiments a claim reads -> (verdict, evidence)
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
   text: str  # the study's claim, paraphrased
-  experiments: dict[str, str]  # data source -> the experiment it is measured by there
-  check: Callable[[Experiment], tuple[str, str]]  # experiment -> (verdict, evidence)
+  experiments: dict[str, tuple[str, ...]]  # data source -> the experiments it is measured by there
+  check: Check  # those experiments, in that order -> (verdict, evidence)
 
 
 def margin(e: Experiment) -> float:
@@ -76,38 +135,73 @@ def margin(e: Experiment) -> float:
   return float(e.config['report']['margin'])
 
 
-def judged(tests: list[stats.Test]) -> tuple[list[str], str]:
-  """The three-way outcomes of one claim's family of tests (Holm-corrected) and the evidence line."""
-  found = stats.outcomes(tests)
-  evidence = '; '.join(f'{t.label}: {tables.fmt(t.interval, signed=True)} ({o})' for t, o in zip(tests, found))
-  return found, evidence
+def stance(outcome: str, want: Prediction) -> str:
+  return FOR if outcome in want.supports else AGAINST if outcome in want.contradicts else NEITHER
 
 
-def read(found: list[str], want: str) -> str:
-  """A claim whose every test should come out `want`: holds if all do, partly if some do, inconclusive if no test
-  is decided, and does not hold if tests are decided but none as wanted."""
-  if found and all(f == want for f in found):
+def read(found: Sequence[str], wants: Sequence[Prediction]) -> str:
+  """The one verdict rule (rule 3 of the module docstring): of the testable tests, holds when more than half are for
+  the claim and none against, does not hold when more than half are against and none for, partly when some are for
+  and some against, else inconclusive."""
+  stances = [stance(f, w) for f, w in zip(found, wants) if f != stats.UNTESTABLE]
+  pro, con = stances.count(FOR), stances.count(AGAINST)
+  if pro > len(stances) / 2 and not con:
     return HOLDS
-  if all(f == stats.INCONCLUSIVE for f in found):
-    return UNCLEAR
-  return PARTLY if want in found else FAILS
+  if con > len(stances) / 2 and not pro:
+    return FAILS
+  return PARTLY if pro and con else UNCLEAR
 
 
-def wins(e: Experiment, winner: str, others: tuple[str, ...], sizes: Sequence[int]) -> tuple[str, str]:
-  """Whether `winner` is better than each of `others` at every size: 'higher' in every test."""
-  if not sizes:
-    return MISSING, 'no size of this range was run'
-  tests = [stats.paired_test(f'n={n}: {winner} - {other}', e.records, winner, other, e.cell(data_size=n),
-                             margin=margin(e)) for n in sizes for other in others]
-  found, evidence = judged(tests)
-  return read(found, stats.HIGHER), evidence
+def seeds_text(n: float) -> str:
+  return f'needs > {stats.MOST_SEEDS:,} seeds' if math.isinf(n) else f'needs ~{n:,} seeds'
+
+
+def describe(test: stats.Test, outcome: str, want: Prediction) -> str:
+  """'label: mean [lo, hi] (outcome: stance; MDE m[, needs ~k seeds])'."""
+  if test.self_comparison:
+    return f'{test.label}: untestable (the same numbers on both sides of every seed)'
+  if outcome == stats.UNTESTABLE:
+    return f'{test.label}: untestable ({test.n} seed(s) pair up)'
+  power = f'MDE {test.mde:.3f}'
+  if outcome == stats.INCONCLUSIVE:
+    return f'{test.label}: {tables.fmt(test.interval, signed=True)} (inconclusive; {power}, ' \
+           f'{seeds_text(test.seeds_needed)})'
+  return f'{test.label}: {tables.fmt(test.interval, signed=True)} ({outcome}: {stance(outcome, want)}; {power})'
+
+
+def judge(expected: Sequence[Expect], note: str = '') -> tuple[str, str]:
+  """A claim's verdict from every test it is about (Holm-corrected together) and the evidence line: a count of the
+  tests for, against and neither, `note`, then each test with its reading, its stance and its power."""
+  if not expected:
+    return MISSING, f'{note}no test of this claim could be formed'
+  found = stats.outcomes([x.test for x in expected])
+  wants = [x.want for x in expected]
+  stances = [stance(f, w) for f, w in zip(found, wants) if f != stats.UNTESTABLE]
+  skipped = len(found) - len(stances)
+  count = (f'{stances.count(FOR)} for, {stances.count(AGAINST)} against, {stances.count(NEITHER)} neither of '
+           f'{len(stances)} tests' + (f' ({skipped} untestable, left out)' if skipped else ''))
+  evidence = '; '.join(describe(x.test, f, x.want) for x, f in zip(expected, found))
+  return read(found, wants), f'{count}. {note}{evidence}'
+
+
+def labelled_sizes(e: Experiment) -> list[int]:
+  return sorted(n for n in e.config['data_sizes'] if n > 0)
+
+
+def compare(e: Experiment, label: str, a: str, b: str, keys_b: dict | None = None, *,
+            metric: str = 'test_accuracy', **keys) -> stats.Test:
+  """The paired test of `a` minus `b` at the experiment's cell `keys` (b at `keys_b` if given) over every seed."""
+  return stats.paired_test(label, e.records, a, b, e.cell(**keys), keys_b and e.cell(**keys_b), metric=metric,
+                           margin=margin(e))
 
 
 LITTLE_DATA, LOTS_OF_DATA = 100, 1000  # the claims' "little data (50-100 samples)" and "more data (1000+)"
 
 
-def labelled_sizes(e: Experiment) -> list[int]:
-  return sorted(n for n in e.config['data_sizes'] if n > 0)
+def wins(e: Experiment, winner: str, others: tuple[str, ...], sizes: Sequence[int]) -> tuple[str, str]:
+  """Whether `winner` is better than each of `others` at each size: a difference, higher, predicted in every test."""
+  return judge([Expect(compare(e, f'n={n}: {winner} - {other}', winner, other, data_size=n), DIFFERENT_HIGHER)
+                for n in sizes for other in others])
 
 
 def feature_extraction_wins_small(e: Experiment):
@@ -119,22 +213,19 @@ def fine_tuning_wins_large(e: Experiment):
 
 
 def scratch_needs_more_data(e: Experiment):
-  """Scratch is behind fine-tuning at small sizes and catches up (equivalent or ahead) at the largest."""
+  """Scratch is behind fine-tuning with little data (lower at every size up to 100) and has caught up at the largest
+  size run (equivalent or higher there: an equivalence is for this claim)."""
   sizes = labelled_sizes(e)
-  tests = [stats.paired_test(f'n={n}: scratch - fine_tuning', e.records, 'scratch', 'fine_tuning', e.cell(data_size=n),
-                             margin=margin(e)) for n in sizes]
-  found, evidence = judged(tests)
-  behind = [n for n, f in zip(sizes, found) if f == stats.LOWER]
-  caught = [n for n, f in zip(sizes, found) if f in (stats.EQUIVALENT, stats.HIGHER)]
-  if behind and caught and max(behind) < min(caught):
-    return HOLDS, f'behind up to n={max(behind)}, caught up from n={min(caught)}. {evidence}'
-  if behind:
-    return PARTLY, f'behind at n={behind}; it never catches up within the sizes run. {evidence}'
-  return (FAILS if any(f != stats.INCONCLUSIVE for f in found) else UNCLEAR), evidence
+  small = [n for n in sizes[:-1] if n <= LITTLE_DATA]
+  if not small:
+    return MISSING, f'no size up to {LITTLE_DATA} below the largest ({sizes})'
+  label = lambda n: f'n={n}: scratch - fine_tuning'
+  return judge([Expect(compare(e, label(n), 'scratch', 'fine_tuning', data_size=n), DIFFERENT_LOWER) for n in small] +
+               [Expect(compare(e, label(sizes[-1]), 'scratch', 'fine_tuning', data_size=sizes[-1]), AT_LEAST)])
 
 
 def halves(e: Experiment) -> tuple[list[int], list[int]]:
-  """The seeds split in two: a best value is picked on the first half and judged on the second (never both)."""
+  """The seeds split in two, for cross-fitting: what is picked on one half is judged on the other."""
   seeds = stats.seeds_of(e.records)
   return seeds[:len(seeds) // 2], seeds[len(seeds) // 2:]
 
@@ -143,147 +234,140 @@ def lr_cells(e: Experiment) -> list[tuple[int, float]]:
   return [(n, s) for n in labelled_sizes(e) for s in sorted(e.config['shifts'])]
 
 
-def versus_best(e: Experiment, pick: Callable[[list[float]], float], *, metric: str = 'test_accuracy',
-                what: str = 'lr_mult {picked:g} - best ({best:g})') -> list[tuple[tuple, float, float, stats.Test]]:
-  """Per (size, shift): the multiplier with the best mean `metric` on the first half of the seeds, and the test of
-  the picked multiplier against it on the other half."""
-  fit, held = halves(e)
-  mults = sorted(e.config['lr_mults'])
+def best_of(e: Experiment, seeds: Sequence[int], keys: dict, candidates: Sequence[float]) -> float:
+  """The candidate multiplier with the best mean fine-tuning accuracy over `seeds` at cell `keys`."""
+  mine = [r for r in e.records if r['seed'] in seeds]
+  mean = lambda m: stats.mean_ci(list(stats.by_seed(mine, 'fine_tuning', {**keys, 'lr_mult': m},
+                                                    'test_accuracy').values()))[0]
+  return max(candidates, key=lambda m: -math.inf if math.isnan(mean(m)) else mean(m))
+
+
+def versus_best_other(e: Experiment, picked: float, candidates: Callable[[float], bool],
+                      name: str) -> list[stats.Test]:
+  """Per (size, shift): fine-tuning at multiplier `picked` minus at the best other multiplier (of those `candidates`
+  accepts, never `picked` itself), cross-fitted (rule 4 of the module docstring): the best is picked on each half of
+  the seeds and judged on the other half, and both halves' differences form one test."""
+  others = [m for m in sorted(e.config['lr_mults']) if m != picked and candidates(m)]
+  if not others:
+    return []
   out = []
   for n, shift in lr_cells(e):
     keys = {'data_size': n, 'shift': shift}
-    mean = {m: stats.mean_ci(list(stats.by_seed([r for r in e.records if r['seed'] in fit], 'fine_tuning',
-                                                 {**keys, 'lr_mult': m}, metric).values()))[0] for m in mults}
-    best, picked = max(mults, key=lambda m: mean[m]), pick(mults)
-    label = f'n={n}, shift={shift:g}: ' + what.format(picked=picked, best=best)
-    out.append(((n, shift), best, picked, stats.paired_test(label, e.records, 'fine_tuning', 'fine_tuning',
-                                                            {**keys, 'lr_mult': picked}, {**keys, 'lr_mult': best},
-                                                            metric=metric, margin=margin(e), seeds=held)))
+    differences, bests = [], []
+    for fit, held in (halves(e), halves(e)[::-1]):
+      bests.append(best_of(e, fit, keys, others))
+      differences += stats.paired_test('', e.records, 'fine_tuning', 'fine_tuning', {**keys, 'lr_mult': picked},
+                                       {**keys, 'lr_mult': bests[-1]}, seeds=held).differences
+    picks = ' / '.join(dict.fromkeys(f'x{b:g}' for b in bests))  # one name where both halves pick the same
+    out.append(stats.Test(f'n={n}, shift={shift:g}: lr_mult {picked:g} - {name} ({picks})', tuple(differences),
+                          margin(e)))
   return out
 
 
-def lr_verdict(rows, *, what: str) -> tuple[str, str]:
-  """The picked multiplier is worse than the best in every setting: holds; in some: partly."""
-  found, evidence = judged([t for *_, t in rows])
-  lower = sum(f == stats.LOWER for f in found)
-  return read(found, stats.LOWER), (f'{what} worse than the best (the best picked on the first half of the seeds, '
-                                    f'judged on the second) in {lower} of {len(found)} settings. {evidence}')
+def cross_fit_note(e: Experiment) -> str:
+  a, b = halves(e)
+  return (f'Each comparison multiplier is picked on one half of the seeds and judged on the other, both ways (shown '
+          f'as: picked on seeds {a[0]}-{a[-1]} / on seeds {b[0]}-{b[-1]}, once where both agree); both halves form '
+          'one test. ')
+
+
+def lower_than_best_other(e: Experiment, picked: float, candidates: Callable[[float], bool], name: str):
+  """The claim that multiplier `picked` is worse than the best of `candidates`: lower in every cell."""
+  return judge([Expect(t, DIFFERENT_LOWER) for t in versus_best_other(e, picked, candidates, name)],
+               cross_fit_note(e))
 
 
 def high_lr_hurts(e: Experiment):
-  return lr_verdict(versus_best(e, max), what='the largest multiplier is')
+  top = max(e.config['lr_mults'])
+  return lower_than_best_other(e, top, lambda m: m < top, 'best lower')
 
 
 def low_lr_underfits(e: Experiment):
-  return lr_verdict(versus_best(e, lambda m: min(x for x in m if x > 0)), what='the smallest non-zero multiplier is')
+  low = min(m for m in e.config['lr_mults'] if m > 0)
+  return lower_than_best_other(e, low, lambda m: m > low, 'best higher')
 
 
 def interior_optimum(e: Experiment):
-  """Both the smallest and the largest multiplier are worse than the best, which lies strictly between them."""
-  mults = sorted(e.config['lr_mults'])
-  lows, highs = versus_best(e, min), versus_best(e, max)
-  found, evidence = judged([t for *_, t in lows] + [t for *_, t in highs])
-  inside = [min(mults) < b < max(mults) and fl == stats.LOWER and fh == stats.LOWER
-            for (_, b, _, _), fl, fh in zip(lows, found[:len(lows)], found[len(lows):])]
-  verdict = HOLDS if all(inside) else PARTLY if any(inside) else (
-      UNCLEAR if all(f == stats.INCONCLUSIVE for f in found) else FAILS)
-  return verdict, f'an interior optimum, worse at both ends, in {sum(inside)} of {len(inside)} settings. {evidence}'
+  """Both the smallest and the largest multiplier are worse than the best of the others: the optimum lies between."""
+  low, top = min(e.config['lr_mults']), max(e.config['lr_mults'])
+  tests = versus_best_other(e, low, lambda m: True, 'best other') + versus_best_other(e, top, lambda m: True,
+                                                                                       'best other')
+  return judge([Expect(t, DIFFERENT_LOWER) for t in tests], cross_fit_note(e))
 
 
 def smaller_backbone_lr(e: Experiment):
-  rows = versus_best(e, lambda m: 1.0)
-  found, evidence = judged([t for *_, t in rows])
-  below = [b < 1.0 and f == stats.LOWER for (_, b, _, _), f in zip(rows, found)]
-  verdict = HOLDS if all(below) else PARTLY if any(below) else (
-      UNCLEAR if all(f == stats.INCONCLUSIVE for f in found) else FAILS)
-  return verdict, f'the head\'s LR (x1) is worse than a best multiplier below 1 in {sum(below)} of {len(below)} ' \
-                  f'settings. {evidence}'
+  """The head's LR (x1) for the backbone is worse than the best multiplier strictly between 0 (frozen) and 1."""
+  return lower_than_best_other(e, 1.0, lambda m: 0 < m < 1, 'best in (0, 1)')
 
 
 def high_lr_forgets(e: Experiment):
-  """Forgetting (the source task's accuracy lost) grows from the smallest non-zero multiplier to the largest."""
-  tests = []
-  for n, shift in lr_cells(e):
-    keys = {'data_size': n, 'shift': shift}
-    low, high = min(m for m in e.config['lr_mults'] if m > 0), max(e.config['lr_mults'])
-    tests.append(stats.paired_test(f'n={n}, shift={shift:g}: forgetting at x{high:g} - at x{low:g}', e.records,
-                                   'fine_tuning', 'fine_tuning', {**keys, 'lr_mult': high}, {**keys, 'lr_mult': low},
-                                   metric='forgetting', margin=margin(e)))
-  found, evidence = judged(tests)
-  return read(found, stats.HIGHER), evidence
+  """Forgetting (the source task's accuracy lost) is higher at the largest multiplier than at the smallest non-zero
+  one, in every cell."""
+  low, high = min(m for m in e.config['lr_mults'] if m > 0), max(e.config['lr_mults'])
+  return judge([Expect(compare(e, f'n={n}, shift={s:g}: forgetting at x{high:g} - at x{low:g}', 'fine_tuning',
+                            'fine_tuning', {'data_size': n, 'shift': s, 'lr_mult': low}, metric='forgetting',
+                            data_size=n, shift=s, lr_mult=high), DIFFERENT_HIGHER) for n, s in lr_cells(e)])
 
 
-def shift_tests(e: Experiment, shifts, label='gain') -> list[stats.Test]:
-  n = e.only('data_sizes')
-  return [stats.paired_test(f'shift {s:g}: {label}', e.records, 'fine_tuning', 'scratch', e.cell(data_size=n, shift=s),
-                            margin=margin(e)) for s in shifts]
+def gain_test(e: Experiment, shift: float) -> stats.Test:
+  """Fine-tuning - scratch at `shift` (the transfer gain), at the experiment's one data size."""
+  return compare(e, f'shift {shift:g}: gain', 'fine_tuning', 'scratch', data_size=e.only('data_sizes'), shift=shift)
 
 
 SMALL_SHIFT, LARGE_SHIFT = 0.5, 2.0  # the claims' "small domain shift (0.5)" and "large shift (2.0+)"
 
 
+def gains(e: Experiment, shift: float) -> dict[int, float]:
+  """seed -> fine-tuning - scratch at `shift`, at the experiment's one data size."""
+  keys = e.cell(data_size=e.only('data_sizes'), shift=shift)
+  tuned, scratch = (stats.by_seed(e.records, s, keys, 'test_accuracy') for s in ('fine_tuning', 'scratch'))
+  return {k: tuned[k] - scratch[k] for k in tuned.keys() & scratch.keys()}
+
+
 def helps_most_at_small_shift(e: Experiment):
-  """gain(0.5) - gain(0), per seed: positive holds; negative or equivalent does not; else inconclusive."""
-  n = e.only('data_sizes')
-  gain = lambda s: stats.by_seed(e.records, 'fine_tuning', e.cell(data_size=n, shift=s), 'test_accuracy')
-  scratch = lambda s: stats.by_seed(e.records, 'scratch', e.cell(data_size=n, shift=s), 'test_accuracy')
-  g = {s: {k: gain(s)[k] - scratch(s)[k] for k in set(gain(s)) & set(scratch(s))} for s in (0.0, SMALL_SHIFT)}
-  test = stats.Test('gain(0.5) - gain(0)', tuple(stats.paired_differences(g[SMALL_SHIFT], g[0.0])), margin(e))
-  (found,), evidence = judged([test])
-  verdict = {stats.HIGHER: HOLDS, stats.LOWER: FAILS, stats.EQUIVALENT: FAILS}.get(found, UNCLEAR)
-  return verdict, evidence
+  """gain(0.5) - gain(s), per seed, higher for every other shift s run."""
+  return judge([Expect(stats.Test(f'gain({SMALL_SHIFT:g}) - gain({s:g})',
+                                  tuple(stats.paired_differences(gains(e, SMALL_SHIFT), gains(e, s))), margin(e)),
+                       DIFFERENT_HIGHER) for s in sorted(e.config['shifts']) if s != SMALL_SHIFT])
 
 
 def no_gain_without_shift(e: Experiment):
-  (found,), evidence = judged(shift_tests(e, [0.0]))
-  return {stats.EQUIVALENT: HOLDS, stats.HIGHER: FAILS, stats.LOWER: FAILS}.get(found, UNCLEAR), evidence
+  return judge([Expect(gain_test(e, 0.0), SAME)])
 
 
 def benefit_vanishes_at_large_shift(e: Experiment):
+  """At every shift of 2 or more the gain is gone: not higher than scratch (equivalent, or lower: negative transfer,
+  which this claim allows; the evidence says where)."""
   large = [s for s in sorted(e.config['shifts']) if s >= LARGE_SHIFT]
-  found, evidence = judged(shift_tests(e, large))
-  if all(f == stats.EQUIVALENT for f in found):
-    return HOLDS, evidence
-  if all(f in (stats.LOWER, stats.EQUIVALENT) for f in found) and stats.LOWER in found:
-    return PARTLY, f'the benefit does not just vanish, it reverses (negative transfer). {evidence}'
-  if stats.HIGHER in found:
-    return FAILS, evidence
-  return UNCLEAR, evidence
+  tests = [gain_test(e, s) for s in large]
+  found = stats.outcomes(tests)
+  reverses = [f'{s:g}' for s, f in zip(large, found) if f == stats.LOWER]
+  note = f'The gain reverses (negative transfer) at shift {", ".join(reverses)}. ' if reverses else ''
+  return judge([Expect(t, AT_MOST) for t in tests], note)
 
 
 def gradual_unfreezing_beats_fine_tuning(e: Experiment):
-  """Accuracy: gradual unfreezing - fine-tuning higher at every size; and its forgetting lower (the claim's reason)."""
+  """Gradual unfreezing - fine-tuning: accuracy higher at every size, and forgetting lower (the claim's reason)."""
   sizes = labelled_sizes(e)
-  accuracy = [stats.paired_test(f'n={n}: accuracy', e.records, 'gradual_unfreezing', 'fine_tuning', e.cell(data_size=n),
-                                margin=margin(e)) for n in sizes]
-  forgetting = [stats.paired_test(f'n={n}: forgetting', e.records, 'gradual_unfreezing', 'fine_tuning',
-                                  e.cell(data_size=n), metric='forgetting', margin=margin(e)) for n in sizes]
-  found, evidence = judged(accuracy)
-  kept, kept_evidence = judged(forgetting)
-  return read(found, stats.HIGHER), f'{evidence}. Forgetting, gradual unfreezing - fine-tuning: {kept_evidence}'
+  return judge([Expect(compare(e, f'n={n}: accuracy', 'gradual_unfreezing', 'fine_tuning', data_size=n),
+                       DIFFERENT_HIGHER) for n in sizes] +
+               [Expect(compare(e, f'n={n}: forgetting', 'gradual_unfreezing', 'fine_tuning', data_size=n,
+                            metric='forgetting'), DIFFERENT_LOWER) for n in sizes])
 
 
 DIFFERENT_DOMAINS = (1.0, 2.0)  # the claim's "different domains": moderate shifts, where transfer still helps
 
 
 def domain_adaptation_beats_fine_tuning(e: Experiment):
-  """At moderate shift (1 and 2), does any DA strategy beat plain fine-tuning?"""
+  """At moderate shift (1 and 2), every DA strategy run beats plain fine-tuning."""
   n = e.only('data_sizes')
-  tests = [stats.paired_test(f'shift {s:g}: {name} - fine_tuning', e.records, name, 'fine_tuning',
-                             e.cell(data_size=n, shift=s), margin=margin(e))
-           for s in DIFFERENT_DOMAINS for name in ('dann', 'coral', 'mmd')]
-  found, evidence = judged(tests)
-  wins_at = {s for s in DIFFERENT_DOMAINS
-             for t, f in zip(tests, found) if f == stats.HIGHER and t.label.startswith(f'shift {s:g}')}
-  if len(wins_at) == len(DIFFERENT_DOMAINS):
-    return HOLDS, evidence
-  if wins_at:
-    return PARTLY, evidence
-  return (FAILS if any(f in (stats.LOWER, stats.EQUIVALENT) for f in found) else UNCLEAR), evidence
+  names = [m for m in ('dann', 'coral', 'mmd') if m in e.config['strategies']]
+  return judge([Expect(compare(e, f'shift {s:g}: {m} - fine_tuning', m, 'fine_tuning', data_size=n, shift=s),
+                       DIFFERENT_HIGHER) for s in DIFFERENT_DOMAINS for m in names])
 
 
 def lp_ft_holds_up_out_of_distribution(e: Experiment):
-  """Trained at shift 0, tested at every other shift: LP-FT - fine-tuning (Kumar et al. 2022's advantage)."""
+  """Trained at shift 0, tested at every other shift: LP-FT - fine-tuning higher (Kumar et al. 2022's advantage)."""
   shifts = [s for s in e.config.get('ood_shifts') or e.config['shifts'] if s > 0]
   if not shifts:
     return MISSING, 'the experiment tests no other shift (config.ood_shifts)'
@@ -295,83 +379,78 @@ def lp_ft_holds_up_out_of_distribution(e: Experiment):
              for m in ('lp_ft', 'fine_tuning')}
       tests.append(stats.Test(f'n={n}, tested at shift {s:g}: lp_ft - fine_tuning',
                               tuple(stats.paired_differences(per['lp_ft'], per['fine_tuning'])), margin(e)))
-  found, evidence = judged(tests)
-  return read(found, stats.HIGHER), evidence
+  return judge([Expect(t, DIFFERENT_HIGHER) for t in tests])
 
 
 def early_layers_are_universal(e: Experiment):
   """Copying the first layer group from the source model and freezing it is at least as good as learning it on the
   target data itself (AnB(1) - BnB(1): higher or equivalent) in every setting run."""
-  cells = layer_cells(e.records)
-  tests = [stats.paired_test(f'n={n}, shift {s:g}: AnB(1) - BnB(1)', e.records, 'anb', 'bnb',
-                             {'data_size': n, 'shift': s, 'layers_copied': 1}, margin=margin(e)) for n, s in cells]
-  found, evidence = judged(tests)
-  if all(f in (stats.HIGHER, stats.EQUIVALENT) for f in found):
-    return HOLDS, evidence
-  if any(f == stats.LOWER for f in found):
-    return (PARTLY if any(f in (stats.HIGHER, stats.EQUIVALENT) for f in found) else FAILS), evidence
-  return UNCLEAR, evidence
+  return judge([Expect(stats.paired_test(f'n={n}, shift {s:g}: AnB(1) - BnB(1)', e.records, 'anb', 'bnb',
+                                         {'data_size': n, 'shift': s, 'layers_copied': 1}, margin=margin(e)), AT_LEAST)
+                for n, s in layer_cells(e.records)])
 
 
-def transfer_first(e: Experiment):
-  """Fine-tuning against scratch in every cell: 'often beats, a strong baseline' holds when it is higher in most
-  cells and lower in none."""
-  cells = sorted({(r['data_size'], r['shift']) for r in e.records if r['strategy'] == 'fine_tuning'})
-  tests = [stats.paired_test(f'n={n}, shift {s:g}: fine_tuning - scratch', e.records, 'fine_tuning', 'scratch',
-                             e.cell(data_size=n, shift=s), margin=margin(e)) for n, s in cells]
-  found, evidence = judged(tests)
-  higher, lower = found.count(stats.HIGHER), found.count(stats.LOWER)
-  verdict = HOLDS if higher > len(found) / 2 and not lower else PARTLY if higher else (
-      FAILS if lower or stats.EQUIVALENT in found else UNCLEAR)
-  return verdict, f'higher in {higher}, lower in {lower} of {len(found)} cells. {evidence}'
+def transfer_first(*experiments: Experiment):
+  """Fine-tuning against scratch in every cell of every experiment given (target sizes at shift 0, and shifts at one
+  size): 'often beats' predicts higher in most cells, so a tie in one cell is neither for nor against it; a cell where
+  transfer is worse is against it."""
+  tests = []
+  for e in experiments:
+    cells = sorted({(r['data_size'], r['shift']) for r in e.records if r['strategy'] == 'fine_tuning'})
+    tests += [compare(e, f'{e.config["experiment"]}, n={n}, shift {s:g}: fine_tuning - scratch', 'fine_tuning',
+                      'scratch', data_size=n, shift=s) for n, s in cells]
+  return judge([Expect(t, OFTEN_HIGHER) for t in tests])
 
 
 SYNTHETIC = 'synthetic'
 DIGITS = 'digits'
+STRATEGIES_EXPERIMENTS = {SYNTHETIC: ('strategies',), DIGITS: ('strategies_digits',)}
 CLAIMS = (
-    Claim('With little data (50-100 samples) feature extraction wins.',
-          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, feature_extraction_wins_small),
-    Claim('With more data (1000+) fine-tuning performs best.',
-          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, fine_tuning_wins_large),
-    Claim('Training from scratch needs much more data to match transfer.',
-          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, scratch_needs_more_data),
-    Claim('Too high a feature LR destroys pre-trained knowledge (accuracy).', {SYNTHETIC: 'lr_multiplier'},
+    Claim('With little data (50-100 samples) feature extraction wins.', STRATEGIES_EXPERIMENTS,
+          feature_extraction_wins_small),
+    Claim('With more data (1000+) fine-tuning performs best.', STRATEGIES_EXPERIMENTS, fine_tuning_wins_large),
+    Claim('Training from scratch needs much more data to match transfer.', STRATEGIES_EXPERIMENTS,
+          scratch_needs_more_data),
+    Claim('Too high a feature LR destroys pre-trained knowledge (accuracy).', {SYNTHETIC: ('lr_multiplier',)},
           high_lr_hurts),
     Claim('Too high a feature LR destroys pre-trained knowledge (forgetting of the source task).',
-          {SYNTHETIC: 'lr_multiplier'}, high_lr_forgets),
-    Claim('Too low a feature LR underfits the target task.', {SYNTHETIC: 'lr_multiplier'}, low_lr_underfits),
-    Claim('So the feature LR has an interior optimum.', {SYNTHETIC: 'lr_multiplier'}, interior_optimum),
-    Claim('Use a smaller LR for pre-trained layers than for the new head.', {SYNTHETIC: 'lr_multiplier'},
+          {SYNTHETIC: ('lr_multiplier',)}, high_lr_forgets),
+    Claim('Too low a feature LR underfits the target task.', {SYNTHETIC: ('lr_multiplier',)}, low_lr_underfits),
+    Claim('So the feature LR has an interior optimum.', {SYNTHETIC: ('lr_multiplier',)}, interior_optimum),
+    Claim('Use a smaller LR for pre-trained layers than for the new head.', {SYNTHETIC: ('lr_multiplier',)},
           smaller_backbone_lr),
-    Claim('Without domain shift, transfer and scratch are similar.', {SYNTHETIC: 'domain_shift'},
+    Claim('Without domain shift, transfer and scratch are similar.', {SYNTHETIC: ('domain_shift',)},
           no_gain_without_shift),
-    Claim('Transfer helps most at a small domain shift (0.5).', {SYNTHETIC: 'domain_shift'},
+    Claim('Transfer helps most at a small domain shift (0.5).', {SYNTHETIC: ('domain_shift',)},
           helps_most_at_small_shift),
-    Claim('At large shift (2.0+) the benefit of transfer disappears.', {SYNTHETIC: 'domain_shift'},
+    Claim('At large shift (2.0+) the benefit of transfer disappears.', {SYNTHETIC: ('domain_shift',)},
           benefit_vanishes_at_large_shift),
     Claim('Gradual unfreezing beats plain fine-tuning at moderate data (prevents catastrophic forgetting).',
-          {SYNTHETIC: 'gradual_unfreezing'}, gradual_unfreezing_beats_fine_tuning),
+          {SYNTHETIC: ('gradual_unfreezing',)}, gradual_unfreezing_beats_fine_tuning),
     Claim('With little data and different domains, domain adaptation (aligning features) is the strategy to use.',
-          {SYNTHETIC: 'domain_adaptation_semi'}, domain_adaptation_beats_fine_tuning),
+          {SYNTHETIC: ('domain_adaptation_semi',)}, domain_adaptation_beats_fine_tuning),
     Claim('LP-FT is more robust than fine-tuning out of distribution (Kumar et al. 2022; not the study\'s claim).',
-          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, lp_ft_holds_up_out_of_distribution),
+          STRATEGIES_EXPERIMENTS, lp_ft_holds_up_out_of_distribution),
     Claim('Early layers are universal: they transfer to almost any task.',
-          {SYNTHETIC: 'layer_transfer', DIGITS: 'layer_transfer_digits'}, early_layers_are_universal),
+          {SYNTHETIC: ('layer_transfer',), DIGITS: ('layer_transfer_digits',)}, early_layers_are_universal),
     Claim('Always try transfer first: it often beats training from scratch.',
-          {SYNTHETIC: 'strategies', DIGITS: 'strategies_digits'}, transfer_first),
+          {SYNTHETIC: ('strategies', 'domain_shift'), DIGITS: ('strategies_digits',)}, transfer_first),
 )
 SOURCES = (SYNTHETIC, DIGITS)
 
 
 def check_all(results: Results) -> list[tuple[Claim, dict[str, tuple[str, str]]]]:
-  """Per claim, per data source: (verdict, evidence); 'not measured' where its experiment has no results there."""
+  """Per claim, per data source: (verdict, evidence); 'not measured' where one of its experiments has no results."""
   out = []
   for claim in CLAIMS:
     found = {}
     for source in SOURCES:
-      name = claim.experiments.get(source)
-      e = results.get(name) if name else None
-      found[source] = claim.check(e) if e else (MISSING, f'run {name or "(none here)"}')
+      names = claim.experiments.get(source, ())
+      missing = [name for name in names if name not in results]
+      if names and not missing:
+        found[source] = claim.check(*(results[name] for name in names))
+      else:
+        found[source] = (MISSING, f'run {", ".join(missing) or "(none here)"}')
     out.append((claim, found))
   return out
 

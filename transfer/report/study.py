@@ -253,7 +253,30 @@ def claims_table(results: claims.Results, fixed: claims.Results) -> str:
                  fixed_verdict(synthetic[0], fixed_found[claims.SYNTHETIC][0]), evidence])
   return tables.markdown_table(['#', "The original study's claim", 'Synthetic', 'Digits',
                                 'Synthetic, fixed setting', 'Our numbers (validation-selected, synthetic where run; '
-                                'paired 95% CI over seeds, and each test\'s reading)'], rows)
+                                'paired 95% CI over seeds, each test\'s reading and its stance towards the claim, '
+                                'its minimum detectable effect (MDE) and, if inconclusive, the seeds it would need)'],
+                               rows)
+
+
+def claims_intro(results: claims.Results) -> str:
+  """How the claims table reaches its verdicts (claims.py's rules, in short), with the margins the configs state."""
+  margins = ', '.join(f'{m:g}' for m in sorted({claims.margin(e) for e in results.values()})) or 'n/a'
+  return (
+      'Each claim is checked by every paired test it is about (per-seed differences a - b over the seeds, Holm-'
+      'corrected within the claim). A test reads *higher* or *lower* when the difference is significant (adjusted '
+      f'p < {stats.ALPHA:g}), *equivalent* when the equivalence test within the experiment\'s margin (`report.margin`: '
+      f'{margins}) succeeds or its 95% CI lies inside the margin (a significant difference that small is '
+      'negligible), *untestable* when both sides are the same numbers on every seed (such a test is no evidence and '
+      'is left out), else *inconclusive*; it is *for* the claim, *against* it, or *neither* by what the claim '
+      'predicts for that test (an equivalence is against a claim only where the claim predicts a difference). A '
+      'claim *holds* when more than half of its tests are for it and none against, *does not hold* when more than '
+      'half are against it and none for, holds *partly* when some are for and some against, and is *inconclusive* '
+      'otherwise. The LR-multiplier claims test the named multiplier against the best *other* one, picked on one '
+      'half of the seeds and judged on the other, both ways round (the two picks shown as x.. / x..). Each test '
+      f'states its minimum detectable effect (MDE: the true difference its seeds detect with {stats.POWER:.0%} power, '
+      f'two-sided alpha {stats.ALPHA:g}, from the SD of its per-seed differences) and, where it is inconclusive, the '
+      'seeds needed to detect its observed difference with that power. The rules in full: '
+      '[docs/verdicts.md](../docs/verdicts.md).')
 
 
 INTRO = """# Transfer learning: the original study beside this reproduction
@@ -429,7 +452,7 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
            *semi_supervised_heading(results.get('domain_adaptation_semi')),
            adaptation_table(results.get('domain_adaptation_semi')), '',
            '## The decision framework as an advisor, scored on held-out seeds', decision, '',
-           "## The original study's claims, checked", claims_table(results, fixed or {}), '',
+           "## The original study's claims, checked", claims_intro(results), '', claims_table(results, fixed or {}), '',
            extensions_intro(outputs), '',
            "### Experiment 1 on scikit-learn's digits (source 0-4, target 5-9, CNN backbone)", '',
            workdir_tables(outputs, 'strategies_digits'), '',
