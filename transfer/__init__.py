@@ -10,5 +10,21 @@ Layers, bottom to top; each imports only from those below it (tests/test_layout.
   run/       host side: validation, source models, sweep, store, the experiment, entrypoint helpers
   studies/   built on experiments: the benchmark, the decision framework
 
-docs/how-it-works.md walks the path from `scripts/run.py` to `results.json`.
+docs/how-it-works.md walks the path from `scripts/run.py` to `results.json`. From Python: `transfer.run_experiment`
+(what scripts/run.py does) and `transfer.load_config`; README.md, "From Python".
 """
+
+# The Python API (transfer/run/api.py), imported on first use so that `import transfer` imports no jax: a run can
+# still give jax one CPU device per core.
+__all__ = ['load_config', 'run_experiment']
+
+
+def __getattr__(name: str):
+  if name in __all__:
+    from transfer.run import api  # pylint: disable=g-import-not-at-top
+    return getattr(api, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+  return sorted(list(globals()) + __all__)

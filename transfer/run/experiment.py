@@ -125,12 +125,14 @@ def plan(config, name: str, shifts: tuple[float, ...], runs: store.RunStore) -> 
   return Plan(strategy, cells, keys, candidates, [(k, v) for k, v in lanes if k in missing])
 
 
-def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
+def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = True) -> Outcome:
   """Runs the experiment `config` describes into `workdir`.
 
   Finished runs already in `workdir` (from an interrupted run of the same config, or of a config with a smaller
   grid) are not recomputed, and the source models are obtained only if some run is missing (or a caller asks for
   them through the outcome). A run that computes lanes records its environment in <workdir>/environment.json.
+  With `tensorboard`, the curves and hyperparameters are then written as TensorBoard event files into
+  <workdir>/tensorboard (report/tensorboard.py).
   """
   clock = provenance.Clock()
   dataset = prepare(config)
@@ -197,6 +199,9 @@ def run(config, workdir: str, *, overwrite: bool = False) -> Outcome:
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds=compile_seconds,
                                                     programs=programs, finished=True))
+  if tensorboard:  # from the files just written; imported here: tensorboardX imports torch where that is installed
+    from transfer.report import tensorboard as tensorboard_lib  # pylint: disable=g-import-not-at-top
+    tensorboard_lib.write_events(workdir)
   logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   return Outcome(table, records, dataset, source_params)
