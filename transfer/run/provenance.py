@@ -33,10 +33,11 @@ def utc_now() -> str:
 
 
 class Clock:
-  """When a run started: its UTC time and a monotonic reference for its wall seconds."""
+  """When a run started: its UTC time, a monotonic reference for its wall seconds, and the git checkout then (the
+  code the run imported; a commit made while it runs is not its code)."""
 
   def __init__(self):
-    self.start, self.reference = utc_now(), time.perf_counter()
+    self.start, self.reference, self.git = utc_now(), time.perf_counter(), git()
 
   def seconds(self) -> float:
     return time.perf_counter() - self.reference
@@ -89,7 +90,7 @@ def entry(clock: Clock, *, lanes: dict[str, int], compile_seconds: dict[str, flo
           'compile_seconds': {k: round(v, 2) for k, v in compile_seconds.items()}, 'programs': programs,
           'distinct_programs': sum(programs.values()), 'lanes': lanes,
           'argv': list(sys.argv), 'packages': packages(), 'devices': devices(),
-          'compiler_options': compiler.options(), 'git': git()}  # the sweeps' (pre-training keeps XLA's defaults)
+          'compiler_options': compiler.options(), 'git': clock.git}  # the sweeps' (pre-training keeps XLA's defaults)
 
 
 def record(path: str, run: dict) -> None:
