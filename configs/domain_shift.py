@@ -1,6 +1,6 @@
 r"""Experiment 3 of the original study: how domain shift changes the value of transfer.
 
-Run (about 1-2 minutes on a 2-core CPU, 10 seeds x 8 candidate settings per strategy):
+Run (about a minute on a 2-core CPU, 10 seeds x 8 candidate settings per strategy):
 
   python -m scripts.run --config=configs/domain_shift.py
 
