@@ -81,8 +81,9 @@ def write_workdir(workdir: str, *, records: Sequence[dict], report_config, eval_
   io.write_text(os.path.join(workdir, 'summary.csv'), csv_text(summary_rows(records)))
   io.write_text(os.path.join(workdir, 'table.md'), table)
   if validators.unsupervised(records):
-    io.write_text(os.path.join(workdir, 'validators.md'), validators.table(records, transfer=rc.transfer,
-                                                                           baseline=rc.baseline) + '\n')
+    io.write_text(os.path.join(workdir, 'validators.md'),
+                  validators.table(records, transfer=rc.transfer, baseline=rc.baseline) + '\n\n' +
+                  validators.against_targets(records, transfer=rc.transfer, baseline=rc.baseline) + '\n')
   plots.comparison_plot(found, os.path.join(workdir, 'plot.png'), title=rc.title, axis_label=rc.axis_label,
                         baseline=rc.baseline, log_x=rc.log_x)
   lanes = io.read_lanes(os.path.join(workdir, 'curves.npz'))
