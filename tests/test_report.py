@@ -4,6 +4,7 @@ import pytest
 
 from transfer.report import claims
 from transfer.report import study
+from transfer.report import verdicts
 
 
 def records(strategy, values, **keys):
@@ -27,10 +28,10 @@ def shift_runs(gain_by_shift):
 
 
 @pytest.mark.parametrize('gains, verdict', [
-    ({0.0: 0.02, 0.5: 0.08, 3.0: 0.0}, claims.HOLDS),  # larger at 0.5 than at every other shift, significantly
-    ({0.0: 0.08, 0.5: 0.02, 3.0: 0.08}, claims.FAILS),  # smaller at 0.5
-    ({0.0: 0.05, 0.5: 0.05, 3.0: 0.05}, claims.FAILS),  # the same gain: equivalent, so not "most" at 0.5
-    ({0.0: 0.05, 0.5: 0.05, 3.0: 0.0}, claims.PARTLY),  # above shift 3, not above shift 0
+    ({0.0: 0.02, 0.5: 0.08, 3.0: 0.0}, verdicts.HOLDS),  # larger at 0.5 than at every other shift, significantly
+    ({0.0: 0.08, 0.5: 0.02, 3.0: 0.08}, verdicts.FAILS),  # smaller at 0.5
+    ({0.0: 0.05, 0.5: 0.05, 3.0: 0.05}, verdicts.FAILS),  # the same gain: equivalent, so not "most" at 0.5
+    ({0.0: 0.05, 0.5: 0.05, 3.0: 0.0}, verdicts.PARTLY),  # above shift 3, not above shift 0
 ])
 def test_helps_most_at_small_shift_needs_a_larger_gain_at_0_5_not_a_larger_point_estimate(gains, verdict):
   found, evidence = claims.helps_most_at_small_shift(shift_runs(gains))
@@ -42,15 +43,16 @@ def test_a_difference_too_noisy_to_read_is_inconclusive():
   noisy = [0.3, -0.3, 0.25, -0.2, 0.0]  # large seed-to-seed scatter around a gain of about 0.01
   for r, e in zip([r for r in runs.records if r['strategy'] == 'fine_tuning' and r['shift'] == 0.0], noisy):
     r['test_accuracy'] += e + 0.01
-  assert claims.no_gain_without_shift(runs)[0] == claims.UNCLEAR
+  assert claims.no_gain_without_shift(runs)[0] == verdicts.UNCLEAR
 
 
-@pytest.mark.parametrize('gain, verdict', [(0.0, claims.HOLDS), (0.05, claims.FAILS)])
+@pytest.mark.parametrize('gain, verdict', [(0.0, verdicts.HOLDS), (0.05, verdicts.FAILS)])
 def test_no_gain_without_shift_needs_equivalence_not_just_no_significance(gain, verdict):
   assert claims.no_gain_without_shift(shift_runs({0.0: gain, 0.5: 0.05}))[0] == verdict
 
 
-@pytest.mark.parametrize('large_gain, verdict', [(0.0, claims.HOLDS), (-0.05, claims.HOLDS), (0.05, claims.FAILS)])
+@pytest.mark.parametrize('large_gain, verdict',
+                         [(0.0, verdicts.HOLDS), (-0.05, verdicts.HOLDS), (0.05, verdicts.FAILS)])
 def test_benefit_vanishes_allows_a_reversal_and_says_so(large_gain, verdict):
   runs = shift_runs({0.0: 0.05, 2.0: large_gain, 3.0: large_gain})
   found, evidence = claims.benefit_vanishes_at_large_shift(runs)
@@ -61,8 +63,8 @@ def test_missing_experiments_are_reported_not_guessed():
   results = claims.check_all({'domain_shift': shift_runs({0.0: 0.05, 0.5: 0.05, 3.0: 0.0})})
   for claim, found in results:
     measured = claim.experiments.get(claims.SYNTHETIC) == ('domain_shift',)
-    assert (found[claims.SYNTHETIC][0] != claims.MISSING) == measured, claim.text
-    assert found[claims.DIGITS][0] == claims.MISSING
+    assert (found[claims.SYNTHETIC][0] != verdicts.MISSING) == measured, claim.text
+    assert found[claims.DIGITS][0] == verdicts.MISSING
 
 
 def test_report_renders_the_original_tables_beside_ours():

@@ -1,4 +1,4 @@
-"""The rules that turn paired tests into claim verdicts (transfer/report/claims.py's docstring, docs/verdicts.md),
+"""The rules that turn paired tests into claim verdicts (transfer/report/verdicts.py's docstring, docs/verdicts.md),
 checked on constructed cases: negligible differences, self-comparisons, the symmetric verdict rule, cross-fitting,
 every test a claim is about, and each test's power."""
 
@@ -12,6 +12,7 @@ import pytest
 from transfer.report import claims
 from transfer.report import stats
 from transfer.report import study
+from transfer.report import verdicts
 
 SEEDS = 10
 NOISE = np.random.default_rng(0).normal(0.0, 1.0, size=(64, SEEDS))  # fixed per-seed noise, one row per cell
@@ -59,47 +60,47 @@ def test_a_setting_against_itself_is_untestable_and_does_not_dilute_the_family()
   assert 0.025 < marginal.p_difference < 0.05  # significant alone, not in a Holm family of two
   assert stats.outcomes([marginal, same]) == [stats.HIGHER, stats.UNTESTABLE]
   assert stats.outcomes([marginal, marginal])[0] == stats.INCONCLUSIVE
-  verdict, evidence = claims.judge([claims.Expect(same, claims.DIFFERENT_HIGHER)])
-  assert verdict == claims.UNCLEAR and '1 untestable, left out' in evidence and 'same numbers' in evidence
+  verdict, evidence = verdicts.judge([verdicts.Expect(same, verdicts.DIFFERENT_HIGHER)])
+  assert verdict == verdicts.UNCLEAR and '1 untestable, left out' in evidence and 'same numbers' in evidence
 
 
 # The verdict rule.
 
 OUTCOMES = (stats.HIGHER, stats.LOWER, stats.EQUIVALENT, stats.INCONCLUSIVE, stats.UNTESTABLE)
-PREDICTIONS = (claims.DIFFERENT_HIGHER, claims.DIFFERENT_LOWER, claims.SAME, claims.AT_LEAST, claims.AT_MOST,
-               claims.OFTEN_HIGHER)
-MIRROR = {claims.HOLDS: claims.FAILS, claims.FAILS: claims.HOLDS, claims.PARTLY: claims.PARTLY,
-          claims.UNCLEAR: claims.UNCLEAR}
+PREDICTIONS = (verdicts.DIFFERENT_HIGHER, verdicts.DIFFERENT_LOWER, verdicts.SAME, verdicts.AT_LEAST, verdicts.AT_MOST,
+               verdicts.OFTEN_HIGHER)
+MIRROR = {verdicts.HOLDS: verdicts.FAILS, verdicts.FAILS: verdicts.HOLDS, verdicts.PARTLY: verdicts.PARTLY,
+          verdicts.UNCLEAR: verdicts.UNCLEAR}
 
 
 @pytest.mark.parametrize('want', PREDICTIONS)
 def test_holds_and_does_not_hold_need_the_same_evidence(want):
   """Swapping what supports and what contradicts a claim swaps holds and does not hold, for every set of outcomes."""
-  swapped = claims.Prediction(want.contradicts, want.supports)
+  swapped = verdicts.Prediction(want.contradicts, want.supports)
   for n in range(1, 5):
     for found in itertools.product(OUTCOMES, repeat=n):
-      assert claims.read(found, [swapped] * n) == MIRROR[claims.read(found, [want] * n)], found
+      assert verdicts.read(found, [swapped] * n) == MIRROR[verdicts.read(found, [want] * n)], found
 
 
 @pytest.mark.parametrize('found, verdict', [
-    ([stats.LOWER, stats.INCONCLUSIVE, stats.INCONCLUSIVE], claims.UNCLEAR),  # one against: not enough to fail
-    ([stats.HIGHER, stats.INCONCLUSIVE, stats.INCONCLUSIVE], claims.UNCLEAR),  # one for: not enough to hold
-    ([stats.LOWER, stats.EQUIVALENT, stats.INCONCLUSIVE], claims.FAILS),
-    ([stats.HIGHER, stats.HIGHER, stats.INCONCLUSIVE], claims.HOLDS),
-    ([stats.HIGHER, stats.HIGHER, stats.EQUIVALENT], claims.PARTLY),
-    ([stats.HIGHER, stats.UNTESTABLE, stats.UNTESTABLE], claims.HOLDS),  # untestable tests are left out
-    ([stats.UNTESTABLE], claims.UNCLEAR),
+    ([stats.LOWER, stats.INCONCLUSIVE, stats.INCONCLUSIVE], verdicts.UNCLEAR),  # one against: not enough to fail
+    ([stats.HIGHER, stats.INCONCLUSIVE, stats.INCONCLUSIVE], verdicts.UNCLEAR),  # one for: not enough to hold
+    ([stats.LOWER, stats.EQUIVALENT, stats.INCONCLUSIVE], verdicts.FAILS),
+    ([stats.HIGHER, stats.HIGHER, stats.INCONCLUSIVE], verdicts.HOLDS),
+    ([stats.HIGHER, stats.HIGHER, stats.EQUIVALENT], verdicts.PARTLY),
+    ([stats.HIGHER, stats.UNTESTABLE, stats.UNTESTABLE], verdicts.HOLDS),  # untestable tests are left out
+    ([stats.UNTESTABLE], verdicts.UNCLEAR),
 ])
 def test_the_verdict_counts_every_test(found, verdict):
-  assert claims.read(found, [claims.DIFFERENT_HIGHER] * len(found)) == verdict
+  assert verdicts.read(found, [verdicts.DIFFERENT_HIGHER] * len(found)) == verdict
 
 
 def test_an_equivalence_is_against_a_claim_only_where_it_predicts_a_difference():
-  assert claims.stance(stats.EQUIVALENT, claims.DIFFERENT_HIGHER) == claims.AGAINST
-  assert claims.stance(stats.EQUIVALENT, claims.SAME) == claims.FOR
-  assert claims.stance(stats.EQUIVALENT, claims.AT_LEAST) == claims.FOR
-  assert claims.stance(stats.EQUIVALENT, claims.OFTEN_HIGHER) == claims.NEITHER
-  assert claims.stance(stats.INCONCLUSIVE, claims.SAME) == claims.NEITHER
+  assert verdicts.stance(stats.EQUIVALENT, verdicts.DIFFERENT_HIGHER) == verdicts.AGAINST
+  assert verdicts.stance(stats.EQUIVALENT, verdicts.SAME) == verdicts.FOR
+  assert verdicts.stance(stats.EQUIVALENT, verdicts.AT_LEAST) == verdicts.FOR
+  assert verdicts.stance(stats.EQUIVALENT, verdicts.OFTEN_HIGHER) == verdicts.NEITHER
+  assert verdicts.stance(stats.INCONCLUSIVE, verdicts.SAME) == verdicts.NEITHER
 
 
 # Claims on constructed experiments.
@@ -117,7 +118,7 @@ def strategies_runs(gaps, fe_gap=None):
   return experiment('strategies', runs, data_sizes=list(gaps))
 
 
-@pytest.mark.parametrize('largest, verdict', [(0.0, claims.HOLDS), (-0.1, claims.PARTLY), (0.1, claims.HOLDS)])
+@pytest.mark.parametrize('largest, verdict', [(0.0, verdicts.HOLDS), (-0.1, verdicts.PARTLY), (0.1, verdicts.HOLDS)])
 def test_scratch_catching_up_at_the_largest_size_supports_the_claim(largest, verdict):
   e = strategies_runs({50: -0.1, 100: -0.1, 1000: -0.05, 10000: largest})
   assert claims.scratch_needs_more_data(e)[0] == verdict
@@ -129,13 +130,13 @@ def test_an_equivalence_at_the_largest_size_alone_does_not_fail_the_claim():
     if r['strategy'] == 'scratch' and r['data_size'] < 1000:
       r['test_accuracy'] += 0.2 * NOISE[40 + r['data_size'] // 50, r['seed']]
   verdict, evidence = claims.scratch_needs_more_data(noisy)
-  assert verdict == claims.UNCLEAR and 'n=1000: scratch - fine_tuning' in evidence and '(equivalent: for' in evidence
+  assert verdict == verdicts.UNCLEAR and 'n=1000: scratch - fine_tuning' in evidence and '(equivalent: for' in evidence
 
 
 def test_feature_extraction_beating_scratch_alone_does_not_make_its_claim_partly_true():
   e = strategies_runs({50: -0.1, 100: -0.1}, fe_gap={50: 0.01, 100: 0.0})  # FE vs FT: wide, unresolved
   verdict, evidence = claims.feature_extraction_wins_small(e)
-  assert verdict == claims.UNCLEAR and '2 for, 0 against, 2 neither' in evidence
+  assert verdict == verdicts.UNCLEAR and '2 for, 0 against, 2 neither' in evidence
 
 
 def gradual_runs(accuracy_gap, forgetting_gap):
@@ -151,9 +152,9 @@ def gradual_runs(accuracy_gap, forgetting_gap):
 
 
 @pytest.mark.parametrize('accuracy, forgetting, verdict', [
-    (0.05, -0.05, claims.HOLDS),
-    (0.0, -0.05, claims.PARTLY),  # the accuracy half fails, the forgetting half (the claim's reason) holds
-    (0.0, 0.0, claims.FAILS),
+    (0.05, -0.05, verdicts.HOLDS),
+    (0.0, -0.05, verdicts.PARTLY),  # the accuracy half fails, the forgetting half (the claim's reason) holds
+    (0.0, 0.0, verdicts.FAILS),
 ])
 def test_gradual_unfreezing_is_judged_on_accuracy_and_forgetting_together(accuracy, forgetting, verdict):
   found, evidence = claims.gradual_unfreezing_beats_fine_tuning(gradual_runs(accuracy, forgetting))
@@ -172,20 +173,20 @@ AHEAD = {50: -0.1, 100: -0.1, 10000: 0.0}  # scratch - fine-tuning: transfer ahe
 
 
 @pytest.mark.parametrize('scratch_gaps, gains, verdict', [
-    (AHEAD, {0.0: 0.1, 0.5: 0.1, 1.0: 0.05, 3.0: 0.1}, claims.HOLDS),
-    (AHEAD, {0.0: 0.1, 0.5: 0.1, 1.0: 0.05, 3.0: -0.05}, claims.PARTLY),  # worse than scratch at shift 3: against
-    ({50: 0.1, 100: 0.1, 10000: 0.0}, {0.0: -0.05, 0.5: -0.05, 1.0: 0.0, 3.0: -0.05}, claims.FAILS),
+    (AHEAD, {0.0: 0.1, 0.5: 0.1, 1.0: 0.05, 3.0: 0.1}, verdicts.HOLDS),
+    (AHEAD, {0.0: 0.1, 0.5: 0.1, 1.0: 0.05, 3.0: -0.05}, verdicts.PARTLY),  # worse than scratch at shift 3: against
+    ({50: 0.1, 100: 0.1, 10000: 0.0}, {0.0: -0.05, 0.5: -0.05, 1.0: 0.0, 3.0: -0.05}, verdicts.FAILS),
 ])
 def test_transfer_first_reads_every_size_and_every_shift(scratch_gaps, gains, verdict):
   found, evidence = claims.transfer_first(strategies_runs(scratch_gaps), shift_runs(gains))
   assert found == verdict and 'of 7 tests' in evidence and 'domain_shift, n=100, shift 3' in evidence
   missing = claims.check_all({'domain_shift': shift_runs(gains)})[-1][1][claims.SYNTHETIC]
-  assert missing == (claims.MISSING, 'run strategies')
+  assert missing == (verdicts.MISSING, 'run strategies')
 
 
 @pytest.mark.parametrize('gains, verdict', [
-    ({0.0: 0.02, 0.5: 0.1, 3.0: 0.0}, claims.HOLDS),
-    ({0.0: 0.1, 0.5: 0.1, 3.0: 0.0}, claims.PARTLY),  # equal to shift 0 (against), above shift 3 (for)
+    ({0.0: 0.02, 0.5: 0.1, 3.0: 0.0}, verdicts.HOLDS),
+    ({0.0: 0.1, 0.5: 0.1, 3.0: 0.0}, verdicts.PARTLY),  # equal to shift 0 (against), above shift 3 (for)
 ])
 def test_helps_most_at_small_shift_compares_with_every_other_shift(gains, verdict):
   found, evidence = claims.helps_most_at_small_shift(shift_runs(gains))
@@ -221,10 +222,10 @@ def test_the_picked_multiplier_is_never_compared_with_itself():
   verdict, evidence = claims.low_lr_underfits(e)  # x0.01 is the best: the old reading compared it with itself
   assert not self_comparisons(evidence)
   assert 'lr_mult 0.01 - best higher (x0.1)' in evidence and '(higher: against' in evidence
-  assert verdict == claims.FAILS
+  assert verdict == verdicts.FAILS
   for check in (claims.high_lr_hurts, claims.interior_optimum, claims.smaller_backbone_lr):
     assert not self_comparisons(check(e)[1])
-  assert claims.interior_optimum(e)[0] == claims.HOLDS  # x0 and x3 both below x0.01
+  assert claims.interior_optimum(e)[0] == verdicts.HOLDS  # x0 and x3 both below x0.01
   frozen_best = lr_runs({**PEAKED, 0.0: 0.75})  # "too low" is judged against larger multipliers only
   assert 'lr_mult 0.01 - best higher (x0.1)' in claims.low_lr_underfits(frozen_best)[1]
   assert 'lr_mult 1 - best in (0, 1) (x0.01)' in claims.smaller_backbone_lr(frozen_best)[1]  # not x0 (frozen)
@@ -273,10 +274,10 @@ def test_every_test_shows_its_power_and_an_inconclusive_one_its_seeds_needed():
   t = stats.Test('wide', differences, margin=0.02)
   assert t.mde == pytest.approx(stats.minimum_detectable_effect(float(np.std(differences, ddof=1)), SEEDS))
   assert t.seeds_needed == stats.seeds_needed(float(np.mean(differences)), float(np.std(differences, ddof=1)))
-  _, evidence = claims.judge([claims.Expect(t, claims.DIFFERENT_HIGHER)])
+  _, evidence = verdicts.judge([verdicts.Expect(t, verdicts.DIFFERENT_HIGHER)])
   assert 10 < t.seeds_needed < 100 and f'(inconclusive; MDE {t.mde:.3f}, needs ~{t.seeds_needed:,} seeds)' in evidence
   decided = stats.Test('clear', tuple(0.1 + 0.01 * NOISE[5]), margin=0.02)
-  _, evidence = claims.judge([claims.Expect(decided, claims.DIFFERENT_HIGHER)])
+  _, evidence = verdicts.judge([verdicts.Expect(decided, verdicts.DIFFERENT_HIGHER)])
   assert f'(higher: for; MDE {decided.mde:.3f})' in evidence and 'needs' not in evidence
 
 

@@ -1,40 +1,12 @@
 """The original study's published tables and claims, and each claim checked against our measurements.
 
 Every check is a small function of the experiments a claim is about (their config.json and records) that lists the
-claim's paired tests, each with the outcomes that would support the claim; `judge` reads them with the one rule
-below and returns a verdict ('holds', 'partly', 'does not hold', 'inconclusive', or 'not measured' when an
-experiment has not been run) and the numbers behind it. The cells a check reads (which backbone multiplier, which
-target size) come from the experiments' own configs; only what the claim itself says (little data = at most 100
-examples, large shift = 2 or more) is written here. The layer-transferability reading per layer group is here too.
-
-How a verdict is reached (docs/verdicts.md says the same for readers):
-
-1. Each paired test (per-seed differences a - b) reads one of five ways (`stats.outcomes`), with Holm's correction
-   over the tests of one claim (the difference tests one family, the equivalence tests another): *untestable* when
-   the two sides are the same numbers on every seed (a setting against itself) or fewer than two seeds pair up: no
-   evidence, left out of the count; *equivalent* when the equivalence test (TOST within the experiment's
-   `report.margin`) has an adjusted p below 0.05, or when the 95% CI lies inside [-margin, +margin], significant or
-   not (a difference that small is negligible); *higher* / *lower* when the difference test's adjusted p is below
-   0.05 and the difference is not negligible; else *inconclusive*.
-2. A check states, per test, what the claim predicts there: the outcomes that support it and those that contradict
-   it (`Prediction`). A predicted difference (higher, or lower) is contradicted by the other direction and by an
-   equivalence; a predicted absence of difference, by either difference; "at least as good", only by lower; a claim
-   about most cells ("often beats") is supported by higher and contradicted by lower, a tie in one cell bearing on it
-   neither way. So an equivalence reads against a claim only where the claim predicts a difference in that test.
-   Inconclusive and untestable tests are neither for nor against.
-3. Of the claim's testable tests (all of them: a check lists every test the claim is about), the claim *holds* when
-   more than half are for it and none against; it *does not hold* when more than half are against it and none for;
-   it holds *partly* when some are for and some against; otherwise it is *inconclusive*. The rule is symmetric: a
-   claim fails on exactly the evidence that would have made it hold, mirrored.
-4. A claim about the best of several settings (the LR-multiplier claims) never compares a setting with itself: the
-   named multiplier is tested against the best of the *other* candidates, picked by mean accuracy on one half of
-   the seeds and judged on the other half, both ways round (two-fold cross-fitting); each seed's difference is
-   against the best picked without it, and the two halves' differences form one paired test over every seed.
-
-Every test also states its power: the minimum detectable effect (the true difference the paired t-test over these
-seeds would detect with 80% power, two-sided alpha 0.05, from the SD of the per-seed differences) and, where it is
-inconclusive, the seeds it would need to detect its observed mean difference with 80% power (`stats.seeds_needed`;
-exact noncentral t, without Holm's correction, so a lower bound).
+claim's paired tests, each with the outcomes that would support the claim; `verdicts.judge` reads them with the one
+rule (verdicts.py; docs/verdicts.md) and returns a verdict ('holds', 'partly', 'does not hold', 'inconclusive', or
+'not measured' when an experiment has not been run) and the numbers behind it. The cells a check reads (which
+backbone multiplier, which target size) come from the experiments' own configs; only what the claim itself says
+(little data = at most 100 examples, large shift = 2 or more) is written here. The layer-transferability reading per
+layer group is here too.
 """
 
 from __future__ import annotations
@@ -46,8 +18,7 @@ from typing import NamedTuple
 
 from transfer.report import stats
 from transfer.report import tables
-
-HOLDS, PARTLY, FAILS, MISSING = 'holds', 'partly', 'does not hold', 'not measured'
+from transfer.report import verdicts
 
 # Experiment 1: accuracy by target data size.
 STRATEGIES = {  # size: (feature extraction, fine-tuning, from scratch)
@@ -91,35 +62,6 @@ class Experiment(NamedTuple):
 
 
 Results = dict[str, Experiment]  # experiment name -> its config and records
-
-UNCLEAR = 'inconclusive'  # neither holds nor fails: too little decided, in either direction
-FOR, AGAINST, NEITHER = 'for', 'against', 'neither'  # a test's stance towards its claim
-
-
-class Prediction(NamedTuple):
-  """What a claim predicts for one of its tests: the outcomes that support it and those that contradict it; any
-  other outcome (inconclusive, untestable, or one the claim says nothing about) is neither."""
-
-  supports: frozenset[str]
-  contradicts: frozenset[str]
-
-
-H, L, E = stats.HIGHER, stats.LOWER, stats.EQUIVALENT
-DIFFERENT_HIGHER = Prediction(frozenset({H}), frozenset({L, E}))  # a difference, a - b > 0
-DIFFERENT_LOWER = Prediction(frozenset({L}), frozenset({H, E}))
-SAME = Prediction(frozenset({E}), frozenset({H, L}))  # no difference
-AT_LEAST = Prediction(frozenset({H, E}), frozenset({L}))  # at least as good
-AT_MOST = Prediction(frozenset({L, E}), frozenset({H}))
-OFTEN_HIGHER = Prediction(frozenset({H}), frozenset({L}))  # higher in most tests: a tie in one is no evidence
-
-
-class Expect(NamedTuple):
-  """One test of a claim and what the claim predicts for it."""
-
-  test: stats.Test
-  want: Prediction
-
-
 Check = Callable[..., tuple[str, str]]  # the experiments a claim reads -> (verdict, evidence)
 
 
@@ -133,55 +75,6 @@ class Claim:
 def margin(e: Experiment) -> float:
   """The equivalence margin the experiment's config states (report.margin)."""
   return float(e.config['report']['margin'])
-
-
-def stance(outcome: str, want: Prediction) -> str:
-  return FOR if outcome in want.supports else AGAINST if outcome in want.contradicts else NEITHER
-
-
-def read(found: Sequence[str], wants: Sequence[Prediction]) -> str:
-  """The one verdict rule (rule 3 of the module docstring): of the testable tests, holds when more than half are for
-  the claim and none against, does not hold when more than half are against and none for, partly when some are for
-  and some against, else inconclusive."""
-  stances = [stance(f, w) for f, w in zip(found, wants) if f != stats.UNTESTABLE]
-  pro, con = stances.count(FOR), stances.count(AGAINST)
-  if pro > len(stances) / 2 and not con:
-    return HOLDS
-  if con > len(stances) / 2 and not pro:
-    return FAILS
-  return PARTLY if pro and con else UNCLEAR
-
-
-def seeds_text(n: float) -> str:
-  return f'needs > {stats.MOST_SEEDS:,} seeds' if math.isinf(n) else f'needs ~{n:,} seeds'
-
-
-def describe(test: stats.Test, outcome: str, want: Prediction) -> str:
-  """'label: mean [lo, hi] (outcome: stance; MDE m[, needs ~k seeds])'."""
-  if test.self_comparison:
-    return f'{test.label}: untestable (the same numbers on both sides of every seed)'
-  if outcome == stats.UNTESTABLE:
-    return f'{test.label}: untestable ({test.n} seed(s) pair up)'
-  power = f'MDE {test.mde:.3f}'
-  if outcome == stats.INCONCLUSIVE:
-    return f'{test.label}: {tables.fmt(test.interval, signed=True)} (inconclusive; {power}, ' \
-           f'{seeds_text(test.seeds_needed)})'
-  return f'{test.label}: {tables.fmt(test.interval, signed=True)} ({outcome}: {stance(outcome, want)}; {power})'
-
-
-def judge(expected: Sequence[Expect], note: str = '') -> tuple[str, str]:
-  """A claim's verdict from every test it is about (Holm-corrected together) and the evidence line: a count of the
-  tests for, against and neither, `note`, then each test with its reading, its stance and its power."""
-  if not expected:
-    return MISSING, f'{note}no test of this claim could be formed'
-  found = stats.outcomes([x.test for x in expected])
-  wants = [x.want for x in expected]
-  stances = [stance(f, w) for f, w in zip(found, wants) if f != stats.UNTESTABLE]
-  skipped = len(found) - len(stances)
-  count = (f'{stances.count(FOR)} for, {stances.count(AGAINST)} against, {stances.count(NEITHER)} neither of '
-           f'{len(stances)} tests' + (f' ({skipped} untestable, left out)' if skipped else ''))
-  evidence = '; '.join(describe(x.test, f, x.want) for x, f in zip(expected, found))
-  return read(found, wants), f'{count}. {note}{evidence}'
 
 
 def labelled_sizes(e: Experiment) -> list[int]:
@@ -200,8 +93,8 @@ LITTLE_DATA, LOTS_OF_DATA = 100, 1000  # the claims' "little data (50-100 sample
 
 def wins(e: Experiment, winner: str, others: tuple[str, ...], sizes: Sequence[int]) -> tuple[str, str]:
   """Whether `winner` is better than each of `others` at each size: a difference, higher, predicted in every test."""
-  return judge([Expect(compare(e, f'n={n}: {winner} - {other}', winner, other, data_size=n), DIFFERENT_HIGHER)
-                for n in sizes for other in others])
+  return verdicts.judge([verdicts.Expect(compare(e, f'n={n}: {winner} - {other}', winner, other, data_size=n),
+                                         verdicts.DIFFERENT_HIGHER) for n in sizes for other in others])
 
 
 def feature_extraction_wins_small(e: Experiment):
@@ -218,10 +111,12 @@ def scratch_needs_more_data(e: Experiment):
   sizes = labelled_sizes(e)
   small = [n for n in sizes[:-1] if n <= LITTLE_DATA]
   if not small:
-    return MISSING, f'no size up to {LITTLE_DATA} below the largest ({sizes})'
+    return verdicts.MISSING, f'no size up to {LITTLE_DATA} below the largest ({sizes})'
   label = lambda n: f'n={n}: scratch - fine_tuning'
-  return judge([Expect(compare(e, label(n), 'scratch', 'fine_tuning', data_size=n), DIFFERENT_LOWER) for n in small] +
-               [Expect(compare(e, label(sizes[-1]), 'scratch', 'fine_tuning', data_size=sizes[-1]), AT_LEAST)])
+  return verdicts.judge(
+      [verdicts.Expect(compare(e, label(n), 'scratch', 'fine_tuning', data_size=n), verdicts.DIFFERENT_LOWER)
+       for n in small] +
+      [verdicts.Expect(compare(e, label(sizes[-1]), 'scratch', 'fine_tuning', data_size=sizes[-1]), verdicts.AT_LEAST)])
 
 
 def halves(e: Experiment) -> tuple[list[int], list[int]]:
@@ -245,7 +140,7 @@ def best_of(e: Experiment, seeds: Sequence[int], keys: dict, candidates: Sequenc
 def versus_best_other(e: Experiment, picked: float, candidates: Callable[[float], bool],
                       name: str) -> list[stats.Test]:
   """Per (size, shift): fine-tuning at multiplier `picked` minus at the best other multiplier (of those `candidates`
-  accepts, never `picked` itself), cross-fitted (rule 4 of the module docstring): the best is picked on each half of
+  accepts, never `picked` itself), cross-fitted (rule 4 of verdicts.py's docstring): the best is picked on each half of
   the seeds and judged on the other half, and both halves' differences form one test."""
   others = [m for m in sorted(e.config['lr_mults']) if m != picked and candidates(m)]
   if not others:
@@ -273,8 +168,8 @@ def cross_fit_note(e: Experiment) -> str:
 
 def lower_than_best_other(e: Experiment, picked: float, candidates: Callable[[float], bool], name: str):
   """The claim that multiplier `picked` is worse than the best of `candidates`: lower in every cell."""
-  return judge([Expect(t, DIFFERENT_LOWER) for t in versus_best_other(e, picked, candidates, name)],
-               cross_fit_note(e))
+  return verdicts.judge([verdicts.Expect(t, verdicts.DIFFERENT_LOWER)
+                         for t in versus_best_other(e, picked, candidates, name)], cross_fit_note(e))
 
 
 def high_lr_hurts(e: Experiment):
@@ -292,7 +187,7 @@ def interior_optimum(e: Experiment):
   low, top = min(e.config['lr_mults']), max(e.config['lr_mults'])
   tests = versus_best_other(e, low, lambda m: True, 'best other') + versus_best_other(e, top, lambda m: True,
                                                                                        'best other')
-  return judge([Expect(t, DIFFERENT_LOWER) for t in tests], cross_fit_note(e))
+  return verdicts.judge([verdicts.Expect(t, verdicts.DIFFERENT_LOWER) for t in tests], cross_fit_note(e))
 
 
 def smaller_backbone_lr(e: Experiment):
@@ -304,9 +199,11 @@ def high_lr_forgets(e: Experiment):
   """Forgetting (the source task's accuracy lost) is higher at the largest multiplier than at the smallest non-zero
   one, in every cell."""
   low, high = min(m for m in e.config['lr_mults'] if m > 0), max(e.config['lr_mults'])
-  return judge([Expect(compare(e, f'n={n}, shift={s:g}: forgetting at x{high:g} - at x{low:g}', 'fine_tuning',
-                            'fine_tuning', {'data_size': n, 'shift': s, 'lr_mult': low}, metric='forgetting',
-                            data_size=n, shift=s, lr_mult=high), DIFFERENT_HIGHER) for n, s in lr_cells(e)])
+  return verdicts.judge([verdicts.Expect(compare(e, f'n={n}, shift={s:g}: forgetting at x{high:g} - at x{low:g}',
+                                                 'fine_tuning', 'fine_tuning',
+                                                 {'data_size': n, 'shift': s, 'lr_mult': low}, metric='forgetting',
+                                                 data_size=n, shift=s, lr_mult=high),
+                                         verdicts.DIFFERENT_HIGHER) for n, s in lr_cells(e)])
 
 
 def gain_test(e: Experiment, shift: float) -> stats.Test:
@@ -326,13 +223,15 @@ def gains(e: Experiment, shift: float) -> dict[int, float]:
 
 def helps_most_at_small_shift(e: Experiment):
   """gain(0.5) - gain(s), per seed, higher for every other shift s run."""
-  return judge([Expect(stats.Test(f'gain({SMALL_SHIFT:g}) - gain({s:g})',
-                                  tuple(stats.paired_differences(gains(e, SMALL_SHIFT), gains(e, s))), margin(e)),
-                       DIFFERENT_HIGHER) for s in sorted(e.config['shifts']) if s != SMALL_SHIFT])
+  return verdicts.judge([verdicts.Expect(stats.Test(f'gain({SMALL_SHIFT:g}) - gain({s:g})',
+                                                    tuple(stats.paired_differences(gains(e, SMALL_SHIFT), gains(e, s))),
+                                                    margin(e)),
+                                         verdicts.DIFFERENT_HIGHER)
+                         for s in sorted(e.config['shifts']) if s != SMALL_SHIFT])
 
 
 def no_gain_without_shift(e: Experiment):
-  return judge([Expect(gain_test(e, 0.0), SAME)])
+  return verdicts.judge([verdicts.Expect(gain_test(e, 0.0), verdicts.SAME)])
 
 
 def benefit_vanishes_at_large_shift(e: Experiment):
@@ -343,16 +242,17 @@ def benefit_vanishes_at_large_shift(e: Experiment):
   found = stats.outcomes(tests)
   reverses = [f'{s:g}' for s, f in zip(large, found) if f == stats.LOWER]
   note = f'The gain reverses (negative transfer) at shift {", ".join(reverses)}. ' if reverses else ''
-  return judge([Expect(t, AT_MOST) for t in tests], note)
+  return verdicts.judge([verdicts.Expect(t, verdicts.AT_MOST) for t in tests], note)
 
 
 def gradual_unfreezing_beats_fine_tuning(e: Experiment):
   """Gradual unfreezing - fine-tuning: accuracy higher at every size, and forgetting lower (the claim's reason)."""
   sizes = labelled_sizes(e)
-  return judge([Expect(compare(e, f'n={n}: accuracy', 'gradual_unfreezing', 'fine_tuning', data_size=n),
-                       DIFFERENT_HIGHER) for n in sizes] +
-               [Expect(compare(e, f'n={n}: forgetting', 'gradual_unfreezing', 'fine_tuning', data_size=n,
-                            metric='forgetting'), DIFFERENT_LOWER) for n in sizes])
+  return verdicts.judge(
+      [verdicts.Expect(compare(e, f'n={n}: accuracy', 'gradual_unfreezing', 'fine_tuning', data_size=n),
+                       verdicts.DIFFERENT_HIGHER) for n in sizes] +
+      [verdicts.Expect(compare(e, f'n={n}: forgetting', 'gradual_unfreezing', 'fine_tuning', data_size=n,
+                               metric='forgetting'), verdicts.DIFFERENT_LOWER) for n in sizes])
 
 
 DIFFERENT_DOMAINS = (1.0, 2.0)  # the claim's "different domains": moderate shifts, where transfer still helps
@@ -365,15 +265,16 @@ def domain_adaptation_is_the_strategy(e: Experiment):
   n = e.only('data_sizes')
   reference = 'fine_tuning' if 'fine_tuning' in e.config['strategies'] else 'source_only'
   names = [m for m in ('dann', 'coral', 'mmd') if m in e.config['strategies']]
-  return judge([Expect(compare(e, f'shift {s:g}: {m} - {reference}', m, reference, data_size=n, shift=s),
-                       DIFFERENT_HIGHER) for s in DIFFERENT_DOMAINS for m in names])
+  return verdicts.judge([verdicts.Expect(compare(e, f'shift {s:g}: {m} - {reference}', m, reference, data_size=n,
+                                                 shift=s), verdicts.DIFFERENT_HIGHER)
+                         for s in DIFFERENT_DOMAINS for m in names])
 
 
 def lp_ft_holds_up_out_of_distribution(e: Experiment):
   """Trained at shift 0, tested at every other shift: LP-FT - fine-tuning higher (Kumar et al. 2022's advantage)."""
   shifts = [s for s in e.config.get('ood_shifts') or e.config['shifts'] if s > 0]
   if not shifts:
-    return MISSING, 'the experiment tests no other shift (config.ood_shifts)'
+    return verdicts.MISSING, 'the experiment tests no other shift (config.ood_shifts)'
   tests = []
   for n in labelled_sizes(e):
     for s in shifts:
@@ -382,15 +283,16 @@ def lp_ft_holds_up_out_of_distribution(e: Experiment):
              for m in ('lp_ft', 'fine_tuning')}
       tests.append(stats.Test(f'n={n}, tested at shift {s:g}: lp_ft - fine_tuning',
                               tuple(stats.paired_differences(per['lp_ft'], per['fine_tuning'])), margin(e)))
-  return judge([Expect(t, DIFFERENT_HIGHER) for t in tests])
+  return verdicts.judge([verdicts.Expect(t, verdicts.DIFFERENT_HIGHER) for t in tests])
 
 
 def early_layers_are_universal(e: Experiment):
   """Copying the first layer group from the source model and freezing it is at least as good as learning it on the
   target data itself (AnB(1) - BnB(1): higher or equivalent) in every setting run."""
-  return judge([Expect(stats.paired_test(f'n={n}, shift {s:g}: AnB(1) - BnB(1)', e.records, 'anb', 'bnb',
-                                         {'data_size': n, 'shift': s, 'layers_copied': 1}, margin=margin(e)), AT_LEAST)
-                for n, s in layer_cells(e.records)])
+  return verdicts.judge([verdicts.Expect(stats.paired_test(f'n={n}, shift {s:g}: AnB(1) - BnB(1)', e.records, 'anb',
+                                                           'bnb', {'data_size': n, 'shift': s, 'layers_copied': 1},
+                                                           margin=margin(e)), verdicts.AT_LEAST)
+                         for n, s in layer_cells(e.records)])
 
 
 def transfer_first(*experiments: Experiment):
@@ -402,7 +304,7 @@ def transfer_first(*experiments: Experiment):
     cells = sorted({(r['data_size'], r['shift']) for r in e.records if r['strategy'] == 'fine_tuning'})
     tests += [compare(e, f'{e.config["experiment"]}, n={n}, shift {s:g}: fine_tuning - scratch', 'fine_tuning',
                       'scratch', data_size=n, shift=s) for n, s in cells]
-  return judge([Expect(t, OFTEN_HIGHER) for t in tests])
+  return verdicts.judge([verdicts.Expect(t, verdicts.OFTEN_HIGHER) for t in tests])
 
 
 SYNTHETIC = 'synthetic'
@@ -454,7 +356,7 @@ def check_all(results: Results) -> list[tuple[Claim, dict[str, tuple[str, str]]]
       if names and not missing:
         found[source] = claim.check(*(results[name] for name in names))
       else:
-        found[source] = (MISSING, f'run {", ".join(missing) or "(none here)"}')
+        found[source] = (verdicts.MISSING, f'run {", ".join(missing) or "(none here)"}')
     out.append((claim, found))
   return out
 
@@ -503,4 +405,3 @@ def layer_markdown(records: Sequence[dict], groups: Sequence[str]) -> str:
   header = ['n', 'shift', 'k', 'group copied last', 'AnB - BnB', 'AnB+ - BnB+', 'BnB(k) - BnB(0)', 'AnB(k) - AnB(k-1)',
             'group k']
   return tables.markdown_table(header, layer_rows(records, groups))
-

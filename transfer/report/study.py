@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from transfer import io
+from transfer.report import adaptation
 from transfer.report import claims
 from transfer.report import stats
 from transfer.report import tables
-from transfer.report import validators as validators_report
+from transfer.report import verdicts
 from transfer.data import digits as digits_lib
 from transfer.train import optim
 from transfer.train import lane_data
 
 EXPERIMENTS = ('strategies', 'lr_multiplier', 'domain_shift', 'gradual_unfreezing', 'domain_adaptation_semi',
                'strategies_digits', 'layer_transfer', 'layer_transfer_digits')  # what the claims read
-UNSUPERVISED = {'domain_adaptation': ('synthetic', ''), 'domain_adaptation_moons': ('moons', 'moons'),  # DA's own
-                'domain_adaptation_digits': ('digits', 'digits')}  # setting: workdir -> data source, config variant
-LAYER_EXPERIMENTS = ('layer_transfer', 'layer_transfer_digits')
 
 
 def load_results(outputs: str, suffix: str = '') -> claims.Results:
@@ -63,10 +59,6 @@ def layer_section(outputs: str | None, name: str) -> str:
   return claims.layer_markdown(records, optim.backbone_groups(config['groups'], config['head_group']))
 
 
-def ours(e: claims.Experiment | None, strategy: str, **keys) -> str:
-  return tables.fmt(stats.accuracy(e.records, strategy, e.cell(**keys))) if e else 'not run'
-
-
 def strategies_table(e: claims.Experiment | None) -> str:
   records = e.records if e else []
   sizes = sorted(set(claims.STRATEGIES) | {r['data_size'] for r in records})
@@ -74,7 +66,7 @@ def strategies_table(e: claims.Experiment | None) -> str:
   rows = []
   for n in sizes:
     orig = claims.STRATEGIES.get(n, ('-',) * 3)
-    cells = [ours(e, s, data_size=n) for s in ('feature_extraction', 'fine_tuning', 'scratch', *extra)]
+    cells = [tables.ours(e, s, data_size=n) for s in ('feature_extraction', 'fine_tuning', 'scratch', *extra)]
     orig = [x if isinstance(x, str) else f'{x:.2f}' for x in orig]
     rows.append([f'{n}'] + [x for pair in zip(orig, cells[:3]) for x in pair] + cells[3:])
   header = (['Target Data Size'] + [f'{s} ({who})' for s in ('Feature Extraction', 'Fine-tuning', 'From Scratch')
@@ -86,7 +78,7 @@ def lr_table(e: claims.Experiment | None) -> str:
   cells = [(n, s) for n in sorted(e.config['data_sizes']) for s in sorted(e.config['shifts'])] if e else []
   mults = sorted(set(claims.LR_MULTIPLIER) | set(e.config['lr_mults'] if e else ()))
   rows = [[f'{m:g}', f'{claims.LR_MULTIPLIER[m]:.2f}' if m in claims.LR_MULTIPLIER else '-'] +
-          [ours(e, 'fine_tuning', data_size=n, shift=s, lr_mult=m) for n, s in cells] for m in mults]
+          [tables.ours(e, 'fine_tuning', data_size=n, shift=s, lr_mult=m) for n, s in cells] for m in mults]
   return tables.markdown_table(['Feature LR Multiplier', 'original'] + [f'ours (n={n}, shift {s:g})' for n, s in cells],
                         rows)
 
@@ -97,7 +89,7 @@ def shift_table(e: claims.Experiment | None) -> str:
   for s in shifts:
     keys = {'data_size': e.only('data_sizes'), 'shift': s} if e else {}
     orig = claims.DOMAIN_SHIFT.get(s)
-    mine = [ours(e, 'fine_tuning', **keys), ours(e, 'scratch', **keys),
+    mine = [tables.ours(e, 'fine_tuning', **keys), tables.ours(e, 'scratch', **keys),
             tables.fmt(stats.paired(e.records, 'fine_tuning', 'scratch', e.cell(**keys)), signed=True) if e else '']
     o = [f'{orig[0]:.2f}', f'{orig[1]:.2f}', f'{orig[2]:+.2f}'] if orig else ['-'] * 3
     rows.append([f'{s:g}'] + [x for pair in zip(o, mine) for x in pair])
@@ -111,83 +103,11 @@ def gradual_table(e: claims.Experiment | None) -> str:
     return 'not run'
   names = list(e.config['strategies'])
   sizes = sorted(e.config['data_sizes'])
-  rows = [[f'{n}'] + [ours(e, s, data_size=n) for s in names] +
+  rows = [[f'{n}'] + [tables.ours(e, s, data_size=n) for s in names] +
           [tables.fmt(stats.paired(e.records, 'gradual_unfreezing', 'fine_tuning', e.cell(data_size=n)),
                       signed=True)]
           for n in sizes]
   return tables.markdown_table(['Target Data Size'] + names + ['gradual_unfreezing - fine_tuning'], rows)
-
-
-def adaptation_table(e: claims.Experiment | None) -> str:
-  if not e:
-    return 'not run'
-  names = [s for s in ('fine_tuning', 'dann', 'coral', 'mmd', 'scratch') if s in e.config['strategies']]
-  rows = []
-  for shift in sorted(e.config['shifts']):
-    keys = {'data_size': e.only('data_sizes'), 'shift': shift}
-    rows.append([f'{shift:g}'] + [ours(e, s, **keys) for s in names] +
-                [tables.fmt(stats.paired(e.records, s, 'fine_tuning', e.cell(**keys)), signed=True)
-                 for s in ('dann', 'coral', 'mmd')])
-  return tables.markdown_table(['Domain Shift'] + names + [f'{s} - fine_tuning' for s in ('dann', 'coral', 'mmd')],
-                               rows)
-
-
-UNSUPERVISED_INTRO = """### Unsupervised: the same classes, no target label (the methods' own setting)
-
-Every strategy starts from the pre-trained source model and trains on labelled source examples and unlabelled
-target inputs; `source_only` without an alignment term. Selection reads no target label: a label-free validator
-(`selection.validator`, named under each table) scores every candidate and evaluation from held-out source examples
-and held-out unlabelled target inputs; the oracle (the best target test accuracy over every candidate and step,
-read from target labels) is what selection could have reached, never a result. PAD: the proxy A-distance between
-source and target backbone features (2 = linearly separable, 0 = indistinguishable), before and after adaptation,
-of the selected runs; DANN's discriminator accuracy at the selected step (0.5 = fooled). The selected step (median
-over seeds) and the held-out source accuracy there show what selection saw. Below each searched table, every
-validator judged against the target labels (a diagnostic: its rank correlation with target accuracy over the
-candidates and evaluations, and the test-curve accuracy, on the first 500 test examples, at what it selects)."""
-
-
-def unsupervised_table(e: claims.Experiment) -> str:
-  """Per shift and strategy: accuracy, gain over source_only, the oracle, PAD before/after, discriminator accuracy."""
-  names = [s for s in e.config['strategies'] if s != 'source_only'] + ['source_only']
-  rows = []
-  for shift in sorted(e.config['shifts']):
-    keys = {'data_size': 0, 'shift': shift}
-    for name in names:
-      mine = [r for r in e.records if r['strategy'] == name and r['shift'] == shift and r['test_accuracy'] is not None]
-      diag = lambda k, mine=mine: stats.mean_ci([r['adaptation'][k] for r in mine if r.get('adaptation') and
-                                                 r['adaptation'][k] is not None])
-      gain = '' if name == 'source_only' else tables.fmt(stats.paired(e.records, name, 'source_only', e.cell(**keys)),
-                                                        signed=True)
-      oracle = stats.accuracy(e.records, name, e.cell(**keys), metric='oracle_test_accuracy')
-      step = float(np.median([r['selected']['step'] for r in mine])) if mine else float('nan')
-      vals = [r['val_accuracy'] for r in mine if r.get('val_accuracy') is not None]  # none under the fixed protocol
-      val = f'{np.mean(vals):.3f}' if vals else 'no validation'
-      rows.append([f'{shift:g}', name, ours(e, name, **keys), gain, tables.fmt(oracle),
-                   f'{diag("pad_before")[0]:.2f} -> {diag("pad_after")[0]:.2f}',
-                   tables.fmt(diag('domain_accuracy')) if name == 'dann' else '', f'{step:g} ({val})'])
-  return tables.markdown_table(['Domain Shift', 'strategy', 'target accuracy (selected without target labels)',
-                                'gain over source_only', 'oracle (selected on target labels)', 'PAD before -> after',
-                                'discriminator accuracy', 'selected step (source val. accuracy)'], rows)
-
-
-def unsupervised_section(outputs: str | None) -> list[str]:
-  """The unsupervised tables of every data source run under `outputs`, each beside its fixed-protocol twin."""
-  parts = []
-  for name, (source, variant) in UNSUPERVISED.items():
-    for fixed in (False, True):
-      loaded = load_workdir(outputs, name + ('_fixed' if fixed else ''))
-      if loaded is None:
-        continue
-      variants = ','.join(filter(None, [variant, 'fixed' if fixed else '']))
-      command = f'python -m scripts.run --config=configs/domain_adaptation.py{":" + variants if variants else ""}'
-      how = "the fixed setting (the papers' defaults), last step" if fixed else 'validation-selected'
-      e = claims.Experiment(*loaded)
-      parts += [f'#### {source}: {how} (`{command}`)', '', unsupervised_table(e), '']
-      if not fixed:
-        default = e.config.get('selection', {}).get('validator')
-        parts += [f'Selected by `{default}`. Every validator, judged with the target labels:', '',
-                  validators_report.table(e.records), '']
-  return parts or ['not run']
 
 
 def forgetting_table(e: claims.Experiment | None, *, by: str) -> str:
@@ -237,7 +157,7 @@ def decision_summary(outputs: str) -> str:
 
 def fixed_verdict(verdict: str, fixed: str) -> str:
   """The fixed protocol's verdict beside the selected one: the same, or what it was."""
-  if fixed == claims.MISSING:
+  if fixed == verdicts.MISSING:
     return fixed
   return 'same' if fixed == verdict else f'{fixed} (changed)'
 
@@ -248,7 +168,7 @@ def claims_table(results: claims.Results, fixed: claims.Results) -> str:
   rows = []
   for i, ((claim, found), (_, fixed_found)) in enumerate(zip(claims.check_all(results), claims.check_all(fixed)), 1):
     synthetic, digits = found[claims.SYNTHETIC], found[claims.DIGITS]
-    evidence = synthetic[1] if synthetic[0] != claims.MISSING else digits[1]
+    evidence = synthetic[1] if synthetic[0] != verdicts.MISSING else digits[1]
     rows.append([str(i), claim.text, f'**{synthetic[0]}**', f'**{digits[0]}**',
                  fixed_verdict(synthetic[0], fixed_found[claims.SYNTHETIC][0]), evidence])
   return tables.markdown_table(['#', "The original study's claim", 'Synthetic', 'Digits',
@@ -259,7 +179,7 @@ def claims_table(results: claims.Results, fixed: claims.Results) -> str:
 
 
 def claims_intro(results: claims.Results) -> str:
-  """How the claims table reaches its verdicts (claims.py's rules, in short), with the margins the configs state."""
+  """How the claims table reaches its verdicts (verdicts.py's rules, in short), with the margins the configs state."""
   margins = ', '.join(f'{m:g}' for m in sorted({claims.margin(e) for e in results.values()})) or 'n/a'
   return (
       'Each claim is checked by every paired test it is about (per-seed differences a - b over the seeds, Holm-'
@@ -383,19 +303,6 @@ def shift_size(results: claims.Results) -> str:
   return f'{results["domain_shift"].only("data_sizes"):,}' if 'domain_shift' in results else 'n/a'
 
 
-def semi_supervised_heading(e: claims.Experiment | None) -> list[str]:
-  """The semi-supervised DA subsection's title and setting, from its config."""
-  if e is None:
-    return ['### Semi-supervised', '']
-  c, d = e.config, e.config['data']
-  n = ', '.join(str(x) for x in c['data_sizes'])
-  return [f'### Semi-supervised: {n} labelled target examples of {d["target_classes"]} new classes, '
-          f'{d["unlabeled_pool"]:,} unlabelled',
-          f'Each DA run also trains on {d["adapt_source_pool"]:,} labelled source examples through the pre-trained '
-          'source head; the alignment weight is a searched hyperparameter like the others. Gains against plain '
-          'fine-tuning.', '']
-
-
 LAYERS_INTRO = """## Layer transferability (Yosinski et al. 2014)
 
 For k = 0..3 the bottom k layer groups are copied from a base network and the rest start fresh (the head always
@@ -447,10 +354,7 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
                                                                    if 'strategies' in results else [])
              for part in (f'n = {n}:', '', ood_matrix(results.get('strategies'), name, trained=[0.0], data_size=n),
                           '')],
-           '## Domain adaptation',
-           UNSUPERVISED_INTRO, '', *unsupervised_section(outputs), '',
-           *semi_supervised_heading(results.get('domain_adaptation_semi')),
-           adaptation_table(results.get('domain_adaptation_semi')), '',
+           *adaptation.section(results.get('domain_adaptation_semi'), outputs),
            '## The decision framework as an advisor, scored on held-out seeds', decision, '',
            "## The original study's claims, checked", claims_intro(results), '', claims_table(results, fixed or {}), '',
            extensions_intro(outputs), '',

@@ -26,6 +26,12 @@ def fmt(interval: stats.Interval, signed: bool = False) -> str:
   return f'{f.format(mean)} [{f.format(lo)}, {f.format(hi)}]'
 
 
+def ours(e, strategy: str, **keys) -> str:
+  """Our accuracy of `strategy` at the cell `keys` of experiment `e` (a claims.Experiment), as `fmt` writes it;
+  'not run' without the experiment."""
+  return fmt(stats.accuracy(e.records, strategy, e.cell(**keys))) if e else 'not run'
+
+
 def fmt_value(value) -> str:
   return 'n/a' if value is None else f'{value:g}'
 
