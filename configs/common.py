@@ -100,14 +100,16 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   # Model.
   c.model = ml_collections.ConfigDict()
   c.model.name = 'auto'  # transfer/train/models.py: 'mlp', 'cnn', or 'auto' (the CNN for image-shaped examples)
+  c.model.module = ''  # or any flax module following models.Model, as 'package.module:Class' (name is then unused)
+  c.model.kwargs = ml_collections.ConfigDict()  # module: its keyword arguments (num_classes aside)
   c.model.width = 128  # mlp: units per backbone layer
   c.model.depth = 3  # mlp: backbone layers layer_0 .. layer_{depth-1}
   c.model.channels = (16, 32, 32)  # cnn: filters of the 3x3 conv layers layer_0 .. (stride 1, then 2)
 
   # Parameter groups: ordered (regex on 'layer_0/kernel'-style paths, group); first match wins; every parameter
   # must match a rule. Bottom group first: strategies read the order as depth.
-  c.groups = (tuple((f'^layer_{i}/', f'layer_{i}') for i in range(c.model.depth))  # one group per layer
-              + (('^head/', 'head'),))
+  c.groups = ()  # () = one group per top-level module of the model, in the order it creates them, head_group last:
+  #               (('^layer_0/', 'layer_0'), ..., ('^head/', 'head')) for the MLP and the CNN
   c.head_group = 'head'  # the group that is always re-initialised for the target classes
 
   # Pre-training on the source task, once per seed, cached by everything that determines it.

@@ -44,6 +44,15 @@ def test_mmd_is_non_negative_small_within_and_large_across_distributions():
   assert same < 0.05 and different > 10 * same
 
 
+def test_every_alignment_mode_has_one_handler_and_an_unknown_one_is_an_error():
+  assert set(losses.ALIGNMENTS) == set(strategies.ALIGN_MODES) - {'none'}
+  features = jnp.ones((4, 3))
+  with pytest.raises(ValueError, match="unknown alignment mode 'wasserstein'"):
+    losses.alignment(features, features, jnp.float32(0.5), {}, mode='wasserstein')
+  with pytest.raises(ValueError, match="align must be one of .* got 'wasserstein'"):
+    strategies.Strategy('mine', pretrained=True, backbone='lr_mult', align='wasserstein')
+
+
 def test_dann_lambda_ramps_from_zero_to_one():
   assert float(losses.dann_lambda(0.0)) == 0.0
   assert float(losses.dann_lambda(1.0)) == pytest.approx(1.0, abs=1e-4)

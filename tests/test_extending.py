@@ -15,6 +15,7 @@ from tests.conftest import same_arithmetic_atol
 from tests.conftest import smoke_config
 from transfer import errors
 from transfer import types
+from transfer.report import plots
 from transfer.run import experiment
 from transfer.run import validate
 from transfer.train import losses
@@ -43,6 +44,14 @@ def test_the_guide_strategy_runs_through_the_whole_runner(registered, tmp_path):
   records = experiment.run(config, str(tmp_path)).records
   assert {r['strategy'] for r in records} == {registered.name, 'scratch'}
   assert all('lr_mult' in r['selected'] for r in records if r['strategy'] == registered.name)  # it reads lr_mult
+
+
+def test_the_guide_strategy_needs_no_entry_but_its_own(registered):
+  """Registered in STRATEGIES alone, it passes the style check every strategy does (tests/test_plots.py): a look of
+  its own, derived from its name, in every figure."""
+  assert registered.name not in plots.STYLES
+  styles = [plots.style(name) for name in {**plots.STYLES, **strategies.STRATEGIES}]
+  assert len({(s.colour, s.marker, s.linestyle) for s in styles}) == len(styles)
 
 
 def test_the_guide_strategy_combines_lp_ft_and_l2_sp(registered, config, dataset, source_params):

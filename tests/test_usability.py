@@ -108,7 +108,9 @@ def a_finished_looking_workdir(folder) -> str:
   """A workdir holding the smoke config's config.json, a results.json and a curves.npz of one lane (no compute)."""
   workdir = str(folder / 'workdir')
   os.makedirs(workdir)
-  io.write_text(os.path.join(workdir, 'config.json'), smoke_config().to_json(indent=1))
+  config = smoke_config()
+  io.write_text(os.path.join(workdir, 'config.json'),
+                experiment.recorded_config(config, dataset_lib.load(config)).to_json(indent=1))
   io.write_json(os.path.join(workdir, 'results.json'), {'experiment': 'domain_shift', 'runs': []})
   io.write_lanes(os.path.join(workdir, 'curves.npz'), {('scratch', 0, 8, 0.0, None, None, 0): {
       'hparams': {'lr': 1e-3, 'lr_mult': 0.1, 'weight_decay': 0.0, 'l2_sp_weight': 0.01, 'align_weight': 1.0},

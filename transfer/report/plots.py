@@ -49,9 +49,10 @@ class Style:
   linestyle: str = '-'
 
 
-# One entry per strategy of transfer/train/strategies.py (tests/test_plots.py checks it). Eight colours cannot
-# separate sixteen strategies, so a colour repeats only between strategies that no experiment shows together, and
-# the marker differs; within every experiment config the colours differ (checked too).
+# The study's strategies (transfer/train/strategies.py); a strategy without an entry gets a style derived from its
+# name (`style`), so a new strategy needs none. Eight colours cannot separate sixteen strategies, so a colour repeats
+# only between strategies that no experiment shows together, and the marker differs; within every experiment config
+# the colours differ (tests/test_plots.py checks both).
 STYLES = {
     'fine_tuning': Style('fine-tuning', BLUE, 'o'),
     'feature_extraction': Style('feature extraction', ORANGE, 's'),

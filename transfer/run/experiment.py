@@ -54,7 +54,7 @@ def prepare(config) -> dataset_lib.Dataset:
   dataset = dataset_lib.load(config)
   shapes = sources.target_param_shapes(config, dataset)
   validate.check_model(config, shapes, dataset.data)
-  optim.log_assignment(shapes, config.groups)
+  optim.log_assignment(shapes, optim.resolve_rules(config.groups, shapes, head_group=config.head_group))
   if config.pretrained.checkpoint:
     sources.load_checkpoint(config, dataset)
   return dataset
@@ -65,7 +65,7 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
   data = dataset.data
   return target.TargetSpec(
       model=models.make_model(config.model, data.target_classes, data.input_shape),
-      rules=tuple(map(tuple, config.groups)), head_group=config.head_group, adam=optim.Adam(),
+      rules=sources.group_rules(config, dataset), head_group=config.head_group, adam=optim.Adam(),
       loop=loop_lib.Loop(config.steps, config.batch_size),
       knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
       skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every,
@@ -73,6 +73,14 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.test_shifts(config, data),
       keep_best=config.selection.mode == 'search', validator=config.selection.validator,
       source_floor=float(config.selection.source_floor))
+
+
+def recorded_config(config, dataset: dataset_lib.Dataset):
+  """`config` as the workdir's config.json records it: `groups` holds the rules in force (the model's default ones
+  where the config leaves it empty), so the file says how the run grouped its parameters."""
+  recorded = config.copy_and_resolve_references()
+  recorded.groups = sources.group_rules(config, dataset)
+  return recorded
 
 
 def holdout_every(config) -> int:
@@ -136,8 +144,8 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
   """
   clock = provenance.Clock()
   dataset = prepare(config)
-  runs = store.open_workdir(workdir, experiment=config.experiment, config_json=config.to_json(indent=1),
-                            overwrite=overwrite)
+  runs = store.open_workdir(workdir, experiment=config.experiment,
+                            config_json=recorded_config(config, dataset).to_json(indent=1), overwrite=overwrite)
 
   @functools.cache
   def source_params():

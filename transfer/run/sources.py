@@ -172,11 +172,18 @@ def target_param_shapes(config, dataset: Dataset):
   return models.param_shapes(config.model, dataset.data.target_classes, dataset.data.input_shape)
 
 
+def group_rules(config, dataset: Dataset) -> optim.Rules:
+  """The parameter-group rules in force: config.groups, or where it is empty one group per top-level module of the
+  model, bottom first, the head group last (optim.default_rules)."""
+  return optim.resolve_rules(config.groups, target_param_shapes(config, dataset), head_group=config.head_group)
+
+
 def load_checkpoint(config, dataset: Dataset):
   """config.pretrained.checkpoint checked against the target model: every parameter but the head group's and
   those config.pretrained.skip names, per seed."""
   shapes = target_param_shapes(config, dataset)
-  wanted = loaded_shapes(shapes, config.groups, head_group=config.head_group, skip=config.pretrained.skip)
+  wanted = loaded_shapes(shapes, group_rules(config, dataset), head_group=config.head_group,
+                         skip=config.pretrained.skip)
   return load_backbone(config.pretrained.checkpoint, wanted, known=set(optim.param_paths(shapes)),
                        skip=config.pretrained.skip, seeds=config.seeds)
 

@@ -120,6 +120,7 @@ def check_data(config) -> None:
     require(is_number(config.data.noise) and config.data.noise >= 0, 'data.noise', config.data.noise,
             'a finite number >= 0 (the std of the input noise)')
   require(config.model.name in models.MODEL_NAMES, 'model.name', config.model.name, f'one of {models.MODEL_NAMES}')
+  check_module(config.model)
   require(len(config.model.channels) > 0 and all(isinstance(c, int) and c >= 1 for c in config.model.channels),
           'model.channels', config.model.channels, 'a non-empty tuple of integers >= 1')
   checkpoint, skip = config.pretrained.checkpoint, config.pretrained.skip
@@ -134,6 +135,24 @@ def check_data(config) -> None:
           'which a checkpoint of a backbone does not provide')
 
 
+def check_module(model_config) -> None:
+  """`model.module`, where set, names an importable `models.Model` class that takes `model.kwargs`."""
+  path = models.module_path(model_config)
+  require(isinstance(path, str), 'model.module', path, "'package.module:Class', or '' for model.name's model")
+  if not path:
+    return
+  try:
+    cls = models.module_class(path)
+  except ValueError as e:
+    raise ConfigError(f'config.model.module = {path!r}: {e}') from e
+  kwargs = model_config.get('kwargs') or {}
+  require(hasattr(kwargs, 'keys'), 'model.kwargs', kwargs, f'a dict of keyword arguments of {path}')
+  fields = {f.name for f in dataclasses.fields(cls) if f.init} - {'num_classes', 'parent', 'name'}
+  for key in kwargs.keys():
+    require(key in fields, 'model.kwargs', key, f'a field of {path}: one of {sorted(fields)} (num_classes is set '
+            'by the runner)')
+
+
 def check_report(config) -> None:
   rc = config.report
   require(rc.axis in types.COMPARED_AXES, 'report.axis', rc.axis, f'one of {types.COMPARED_AXES}')
@@ -143,19 +162,22 @@ def check_report(config) -> None:
   require(rc.transfer != rc.baseline, 'report.transfer', rc.transfer, 'a strategy other than report.baseline')
 
 
-def check_groups(config, shapes) -> None:
-  """Every rule is a valid regex, the head group exists, and the rules cover every parameter in `shapes`."""
+def check_groups(config, shapes) -> optim.Rules:
+  """Every rule is a valid regex, the head group exists, and the rules cover every parameter in `shapes`; returns
+  the rules in force (config.groups, or the model's default ones where it is empty)."""
   for pattern, group in config.groups:
     try:
       re.compile(pattern)
     except re.error as e:
       raise ConfigError(f'config.groups: {pattern!r} (for group {group!r}) is not a valid regex: {e}') from e
-  require(config.head_group in optim.group_names(config.groups), 'head_group', config.head_group,
-          f'one of the groups the rules name: {optim.group_names(config.groups)}')
+  rules = optim.resolve_rules(config.groups, shapes, head_group=config.head_group)
+  require(config.head_group in optim.group_names(rules), 'head_group', config.head_group,
+          f'one of the groups the rules name: {optim.group_names(rules)}')
   try:
-    optim.assign_groups(shapes, config.groups)
+    optim.assign_groups(shapes, rules)
   except ValueError as e:
     raise ConfigError(f'config.groups: {e}') from e
+  return rules
 
 
 def check_fields(config) -> None:
@@ -169,8 +191,8 @@ def check_fields(config) -> None:
 def check_model(config, shapes, data) -> None:
   """What needs the loaded data: the group rules against the model's parameter `shapes`, the layers that can be
   copied, and the unlabelled data domain adaptation needs."""
-  check_groups(config, shapes)
-  backbone = list(optim.backbone_groups(config.groups, config.head_group))
+  rules = check_groups(config, shapes)
+  backbone = list(optim.backbone_groups(rules, config.head_group))
   require(all(k <= len(backbone) for k in config.layers_copied), 'layers_copied', config.layers_copied,
           f'integers from 0 to {len(backbone)} (the backbone groups: {backbone})')
   labelled = [n for n in config.data_sizes if n > 0]

@@ -116,19 +116,44 @@ def dann_lambda(progress: jax.Array) -> jax.Array:
   return 2.0 / (1.0 + jnp.exp(-10.0 * progress)) - 1.0
 
 
-def alignment(source_features, target_features, progress, domain_params, *,
-              mode: str) -> tuple[jax.Array, jax.Array]:
-  """The alignment loss between source and unlabelled-target backbone features ('dann', 'coral' or 'mmd'), and
-  the domain discriminator's accuracy on them (DANN; NaN otherwise)."""
-  if mode == 'coral':
-    return coral_loss(source_features, target_features), jnp.float32(jnp.nan)
-  if mode == 'mmd':
-    return mmd_loss(source_features, target_features), jnp.float32(jnp.nan)
+def no_alignment(source_features, target_features, progress, domain_params) -> tuple[jax.Array, jax.Array]:
+  """'source' (the baseline source_only): no alignment term."""
+  del source_features, target_features, progress, domain_params
+  return jnp.float32(0.0), jnp.float32(jnp.nan)
+
+
+def dann_alignment(source_features, target_features, progress, domain_params) -> tuple[jax.Array, jax.Array]:
+  """DANN: the domain discriminator's cross-entropy through gradient reversal, and its accuracy."""
   features = gradient_reversal(jnp.concatenate([source_features, target_features]), dann_lambda(progress))
   logits = models.DomainDiscriminator().apply({'params': domain_params}, features)
   is_target = jnp.concatenate([jnp.zeros(len(source_features)), jnp.ones(len(target_features))])
   accuracy = jnp.mean((logits > 0) == (is_target > 0))
   return optax.sigmoid_binary_cross_entropy(logits, is_target).mean(), accuracy
+
+
+def coral_alignment(source_features, target_features, progress, domain_params) -> tuple[jax.Array, jax.Array]:
+  del progress, domain_params
+  return coral_loss(source_features, target_features), jnp.float32(jnp.nan)
+
+
+def mmd_alignment(source_features, target_features, progress, domain_params) -> tuple[jax.Array, jax.Array]:
+  del progress, domain_params
+  return mmd_loss(source_features, target_features), jnp.float32(jnp.nan)
+
+
+# Every domain-adaptation mode of a strategy (strategies.ALIGN_MODES but 'none'; a test checks they agree) -> its
+# term: (source features, unlabelled-target features, training progress, domain-discriminator params) -> (the
+# alignment loss, the domain discriminator's accuracy (NaN without one)).
+ALIGNMENTS = {'source': no_alignment, 'dann': dann_alignment, 'coral': coral_alignment, 'mmd': mmd_alignment}
+
+
+def alignment(source_features, target_features, progress, domain_params, *,
+              mode: str) -> tuple[jax.Array, jax.Array]:
+  """The alignment loss between source and unlabelled-target backbone features, and the domain discriminator's
+  accuracy on them (NaN without one), by the handler `ALIGNMENTS` gives `mode`; an unknown mode is an error."""
+  if mode not in ALIGNMENTS:
+    raise ValueError(f'unknown alignment mode {mode!r}; known: {sorted(ALIGNMENTS)}')
+  return ALIGNMENTS[mode](source_features, target_features, progress, domain_params)
 
 
 ADAPT_TERMS = ('source_loss', 'target_loss', 'alignment_loss', 'domain_accuracy')  # per-step values adapt_loss reports
@@ -160,10 +185,7 @@ def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: stra
   if has_target is not None:  # None: no lane of the program has labelled target examples (nothing to compute)
     target_loss = jnp.where(has_target, ce(model.apply({'params': params}, batch.target.x), batch.target.y).mean(),
                             0.0)
-  if mode == 'source':
-    align, accuracy = jnp.float32(0.0), jnp.float32(jnp.nan)
-  else:
-    align, accuracy = alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode)
+  align, accuracy = alignment(source_features, unlabeled_features, batch.progress, aux['domain'], mode=mode)
   loss = source_loss + target_loss + align_weight * align_scale * align
   return loss, {'source_loss': source_loss, 'target_loss': target_loss, 'alignment_loss': align,
                 'domain_accuracy': accuracy}

@@ -1,19 +1,48 @@
-"""Pure flax.linen models whose parameters fall into named layer groups.
+"""Pure flax.linen models whose parameters fall into named layer groups, and how a config names one.
 
-Every backbone layer is a top-level submodule `layer_{i}` and the classifier is `head`, so parameter paths read
-`layer_0/kernel`, ..., `head/bias`: the names the group rules in a config match against. Every model offers
-`features(x)` (the backbone) and `classify(features)` (the head), so a frozen backbone's output can be computed once.
+A model is any `flax.linen.Module` that follows the `Model` protocol: its top-level submodules are the parameter
+groups (by default, one group per submodule, bottom first, the head last), `features(x)` is the backbone and
+`classify(features)` the head, so a frozen backbone's output can be computed once. `config.model.name` picks one of
+this package's (`MODELS`: the MLP and the CNN, whose backbone layers are `layer_0`, `layer_1`, ... and whose
+classifier is `head`), or `config.model.module = 'package.module:Class'` names one defined anywhere, built with
+`config.model.kwargs`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import hashlib
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-MODEL_NAMES = ('auto', 'mlp', 'cnn')
+
+class Model(Protocol):
+  """What every strategy needs of a model: a `flax.linen.Module` (a dataclass) with these members.
+
+  The runner builds it as `Class(num_classes=..., **config.model.kwargs)`: once with the source task's classes (to
+  pre-train) and once with the target's. Its parameters' top-level names are its groups: by default (an empty
+  `config.groups`) each top-level submodule is one group, in the order the model creates them (which `features`
+  decides: bottom first), and the head, the submodule named `config.head_group` ('head'), comes last. Domain
+  adaptation reuses the pre-trained source head where the classes differ, applying it as an `nn.Dense`, so the head
+  is one `nn.Dense` on the features.
+  """
+
+  num_classes: int  # outputs of the head (a dataclass field the runner sets)
+
+  def features(self, x: jax.Array) -> jax.Array:
+    """The backbone: examples (n, *input_shape) -> features (n, d), what a frozen backbone hands to the head."""
+
+  def classify(self, features: jax.Array) -> jax.Array:
+    """The head alone: features (n, d) -> logits (n, num_classes); it reads only the head's parameters."""
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """Logits: `classify(features(x))`."""
 
 
 class MLP(nn.Module):
@@ -113,8 +142,66 @@ def is_image(input_shape: tuple[int, ...]) -> bool:
   return len(input_shape) in (2, 3)
 
 
+class Registered(NamedTuple):
+  """A model of this package that `config.model.name` names."""
+
+  build: Callable[..., nn.Module]  # (model_config, num_classes, input_shape) -> the module
+  key: Callable[..., dict]  # model_config -> the fields that determine the model (part of the source-model cache key)
+
+
+def build_mlp(model_config, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+  del input_shape  # any: inputs are flattened
+  return MLP(width=model_config.width, depth=model_config.depth, num_classes=num_classes)
+
+
+def build_cnn(model_config, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
+  if not is_image(input_shape):
+    raise ValueError(f"model.name = 'cnn' needs image-shaped examples (H, W[, C]), got {input_shape}")
+  return CNN(channels=tuple(model_config.channels), num_classes=num_classes)
+
+
+MODELS = {
+    'mlp': Registered(build_mlp, lambda m: {'name': 'mlp', 'width': m.width, 'depth': m.depth}),
+    'cnn': Registered(build_cnn, lambda m: {'name': 'cnn', 'channels': list(m.channels)}),
+}
+MODEL_NAMES = ('auto', *MODELS)  # 'auto': the CNN for image-shaped examples, else the MLP
+
+
+def module_path(model_config) -> str:
+  """`config.model.module` ('' where the config has none: `name` picks the model)."""
+  return model_config.get('module', '') or ''
+
+
+def module_kwargs(model_config) -> dict:
+  """`config.model.kwargs` as a plain dict."""
+  kwargs = model_config.get('kwargs') or {}
+  return kwargs.to_dict() if hasattr(kwargs, 'to_dict') else dict(kwargs)
+
+
+def module_class(path: str) -> type[nn.Module]:
+  """The `Model` class that `path` ('package.module:Class') names; a ValueError saying what is wrong."""
+  module_name, colon, attribute = path.partition(':')
+  if not (module_name and colon and attribute):
+    raise ValueError("not of the form 'package.module:Class'")
+  try:
+    found = importlib.import_module(module_name)
+  except ImportError as e:
+    raise ValueError(f'cannot import {module_name!r} ({type(e).__name__}: {e})') from e
+  for part in attribute.split('.'):
+    found = getattr(found, part, None)
+  if not (isinstance(found, type) and issubclass(found, nn.Module)):
+    raise ValueError(f'{module_name!r} has no flax.linen.Module class {attribute!r}')
+  missing = [m for m in ('features', 'classify') if not callable(getattr(found, m, None))]
+  missing += [] if 'num_classes' in {f.name for f in dataclasses.fields(found)} else ['a num_classes field']
+  if missing:
+    raise ValueError(f'{path} lacks {", ".join(missing)} (see transfer.train.models.Model)')
+  return found
+
+
 def resolved_name(model_config, input_shape: tuple[int, ...]) -> str:
-  """'mlp' or 'cnn': `model.name`, where 'auto' picks the CNN for image-shaped examples."""
+  """'mlp' or 'cnn' (`model.name`, where 'auto' picks the CNN for image-shaped examples), or `model.module`'s path."""
+  if module_path(model_config):
+    return module_path(model_config)
   if model_config.name not in MODEL_NAMES:
     raise ValueError(f'model.name must be one of {MODEL_NAMES}, got {model_config.name!r}')
   if model_config.name == 'auto':
@@ -123,23 +210,36 @@ def resolved_name(model_config, input_shape: tuple[int, ...]) -> str:
 
 
 def model_key(model_config, input_shape: tuple[int, ...]) -> dict:
-  """The fields that determine the built model (what keys a cache of pre-trained models)."""
-  name = resolved_name(model_config, input_shape)
-  if name == 'cnn':
-    return {'name': 'cnn', 'channels': list(model_config.channels)}
-  return {'name': 'mlp', 'width': model_config.width, 'depth': model_config.depth}
+  """The fields that determine the built model (what keys a cache of pre-trained models): a named model's fields, or
+  a module's path, keyword arguments and class source (so editing the class pre-trains its source models again)."""
+  path = module_path(model_config)
+  if not path:
+    return MODELS[resolved_name(model_config, input_shape)].key(model_config)
+  try:
+    source = hashlib.sha256(inspect.getsource(module_class(path)).encode()).hexdigest()[:16]
+  except (OSError, TypeError):  # no source file (defined interactively): the path and arguments alone
+    source = None
+  return {'module': path, 'kwargs': module_kwargs(model_config), 'source': source}
 
 
 def make_model(model_config, num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
   """Builds the model `model_config` names for examples of `input_shape`, with `num_classes` outputs."""
-  if resolved_name(model_config, input_shape) == 'cnn':
-    if not is_image(input_shape):
-      raise ValueError(f"model.name = 'cnn' needs image-shaped examples (H, W[, C]), got {input_shape}")
-    return CNN(channels=tuple(model_config.channels), num_classes=num_classes)
-  return MLP(width=model_config.width, depth=model_config.depth, num_classes=num_classes)
+  path = module_path(model_config)
+  if path:
+    return module_class(path)(num_classes=num_classes, **module_kwargs(model_config))
+  return MODELS[resolved_name(model_config, input_shape)].build(model_config, num_classes, input_shape)
 
 
 def param_shapes(model_config, num_classes: int, input_shape: tuple[int, ...]):
-  """The parameter tree's shapes (jax.ShapeDtypeStruct leaves), without computing anything."""
+  """The parameter tree's shapes (jax.ShapeDtypeStruct leaves), without computing anything; its top-level entries
+  in the order the model creates them (bottom first), which the default group rules follow."""
   model = make_model(model_config, num_classes, input_shape)
-  return jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *input_shape)))['params']
+  order = []
+
+  def init(key, x):
+    params = model.init(key, x)['params']
+    order.extend(params)  # creation order: jax.eval_shape hands dicts back with their keys sorted
+    return params
+
+  shapes = jax.eval_shape(init, jax.random.key(0), jnp.zeros((1, *input_shape)))
+  return {name: shapes[name] for name in order}

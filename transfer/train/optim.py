@@ -2,8 +2,9 @@
 
 Parameter paths ('layer_0/kernel', ..., 'head/bias') fall into groups by ordered `(regex, group)` rules, first match
 wins; the rules are config data (big_vision style), and a parameter no rule covers is an error, never a silent
-default. A strategy gives each group an LR-multiplier schedule (transfer/train/strategies.py); each group then gets
-Adam scaled by its schedule, or `set_to_zero` when frozen, in one `optax.partition` optimizer.
+default. Where a config gives no rules, each of the model's top-level modules is one group (`default_rules`). A
+strategy gives each group an LR-multiplier schedule (transfer/train/strategies.py); each group then gets Adam scaled
+by its schedule, or `set_to_zero` when frozen, in one `optax.partition` optimizer.
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ def backbone_groups(rules: Rules, head_group: str) -> tuple[str, ...]:
   return tuple(g for g in group_names(rules) if g != head_group)
 
 
+def default_rules(params, head_group: str) -> tuple[tuple[str, str], ...]:
+  """One group per top-level entry of `params`, named after it, in the tree's order (the order the model creates
+  them, bottom first: see models.param_shapes), the head group last. For this package's models:
+  (('^layer_0/', 'layer_0'), ..., ('^head/', 'head'))."""
+  names = [n for n in params if n != head_group] + [n for n in params if n == head_group]
+  return tuple((f'^{re.escape(n)}/' if isinstance(params[n], Mapping) else f'^{re.escape(n)}$', n) for n in names)
+
+
+def resolve_rules(rules: Rules, params, *, head_group: str) -> tuple[tuple[str, str], ...]:
+  """The rules in force: `rules` (config.groups) where given, else `default_rules` of the model's `params`."""
+  return tuple(map(tuple, rules)) if len(rules) else default_rules(params, head_group)
+
+
 def describe(params, rules: Rules) -> str:
   """One line per parameter: path, shape and group; for logging the assignment once."""
   flat = flax.traverse_util.flatten_dict(params)
@@ -63,7 +77,7 @@ def describe(params, rules: Rules) -> str:
 
 
 def log_assignment(params, rules: Rules) -> None:
-  logging.info('Parameter groups:\n%s', describe(params, rules))
+  logging.info('Parameter groups by the rules %s:\n%s', list(rules), describe(params, rules))
 
 
 @dataclasses.dataclass(frozen=True)

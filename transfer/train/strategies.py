@@ -19,7 +19,7 @@ Schedule = Callable[[object], object]
 
 BACKBONE_MODES = ('frozen', 'lr_mult', 'full', 'layer_decay', 'copied_frozen')
 UNFREEZE_MODES = ('always', 'gradual')
-ALIGN_MODES = ('none', 'source', 'dann', 'coral', 'mmd')
+ALIGN_MODES = ('none', 'source', 'dann', 'coral', 'mmd')  # 'none' aside, each has its term in losses.ALIGNMENTS
 COPY_MODES = ('all', 'first_k')
 BASE_MODES = ('source', 'target')
 
@@ -92,7 +92,7 @@ class Strategy:
   @property
   def aligns(self) -> bool:
     """Whether the loss has a feature-alignment term (and so an alignment weight)."""
-    return self.align in ('dann', 'coral', 'mmd')
+    return self.align not in ('none', 'source')
 
   @property
   def hyperparameters(self) -> tuple[str, ...]:
