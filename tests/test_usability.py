@@ -26,6 +26,7 @@ from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
 from transfer.run import experiment
+from transfer.run import store
 from transfer.run import progress as progress_lib
 from transfer.run import sources
 from transfer.run import sweep
@@ -344,3 +345,12 @@ def test_on_a_terminal_the_bar_shows_compiling_apart_then_every_chunk(source_par
   for step in ('compiling fine_tuning', 'fine_tuning: chunk 1/2', 'fine_tuning: chunk 2/2', 'fine_tuning: done',
                f'{len(lanes)}/{len(lanes)} lanes', 'ETA'):
     assert step in text, step
+
+
+def test_a_workdir_written_before_a_field_existed_reads_as_having_its_old_value():
+  old = {'seeds': 3, 'model': {'width': 8}, 'selection': {'mode': 'search'}}  # no model.module, selection.validator
+  new = {'seeds': 3, 'model': {'width': 8, 'module': '', 'kwargs': {}},
+         'selection': {'mode': 'search', 'validator': 'source_val_accuracy', 'source_floor': 0.0}}
+  assert store.config_changes(old, new) == ([], [], [])
+  refused, _, _ = store.config_changes(old, {**new, 'selection': {**new['selection'], 'validator': 'snd'}})
+  assert refused == ['selection.validator']

@@ -61,6 +61,11 @@ def is_in(name: str, fields: Sequence[str]) -> bool:
   return any(name == f or name.startswith(f'{f}.') for f in fields)
 
 
+def is_in_any(name: str, flat: dict) -> bool:
+  """Whether the dotted field `name`, or a field inside it, is among the keys of the flattened config `flat`."""
+  return any(key == name or key.startswith(f'{name}.') for key in flat)
+
+
 def grows(old, new) -> bool:
   """Whether a grid field's `new` value holds its `old` one: a count at least as large, a superset of values."""
   if isinstance(old, int) and isinstance(new, int) and not isinstance(old, bool):
@@ -68,12 +73,21 @@ def grows(old, new) -> bool:
   return isinstance(old, list) and isinstance(new, list) and set(old) <= set(new)
 
 
+# Fields added to the config after workdirs were written, with the value every earlier run had in effect: an old
+# config.json that lacks one reads as having it (a run of that version could not have set anything else; its lanes
+# are read as they were stored, see records.lane_curve).
+ADDED = {'model.module': '', 'model.kwargs': {}, 'selection.validator': 'source_val_accuracy',
+         'selection.source_floor': 0.0}
+
+
 def config_changes(old: dict, new: dict) -> tuple[list[str], list[str], list[str]]:
   """How config `new` differs from the config `old` a workdir holds: (fields that forbid reusing its results, each
-  with why; grid fields that grew; fields that change no result). Configs are parsed config.json."""
+  with why; grid fields that grew; fields that change no result). Configs are parsed config.json; a field of `ADDED`
+  that `old` lacks reads as its value there."""
   refused, grown, free = [], [], []
   old_flat, new_flat = flat_items(old), flat_items(new)
-  for name in differing_fields(old, new):
+  old_flat = {**flat_items({k: v for k, v in ADDED.items() if not is_in_any(k, old_flat)}), **old_flat}
+  for name in differing_fields(old_flat, new_flat):
     before, after = old_flat.get(name), new_flat.get(name)
     if is_in(name, PRESENTATION):
       free.append(name)
