@@ -5,7 +5,7 @@ r"""Runs the decision grid, fits the advisor's thresholds on some seeds and scor
 
 from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from ml_collections import config_flags
 

@@ -8,7 +8,7 @@ A rerun into the same workdir computes only the runs that are missing (e.g. afte
 
 from transfer.run import xla_env  # noqa: F401  (imported before jax for its effect: one CPU device per core)
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from ml_collections import config_flags
 

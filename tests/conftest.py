@@ -16,8 +16,8 @@ os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 from transfer.run import xla_env  # noqa: E402,F401  (for its effect, before jax, as the scripts do)
 
-import jax  # pylint: disable=g-import-not-at-top
-import pytest  # pylint: disable=g-import-not-at-top
+import jax
+import pytest
 
 from configs import domain_shift
 from transfer.data import dataset as dataset_lib
@@ -55,8 +55,8 @@ def smoke_config(**overrides):
 def run_data(config, dataset, lane):
   """What `target.fit` trains and evaluates on for `lane` (its pool split for validation as the config says; no
   source task measured)."""
-  from transfer.train import strategies  # pylint: disable=g-import-not-at-top
-  from transfer.train import target  # pylint: disable=g-import-not-at-top
+  from transfer.train import strategies
+  from transfer.train import target
   strategy, spec = strategies.get('scratch'), experiment.target_spec(config, dataset)
   own = target.render(dataset.arrays, lane, data=dataset.data, strategy=strategy, spec=spec)
   run, _, _ = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
@@ -113,6 +113,6 @@ def cpu_smoke_runs(cpu_smoke_workdir):
 @pytest.fixture(scope='session')
 def train_fn_for(config, dataset):
   """strategy name -> `train` with the smoke config's structure bound."""
-  from transfer.train import strategies  # pylint: disable=g-import-not-at-top
+  from transfer.train import strategies
   return functools.lru_cache(None)(
       lambda name: experiment.strategy_train_fn(config, dataset, strategies.get(name)))

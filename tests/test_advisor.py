@@ -60,7 +60,7 @@ def test_unbounded_thresholds_round_trip_through_json(tmp_path):
 
 
 def test_decision_smoke_runs_and_the_advisor_reads_its_thresholds(tmp_path):
-  from configs import decision as decision_config  # pylint: disable=g-import-not-at-top
+  from configs import decision as decision_config
   config = decision_config.get_config('smoke')
   text = decision.run(config, str(tmp_path))
   assert 'agrees with the measured best strategy in' in text
@@ -96,8 +96,8 @@ def test_the_tree_round_trips_through_json(tmp_path):
 
 
 def test_the_advisor_refuses_data_without_unlabelled_target_inputs(tmp_path):
-  from tests.test_data import npz_config  # pylint: disable=g-import-not-at-top
-  from tests.test_data import write_npz  # pylint: disable=g-import-not-at-top
+  from tests.test_data import npz_config
+  from tests.test_data import write_npz
   config = npz_config(write_npz(tmp_path / 'mine.npz', target_unlabeled_x=None))
   with pytest.raises(errors.ConfigError, match='never reads test inputs'):
     decision.check_unlabeled(experiment.prepare(config))

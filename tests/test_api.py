@@ -86,7 +86,7 @@ def readme_run(tmp_path_factory):
   out = std_io.StringIO()
   with pytest.MonkeyPatch.context() as m, contextlib.redirect_stdout(out):
     m.chdir(elsewhere)
-    exec(code.replace(README_WORKDIR, str(workdir)), {})  # pylint: disable=exec-used
+    exec(code.replace(README_WORKDIR, str(workdir)), {})
   return str(workdir), out.getvalue()
 
 

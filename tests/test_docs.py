@@ -39,13 +39,13 @@ def test_every_link_resolves_inside_the_repository(page):
 def test_report_md_is_a_pure_function_of_the_committed_results_and_configs():
   """outputs/REPORT.md and claims.md are exactly what `python -m scripts.report` renders from the committed
   config.json and results.json files: no cell of them is written by hand."""
-  from transfer.report import study  # pylint: disable=g-import-not-at-top
+  from transfer.report import study
   for name, text in study.texts(str(REPO / 'outputs')).items():
     assert (REPO / 'outputs' / name).read_text() == text, f'outputs/{name} differs; run python -m scripts.report'
 
 
 def test_refreshing_a_page_copies_each_block_from_its_file_and_nothing_else():
-  from transfer.report import pages  # pylint: disable=g-import-not-at-top
+  from transfer.report import pages
   files = {'a.md': '# a\n\ntext\n\n| new |\n|---|\n\nmore\n', 'b.md': '| b1 |\n\n| b2 |\n|---|\n'}
   page = ('intro\n<!-- table: a.md -->\n| old |\n|---|\n<!-- /table -->\nmiddle\n'
           '<!-- table: b.md#2 -->\n| b |\n<!-- /table -->\nend\n')

@@ -65,7 +65,7 @@ def test_the_guide_model_is_a_model_with_the_groups_it_says(monkeypatch):
   guide = (pathlib.Path(__file__).resolve().parent.parent / 'docs' / 'extending.md').read_text()
   (code,) = [c for c in re.findall(r'```python\n(.*?)```', guide, re.S) if 'class ResidualNet' in c]
   module = types.ModuleType('my_models')
-  exec(code, module.__dict__)  # pylint: disable=exec-used
+  exec(code, module.__dict__)
   monkeypatch.setitem(sys.modules, 'my_models', module)
   config = smoke_config()
   config.model.module = 'my_models:ResidualNet'

@@ -174,9 +174,9 @@ def test_a_finished_workdir_reruns_without_training(smoke_run, monkeypatch):
 def test_lanes_of_an_earlier_version_are_read_but_never_mixed_with_new_ones(tmp_path):
   """A curves.npz whose lanes hold other curves (an earlier version measured OOD accuracy at every evaluation) still
   serves its records; adding new lanes to it is one WorkdirError, before anything runs."""
-  from transfer import io  # pylint: disable=g-import-not-at-top
-  from transfer.run import records  # pylint: disable=g-import-not-at-top
-  from transfer.run import store  # pylint: disable=g-import-not-at-top
+  from transfer import io
+  from transfer.run import records
+  from transfer.run import store
   path = str(tmp_path / 'curves.npz')
   old = {'hparams': {h: 0.0 for h in types.HPARAMS}, 'curves': {'test_accuracy': np.zeros(2), 'ood_accuracy':
          np.zeros((2, 1))}, 'scalars': {'diverged': False}}

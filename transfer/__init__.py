@@ -21,7 +21,7 @@ __all__ = ['load_config', 'run_experiment']
 
 def __getattr__(name: str):
   if name in __all__:
-    from transfer.run import api  # pylint: disable=g-import-not-at-top
+    from transfer.run import api
     return getattr(api, name)
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 

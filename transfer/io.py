@@ -162,7 +162,7 @@ def multiprocess() -> bool:
 
 def broadcast_bytes(data: bytes) -> bytes:
   """Process 0's `data` on every process (the others' argument is ignored)."""
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils
   size = int(multihost_utils.broadcast_one_to_all(np.array([len(data)], np.int32))[0])
   buffer = np.zeros(size, np.uint8)
   if jax.process_index() == 0:
@@ -199,7 +199,7 @@ def arrays_from_process_0(read: Callable[[], object], like):
   on every process as numpy arrays; in a single process, `read()` as it is."""
   if not multiprocess():
     return read()
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils
   if jax.process_index() == 0:
     tree = jax.tree.map(np.asarray, read())
   else:

@@ -36,7 +36,7 @@ def load(same_classes: bool = False) -> arrays_lib.Arrays:
   """The digits split into source / target / test arrays (deterministic: fixed permutations). The source is digits
   0-4 and the target 5-9 relabelled 0-4, or, with `same_classes`, half of every digit each, labels 0-9 in both."""
   try:
-    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    from sklearn import datasets
   except ImportError as e:
     raise ConfigError("config.data.name = 'digits' needs scikit-learn: pip install -e '.[digits]'") from e
   digits = datasets.load_digits()

@@ -22,12 +22,12 @@ matplotlib.use('Agg')
 # Saving a PDF subsets its fonts with fontTools, which logs every table at INFO; absl shows INFO, so those dozens of
 # lines per figure would bury the run's own log.
 logging.getLogger('fontTools').setLevel(logging.WARNING)
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-from matplotlib import colors  # pylint: disable=g-import-not-at-top
-from matplotlib import lines  # pylint: disable=g-import-not-at-top
-from matplotlib import patches  # pylint: disable=g-import-not-at-top
-from matplotlib import ticker  # pylint: disable=g-import-not-at-top
-from matplotlib import transforms  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
+from matplotlib import colors
+from matplotlib import lines
+from matplotlib import patches
+from matplotlib import ticker
+from matplotlib import transforms
 import numpy as np
 
 from transfer import io

@@ -105,8 +105,8 @@ def load_config(config, overrides: Mapping | None = None):
   else relative to the repository root) loaded as `--config=` loads it and locked, or a ConfigDict (copied); then
   `overrides` set (see `override`). A missing file, a file that does not load or an unknown variant is one
   ConfigError, as on the command line."""
-  import copy  # pylint: disable=g-import-not-at-top
-  from transfer.run import cli  # pylint: disable=g-import-not-at-top  (imports jax: after the device count is set)
+  import copy
+  from transfer.run import cli  # imports jax: after the device count is set
   if isinstance(config, (str, os.PathLike)):
     path, colon, variant = os.fspath(config).partition(':')
     path = resolve(path)
@@ -139,8 +139,8 @@ def one_cpu_device_per_core() -> bool:
 
 def warn_if_too_late() -> None:
   """One warning line where jax made its CPU devices before xla_env's flag was set, so the sweep runs on fewer."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from transfer.run import xla_env  # pylint: disable=g-import-not-at-top
+  import jax
+  from transfer.run import xla_env
   wanted = re.search(rf'{xla_env.FLAG}=(\d+)', os.environ.get('XLA_FLAGS', ''))
   if jax.default_backend() == 'cpu' and wanted and jax.local_device_count() < int(wanted.group(1)):
     logging.warning('jax made its CPU devices before transfer.run_experiment was called, so this sweep runs on %d '
@@ -174,8 +174,8 @@ def run_experiment(config, workdir: str | os.PathLike | None = None, *, override
   jax_was_imported = one_cpu_device_per_core()  # before anything below imports jax
   log_to_stderr()
   config = load_config(config, overrides)
-  from transfer.run import cli  # pylint: disable=g-import-not-at-top
-  from transfer.run import experiment  # pylint: disable=g-import-not-at-top
+  from transfer.run import cli
+  from transfer.run import experiment
   cli.use_compilation_cache(cli.compilation_cache_dir(os.environ) if jax_cache else None)
   if jax_was_imported:
     warn_if_too_late()

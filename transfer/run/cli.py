@@ -76,7 +76,7 @@ class ConfigFileParser(config_flags.ConfigFileFlagParser):
       config = module.get_config(*variant)
     except UserError as e:
       raise ConfigError(f'{file}: {e}') from e
-    except Exception as e:  # pylint: disable=broad-except  (whatever a user's file raises is reported in one line)
+    except Exception as e:  # whatever a user's file raises is reported in one line
       raise ConfigError(f'config file {file!r} does not load: {failure(e, file)}') from e
     if self._lock_config and callable(getattr(config, 'lock', None)):
       config.lock()
@@ -88,8 +88,8 @@ def parse_flags(argv: list[str]) -> list[str]:
   `--config.field`, are one line naming it, not a traceback."""
   for name in flags.FLAGS:
     flag = flags.FLAGS[name]
-    if type(flag.parser) is config_flags.ConfigFileFlagParser:  # pylint: disable=unidiomatic-typecheck
-      flag.parser = ConfigFileParser(flag.parser.name, flag.parser._lock_config)  # pylint: disable=protected-access
+    if type(flag.parser) is config_flags.ConfigFileFlagParser:
+      flag.parser = ConfigFileParser(flag.parser.name, flag.parser._lock_config)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

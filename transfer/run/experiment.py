@@ -208,7 +208,7 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds=compile_seconds,
                                                     programs=programs, finished=True))
   if tensorboard:  # from the files just written; imported here: tensorboardX imports torch where that is installed
-    from transfer.report import tensorboard as tensorboard_lib  # pylint: disable=g-import-not-at-top
+    from transfer.report import tensorboard as tensorboard_lib
     tensorboard_lib.write_events(workdir)
   logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

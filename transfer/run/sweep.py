@@ -98,7 +98,7 @@ def gather(array: jax.Array) -> jax.Array:
   """The whole array on this process (on several hosts, each holds only its own devices' lanes)."""
   if jax.process_count() == 1:
     return array
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils
   return multihost_utils.process_allgather(array, tiled=True)
 
 
@@ -139,7 +139,7 @@ def compile_for(compiled: Callable, args: tuple, lanes_per_device: int):
     m = executable.memory_analysis()
     memory = Memory(m.argument_size_in_bytes + m.generated_code_size_in_bytes,
                     (m.temp_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes) / lanes_per_device)
-  except Exception:  # pylint: disable=broad-except  (not every backend has one; nothing depends on it)
+  except Exception:  # not every backend has one; nothing depends on it
     memory = None
   return executable, memory
 
@@ -152,7 +152,7 @@ def device_memory() -> tuple[float, str] | None:
   device = jax.local_devices()[0]
   try:
     stats = device.memory_stats()
-  except Exception:  # pylint: disable=broad-except  (unimplemented on some backends)
+  except Exception:  # unimplemented on some backends
     stats = None
   if stats and stats.get('bytes_limit'):
     free = stats['bytes_limit'] - stats.get('bytes_in_use', 0)
@@ -222,7 +222,7 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
       if fit < width:
         width, programs = fit, 2
         call, _ = compile_for(compiled, chunk(0, width, width), width // mesh.size)
-  except Exception as e:  # pylint: disable=broad-except  (XLA raises its own runtime error type)
+  except Exception as e:  # XLA raises its own runtime error type
     if is_out_of_memory(e):
       raise out_of_memory(name, width, mesh.size, max_lanes_per_call, e) from e
     raise
@@ -234,7 +234,7 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
     try:
       out = call(*chunk(lo, hi, width))
       out = jax.tree.map(lambda a: np.asarray(gather(a))[:hi - lo], out)  # one host transfer per chunk
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       if is_out_of_memory(e):
         raise out_of_memory(name, width, mesh.size, max_lanes_per_call, e) from e
       raise

@@ -16,7 +16,7 @@ import numpy as np
 
 def available() -> bool:
   try:
-    import torch  # noqa: F401  # pylint: disable=g-import-not-at-top
+    import torch  # noqa: F401
   except ImportError:
     return False
   return True
@@ -26,13 +26,13 @@ def cuda_device() -> str | None:
   """The name of the CUDA device torch would train on, or None (no torch, or no CUDA device it can use)."""
   if not available():
     return None
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
   return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
 def build_model(source_params: dict, *, depth: int, num_classes: int, pretrained: bool, seed: int):
   """nn.Sequential(Linear, ReLU) x depth + Linear head; backbone copied from the flax params if `pretrained`."""
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
   torch.manual_seed(seed)
   layers = []
   for i in range(depth):
@@ -52,7 +52,7 @@ def train_one(pool_x, pool_y, test_x, test_y, source_params, *, strategy, data_s
               adam_b1: float = 0.9, adam_b2: float = 0.999, adam_eps: float = 1e-8,
               device: str = 'cpu') -> tuple[float, float]:
   """One run on `device` ('cpu' or 'cuda'); returns (test accuracy, seconds spent in the training loop)."""
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
   backbone, head = build_model(source_params, depth=depth, num_classes=num_classes,
                                pretrained=strategy.pretrained, seed=seed)
   backbone, head = backbone.to(device), head.to(device)

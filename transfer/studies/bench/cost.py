@@ -94,7 +94,7 @@ def cost_figures(compiled) -> XlaCost | None:
   one dict per program in a list; some backends return nothing, or -1 for what they cannot count."""
   try:
     analysis = compiled.cost_analysis()
-  except Exception:  # pylint: disable=broad-except  (unimplemented on some backends; the analytic count stands in)
+  except Exception:  # unimplemented on some backends; the analytic count stands in
     return None
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0] if analysis else None

@@ -217,7 +217,7 @@ def lane_scaling(config, dataset, source, counts: tuple[int, ...]) -> dict[str, 
       seconds = best_time(call, 1)
       if seconds <= LONG_CALL_SECONDS and config.bench.repeats > 1:
         seconds = min(seconds, best_time(call, config.bench.repeats))
-    except Exception as e:  # pylint: disable=broad-except  (XLA raises its own runtime error type)
+    except Exception as e:  # XLA raises its own runtime error type
       if not sweep.is_out_of_memory(e):
         raise
       out[str(n)] = result.ScalingCall(skipped=f'the device ran out of memory: {str(e).strip().splitlines()[0]}')
