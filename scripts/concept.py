@@ -6,7 +6,7 @@ r"""Draws the concept figure (process, feature hierarchy, strategies) into outpu
 from absl import app
 from absl import flags
 
-from transfer.report import plots
+from transfer.report import concept
 from transfer.run import cli
 
 _OUT = flags.DEFINE_string('out', 'outputs/concept.png', 'PNG file to write; the PDF goes beside it.')
@@ -16,7 +16,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
-  for path in plots.concept_figure(_OUT.value):
+  for path in concept.figure(_OUT.value):
     print(f'wrote {path}')
 
 

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from transfer.report import concept
 from transfer.report import plots
 from transfer.report import stats
 from transfer.report import workdir
@@ -152,14 +153,14 @@ def test_every_figure_is_written_as_png_and_pdf(tmp_path):
                                            baseline='scratch'), tmp_path / 'plot.png')
   cells = [(50, 0.0, 'feature_extraction', 'fine_tuning'), (50, 1.0, 'dann', 'dann')]
   assert_png_and_pdf(plots.decision_map(cells, str(tmp_path / 'map.png')), tmp_path / 'map.png')
-  assert_png_and_pdf(plots.concept_figure(str(tmp_path / 'concept.png')), tmp_path / 'concept.png')
+  assert_png_and_pdf(concept.figure(str(tmp_path / 'concept.png')), tmp_path / 'concept.png')
   with pytest.raises(ValueError, match='.png'):
     plots.figure_paths(str(tmp_path / 'plot.svg'))
 
 
 def test_the_pdf_of_an_unchanged_figure_is_an_unchanged_file(tmp_path):
-  first = open(plots.concept_figure(str(tmp_path / 'a.png'))[1], 'rb').read()
-  second = open(plots.concept_figure(str(tmp_path / 'a.png'))[1], 'rb').read()
+  first = open(concept.figure(str(tmp_path / 'a.png'))[1], 'rb').read()
+  second = open(concept.figure(str(tmp_path / 'a.png'))[1], 'rb').read()
   assert first == second
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from transfer import io
 from transfer import types
+from transfer.report import concept
 from transfer.report import plots
 from transfer.report import stats
 from transfer.report import tables
@@ -120,4 +121,4 @@ def redraw(outputs: str) -> list[str]:
       written += redraw_workdir(workdir)
     if os.path.exists(os.path.join(workdir, 'decision.json')):
       written += write_decision_map(workdir)
-  return written + plots.concept_figure(os.path.join(outputs, 'concept.png'))
+  return written + concept.figure(os.path.join(outputs, 'concept.png'))
