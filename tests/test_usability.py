@@ -169,7 +169,7 @@ def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_
   table = experiment.run(changed, workdir).table
   assert 'renamed' in table
   with open(os.path.join(workdir, 'config.json')) as f:
-    assert f.read() == changed.to_json(indent=1)  # rewritten
+    assert f.read() == experiment.recorded_config(changed, experiment.prepare(changed)).to_json(indent=1)  # rewritten
   assert load_runs(workdir) == load_runs(smoke_run[0])
   assert open(os.path.join(workdir, 'environment.json'), 'rb').read() == environment  # nothing computed
 
