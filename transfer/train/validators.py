@@ -34,6 +34,7 @@ SIGNS = {'source_val_accuracy': 1.0, 'source_val_loss': -1.0, 'entropy': -1.0, '
          'snd': 1.0, 'dev': -1.0}
 NAMES = tuple(SIGNS)
 TARGET_SIDE = ('entropy', 'info_max', 'bnm', 'snd', 'dev')  # those that read unlabelled target inputs
+NEWTON_SCHULZ_STEPS = 40  # iterations of bnm's matrix square root (converged for eigenvalues down to ~1e-7 of the top)
 SND_TEMPERATURE = 0.05  # Saito et al.'s temperature of the neighbourhood softmax
 DOMAIN_STEPS = 100  # gradient steps of DEV's logistic-regression domain classifier
 DOMAIN_LR = 0.5  # its step size (on standardised features, where the loss is well conditioned)
@@ -62,9 +63,20 @@ def info_max(probs: jax.Array) -> jax.Array:
 
 def bnm(probs: jax.Array) -> jax.Array:
   """The nuclear norm of the (n, classes) prediction matrix over n: high when predictions are confident and
-  diverse. Computed from the eigenvalues of the small (classes, classes) Gram matrix."""
-  eigenvalues = jnp.linalg.eigvalsh(probs.T @ probs)
-  return jnp.sqrt(jnp.clip(eigenvalues, 0.0)).sum() / probs.shape[0]
+  diverse. The nuclear norm is trace(sqrt(P^T P)), the square root of the small (classes, classes) Gram matrix taken
+  by Newton-Schulz iterations (matmuls only): LAPACK's batched eigensolver, which jnp.linalg.eigvalsh calls on CPU,
+  deadlocks XLA:CPU's thread pool when two devices run it at once."""
+  gram = probs.T @ probs
+  scale = jnp.sqrt(jnp.sum(gram * gram)) + 1e-12  # the Frobenius norm: every eigenvalue of gram / scale is in [0, 1]
+  eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
+
+  def step(yz, _):
+    y, z = yz
+    t = 0.5 * (3.0 * eye - z @ y)
+    return (y @ t, t @ z), None
+
+  (root, _), _ = jax.lax.scan(step, (gram / scale, eye), None, length=NEWTON_SCHULZ_STEPS)
+  return jnp.trace(root) * jnp.sqrt(scale) / probs.shape[0]
 
 
 def snd(probs: jax.Array, temperature: float = SND_TEMPERATURE) -> jax.Array:
