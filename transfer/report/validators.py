@@ -70,7 +70,7 @@ def table(records: Sequence[dict], *, transfer: str = 'dann', baseline: str = 's
 def against_targets(records: Sequence[dict], *, transfer: str = 'dann', baseline: str = 'source_only') -> str:
   """The selected result (whole test set) at every shift above 0: `transfer` - `baseline` paired per seed under the
   workdir's validator, the same under the oracle (each cell's oracle_test_accuracy), and the share of the oracle's
-  mean gain that selection recovered."""
+  mean gain that selection recovered (n/a where the oracle's own gain is not above 0: there is nothing to recover)."""
   records = unsupervised(records)
   if not records:
     return 'no unsupervised domain-adaptation records with validator diagnostics'
@@ -79,7 +79,7 @@ def against_targets(records: Sequence[dict], *, transfer: str = 'dann', baseline
     keys = {'shift': shift}
     gain = stats.paired(records, transfer, baseline, keys)
     oracle = stats.paired(records, transfer, baseline, keys, metric='oracle_test_accuracy')
-    share = gain[0] / oracle[0] if oracle[0] > 0 else float('nan')
+    share = gain[0] / oracle[0] if oracle[1] > 0 else float('nan')
     rows.append([f'{shift:g}', tables.fmt(gain, signed=True), tables.fmt(oracle, signed=True),
                  'n/a' if np.isnan(share) else f'{share:.0%}'])
   default = records[0].get('validator')
