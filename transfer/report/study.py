@@ -14,8 +14,9 @@ from transfer.data import digits as digits_lib
 from transfer.train import optim
 from transfer.train import lane_data
 
+# What the claims read.
 EXPERIMENTS = ('strategies', 'lr_multiplier', 'domain_shift', 'gradual_unfreezing', 'domain_adaptation_semi',
-               'strategies_digits', 'layer_transfer', 'layer_transfer_digits')  # what the claims read
+               'domain_adaptation_digits', 'strategies_digits', 'layer_transfer', 'layer_transfer_digits')
 
 
 def load_results(outputs: str, suffix: str = '') -> claims.Results:
