@@ -61,11 +61,6 @@ def is_in(name: str, fields: Sequence[str]) -> bool:
   return any(name == f or name.startswith(f'{f}.') for f in fields)
 
 
-def is_in_any(name: str, flat: dict) -> bool:
-  """Whether the dotted field `name`, or a field inside it, is among the keys of the flattened config `flat`."""
-  return any(key == name or key.startswith(f'{name}.') for key in flat)
-
-
 def grows(old, new) -> bool:
   """Whether a grid field's `new` value holds its `old` one: a count at least as large, a superset of values."""
   if isinstance(old, int) and isinstance(new, int) and not isinstance(old, bool):
@@ -86,7 +81,8 @@ def config_changes(old: dict, new: dict) -> tuple[list[str], list[str], list[str
   that `old` lacks reads as its value there."""
   refused, grown, free = [], [], []
   old_flat, new_flat = flat_items(old), flat_items(new)
-  old_flat = {**flat_items({k: v for k, v in ADDED.items() if not is_in_any(k, old_flat)}), **old_flat}
+  absent = {k: v for k, v in ADDED.items() if not any(is_in(key, (k,)) for key in old_flat)}
+  old_flat = {**flat_items(absent), **old_flat}
   for name in differing_fields(old_flat, new_flat):
     before, after = old_flat.get(name), new_flat.get(name)
     if is_in(name, PRESENTATION):
