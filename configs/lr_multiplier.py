@@ -18,6 +18,7 @@ from configs import common
 
 def get_config(arg: str | None = None):
   c = common.base('lr_multiplier')
+  c.seeds = 30  # the claims' paired tests need about 30 seeds for 80% power at their effects (REPORT.md)
   c.strategies = ('fine_tuning', 'feature_extraction', 'scratch')
   c.lr_mults = (0.0, 0.01, 0.1, 0.5, 1.0, 3.0)  # the study's 0.01-1.0, plus 0 (= frozen) and 3 (above the head)
   c.data_sizes = (100, 1000)  # little and moderate target data

@@ -23,6 +23,7 @@ from configs import common
 
 def get_config(arg: str | None = None):
   c = common.base('strategies')
+  c.seeds = 30  # the claims' paired tests need about 30 seeds for 80% power at their effects (REPORT.md)
   c.strategies = ('fine_tuning', 'feature_extraction', 'lp_ft', 'l2_sp', 'scratch')
   c.data_sizes = (50, 100, 500, 1000, 10_000)  # the study's sizes plus one where scratch catches up
   c.shifts = (0.0,)  # same domain: the study's setting
@@ -33,6 +34,7 @@ def get_config(arg: str | None = None):
   c.report.log_x = True
 
   def digits(c):
+    c.seeds = 10  # the CNN's runs cost about ten times the MLP's: digits stays at 10 seeds (its claims say so)
     c.data_sizes = (25, 50, 100, 250)  # of the 496 labelled images of 5-9; from 21 one validation image is certain
 
   def smoke(c):
