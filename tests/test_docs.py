@@ -17,11 +17,29 @@ def test_readme_embeds_the_main_result():
 
 
 @pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
-def test_embedded_tables_are_copied_from_committed_outputs(page):
+def test_embedded_tables_and_texts_are_copied_from_committed_outputs(page):
+  from transfer.report import pages
   for target, table in BLOCK.findall(page.read_text()):
     path = target.partition('#')[0]
     assert table.strip() in (REPO / path).read_text(), (f'{page.name}: table differs from {path}; run python -m '
                                                         'scripts.report to copy it from there')
+  text = page.read_text()
+  assert pages.refresh(text, lambda path: (REPO / path).read_text()) == text, (
+      f'{page.name}: an embedded block differs from its file; run python -m scripts.report')
+
+
+CI = re.compile(r'[+-]?\d+\.\d+ \[[+-]?\d+\.\d+, [+-]?\d+\.\d+\]')
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_every_interval_quoted_in_prose_is_in_a_committed_output(page):
+  """A 'mean [low, high]' written in a page's prose (outside embedded blocks) is copied from a committed output:
+  the same digits appear in some outputs/**/*.md file."""
+  from transfer.report import pages
+  prose = pages.TEXT.sub('', pages.BLOCK.sub('', page.read_text()))
+  outputs = '\n'.join(p.read_text() for p in (REPO / 'outputs').rglob('*.md'))
+  missing = [q for q in CI.findall(prose) if q not in outputs and q.replace('+', '') not in outputs.replace('+', '')]
+  assert not missing, f'{page.name} quotes intervals no committed output holds: {missing}'
 
 
 @pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
@@ -53,5 +71,10 @@ def test_refreshing_a_page_copies_each_block_from_its_file_and_nothing_else():
   assert refreshed == ('intro\n<!-- table: a.md -->\n| new |\n|---|\n<!-- /table -->\nmiddle\n'
                        '<!-- table: b.md#2 -->\n| b2 |\n|---|\n<!-- /table -->\nend\n')
   assert pages.refresh(refreshed, files.__getitem__) == refreshed
+  text = {'f.md': '# f\n\n## one\n\n- first\n\n## two\n- second\n'}
+  assert pages.refresh('a\n<!-- text: f.md#one -->\nold\n<!-- /text -->\nb\n', text.__getitem__) == (
+      'a\n<!-- text: f.md#one -->\n- first\n<!-- /text -->\nb\n')
+  with pytest.raises(ValueError, match="no section '## three'"):
+    pages.refresh('<!-- text: f.md#three -->\n<!-- /text -->\n', text.__getitem__)
   with pytest.raises(ValueError, match='b.md has 2 markdown table'):
     pages.refresh('<!-- table: b.md#3 -->\n<!-- /table -->\n', files.__getitem__)

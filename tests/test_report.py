@@ -34,7 +34,7 @@ def shift_runs(gain_by_shift):
     ({0.0: 0.05, 0.5: 0.05, 3.0: 0.0}, verdicts.PARTLY),  # above shift 3, not above shift 0
 ])
 def test_helps_most_at_small_shift_needs_a_larger_gain_at_0_5_not_a_larger_point_estimate(gains, verdict):
-  found, evidence = claims.helps_most_at_small_shift(shift_runs(gains))
+  found, evidence, _ = claims.helps_most_at_small_shift(shift_runs(gains))
   assert found == verdict and 'gain(0.5) - gain(0)' in evidence and 'gain(0.5) - gain(3)' in evidence
 
 
@@ -55,7 +55,7 @@ def test_no_gain_without_shift_needs_equivalence_not_just_no_significance(gain, 
                          [(0.0, verdicts.HOLDS), (-0.05, verdicts.HOLDS), (0.05, verdicts.FAILS)])
 def test_benefit_vanishes_allows_a_reversal_and_says_so(large_gain, verdict):
   runs = shift_runs({0.0: 0.05, 2.0: large_gain, 3.0: large_gain})
-  found, evidence = claims.benefit_vanishes_at_large_shift(runs)
+  found, evidence, _ = claims.benefit_vanishes_at_large_shift(runs)
   assert found == verdict and ('reverses (negative transfer) at shift 2, 3' in evidence) == (large_gain < 0)
 
 
@@ -89,3 +89,33 @@ def test_layer_findings_call_a_group_specific_only_when_copying_it_frozen_hurts(
                                                  ('3', 'layer_2', 'specific to the source')]
   assert rows[2][4].startswith('-0.100')  # AnB - BnB at k = 3
   assert rows[2][6].startswith('+0.000')  # BnB(3) - BnB(0): no co-adaptation drop
+
+
+def test_lp_ft_selected_inside_its_probe_phase_is_counted_as_such():
+  steps = [100, 500, 501, 1000]  # the probe phase is the first round(0.5 * 1000) = 500 steps
+  runs = [dict(strategy='lp_ft', seed=s, data_size=50, selected={'step': step}) for s, step in enumerate(steps)]
+  config = {'experiment': 'strategies', 'data_sizes': [50], 'steps': 1000, 'probe_fraction': 0.5}
+  note = study.probe_phase_note(claims.Experiment(config, runs))
+  assert 'step <= 500 of 1,000' in note and '2 of 4 runs at n = 50' in note
+  assert study.probe_phase_note(claims.Experiment(config, [dict(r, strategy='fine_tuning') for r in runs])) == ''
+
+
+def test_the_step_budgets_of_both_protocols_are_stated_side_by_side():
+  def e(mode, steps):
+    return claims.Experiment({'experiment': 'x', 'steps': steps, 'data': {'name': 'synthetic'},
+                              'selection': {'mode': mode, 'eval_every': steps // 10}}, [])
+  table = study.budgets_table({'x': e('search', 300)}, {'x': e('fixed', 500)})
+  assert '| x | 300 (evaluated every 30; the best evaluation counts) | 500 (the last step counts) |' in table
+
+
+def test_findings_say_where_transfer_helps_from_the_paired_tests_not_from_text():
+  from transfer.report import findings
+  e = shift_runs({0.0: 0.1, 0.5: 0.1, 2.0: -0.1})
+  runs = [dict(r, val_size=20, oracle_test_accuracy=r['test_accuracy'] + 0.01) for r in e.records]
+  e = claims.Experiment({**e.config, 'selection': {'val_fraction': 0.2}}, runs)
+  flipped = claims.Experiment(e.config, [dict(r, test_accuracy=1 - r['test_accuracy']) for r in runs])
+  text = '\n'.join(findings.domain_shift(e, None))
+  assert '5 seeds, 100 labelled target examples per run, of which 20-20 validate' in text
+  assert 'at +0.100 at shift 0 and +0.100 at 0.5.' in text and '-0.100' in text and '(lower)' in text
+  flipped_text = '\n'.join(findings.domain_shift(flipped, None))  # fine-tuning now loses wherever it won
+  assert 'at +0.100 at shift 2.' in flipped_text and 'frozen features' not in flipped_text

@@ -60,7 +60,7 @@ def test_a_setting_against_itself_is_untestable_and_does_not_dilute_the_family()
   assert 0.025 < marginal.p_difference < 0.05  # significant alone, not in a Holm family of two
   assert stats.outcomes([marginal, same]) == [stats.HIGHER, stats.UNTESTABLE]
   assert stats.outcomes([marginal, marginal])[0] == stats.INCONCLUSIVE
-  verdict, evidence = verdicts.judge([verdicts.Expect(same, verdicts.DIFFERENT_HIGHER)])
+  verdict, evidence, _ = verdicts.judge([verdicts.Expect(same, verdicts.DIFFERENT_HIGHER)])
   assert verdict == verdicts.UNCLEAR and '1 untestable, left out' in evidence and 'same numbers' in evidence
 
 
@@ -129,13 +129,13 @@ def test_an_equivalence_at_the_largest_size_alone_does_not_fail_the_claim():
   for r in noisy.records:  # scratch scattered at the small sizes: nothing decided there
     if r['strategy'] == 'scratch' and r['data_size'] < 1000:
       r['test_accuracy'] += 0.2 * NOISE[40 + r['data_size'] // 50, r['seed']]
-  verdict, evidence = claims.scratch_needs_more_data(noisy)
+  verdict, evidence, _ = claims.scratch_needs_more_data(noisy)
   assert verdict == verdicts.UNCLEAR and 'n=1000: scratch - fine_tuning' in evidence and '(equivalent: for' in evidence
 
 
 def test_feature_extraction_beating_scratch_alone_does_not_make_its_claim_partly_true():
   e = strategies_runs({50: -0.1, 100: -0.1}, fe_gap={50: 0.01, 100: 0.0})  # FE vs FT: wide, unresolved
-  verdict, evidence = claims.feature_extraction_wins_small(e)
+  verdict, evidence, _ = claims.feature_extraction_wins_small(e)
   assert verdict == verdicts.UNCLEAR and '2 for, 0 against, 2 neither' in evidence
 
 
@@ -157,7 +157,7 @@ def gradual_runs(accuracy_gap, forgetting_gap):
     (0.0, 0.0, verdicts.FAILS),
 ])
 def test_gradual_unfreezing_is_judged_on_accuracy_and_forgetting_together(accuracy, forgetting, verdict):
-  found, evidence = claims.gradual_unfreezing_beats_fine_tuning(gradual_runs(accuracy, forgetting))
+  found, evidence, _ = claims.gradual_unfreezing_beats_fine_tuning(gradual_runs(accuracy, forgetting))
   assert found == verdict and 'of 6 tests' in evidence
 
 
@@ -178,10 +178,10 @@ AHEAD = {50: -0.1, 100: -0.1, 10000: 0.0}  # scratch - fine-tuning: transfer ahe
     ({50: 0.1, 100: 0.1, 10000: 0.0}, {0.0: -0.05, 0.5: -0.05, 1.0: 0.0, 3.0: -0.05}, verdicts.FAILS),
 ])
 def test_transfer_first_reads_every_size_and_every_shift(scratch_gaps, gains, verdict):
-  found, evidence = claims.transfer_first(strategies_runs(scratch_gaps), shift_runs(gains))
+  found, evidence, _ = claims.transfer_first(strategies_runs(scratch_gaps), shift_runs(gains))
   assert found == verdict and 'of 7 tests' in evidence and 'domain_shift, n=100, shift 3' in evidence
   missing = claims.check_all({'domain_shift': shift_runs(gains)})[-1][1][claims.SYNTHETIC]
-  assert missing == (verdicts.MISSING, 'run strategies')
+  assert missing == verdicts.missing('run strategies')
 
 
 @pytest.mark.parametrize('gains, verdict', [
@@ -189,7 +189,7 @@ def test_transfer_first_reads_every_size_and_every_shift(scratch_gaps, gains, ve
     ({0.0: 0.1, 0.5: 0.1, 3.0: 0.0}, verdicts.PARTLY),  # equal to shift 0 (against), above shift 3 (for)
 ])
 def test_helps_most_at_small_shift_compares_with_every_other_shift(gains, verdict):
-  found, evidence = claims.helps_most_at_small_shift(shift_runs(gains))
+  found, evidence, _ = claims.helps_most_at_small_shift(shift_runs(gains))
   assert found == verdict and 'gain(0.5) - gain(0)' in evidence and 'gain(0.5) - gain(3)' in evidence
 
 
@@ -219,7 +219,7 @@ def self_comparisons(evidence):
 
 def test_the_picked_multiplier_is_never_compared_with_itself():
   e = lr_runs(PEAKED)
-  verdict, evidence = claims.low_lr_underfits(e)  # x0.01 is the best: the old reading compared it with itself
+  verdict, evidence, _ = claims.low_lr_underfits(e)  # x0.01 is the best: the old reading compared it with itself
   assert not self_comparisons(evidence)
   assert 'lr_mult 0.01 - best higher (x0.1)' in evidence and '(higher: against' in evidence
   assert verdict == verdicts.FAILS
@@ -274,10 +274,10 @@ def test_every_test_shows_its_power_and_an_inconclusive_one_its_seeds_needed():
   t = stats.Test('wide', differences, margin=0.02)
   assert t.mde == pytest.approx(stats.minimum_detectable_effect(float(np.std(differences, ddof=1)), SEEDS))
   assert t.seeds_needed == stats.seeds_needed(float(np.mean(differences)), float(np.std(differences, ddof=1)))
-  _, evidence = verdicts.judge([verdicts.Expect(t, verdicts.DIFFERENT_HIGHER)])
+  evidence = verdicts.judge([verdicts.Expect(t, verdicts.DIFFERENT_HIGHER)]).evidence
   assert 10 < t.seeds_needed < 100 and f'(inconclusive; MDE {t.mde:.3f}, needs ~{t.seeds_needed:,} seeds)' in evidence
   decided = stats.Test('clear', tuple(0.1 + 0.01 * NOISE[5]), margin=0.02)
-  _, evidence = verdicts.judge([verdicts.Expect(decided, verdicts.DIFFERENT_HIGHER)])
+  evidence = verdicts.judge([verdicts.Expect(decided, verdicts.DIFFERENT_HIGHER)]).evidence
   assert f'(higher: for; MDE {decided.mde:.3f})' in evidence and 'needs' not in evidence
 
 
@@ -285,3 +285,24 @@ def test_the_claims_section_says_how_verdicts_and_power_are_read():
   text = study.claims_intro({'domain_shift': shift_runs({0.0: 0.1})})
   assert 'minimum detectable effect' in text and 'seeds needed' in text and 'margin' in text
   assert '(`report.margin`: 0.02)' in text
+
+
+# The fixed protocol's verdict beside the selected one.
+
+
+def reading(level, spread, row):
+  """A one-test claim read as `verdicts.judge` reads it: 'holds' (a predicted difference found) or not."""
+  return verdicts.judge([verdicts.Expect(stats.Test('a - b', tuple(level + spread * NOISE[row]), margin=0.02),
+                                         verdicts.DIFFERENT_HIGHER)])
+
+
+def test_a_different_verdict_is_changed_only_where_the_estimates_lie_beyond_each_others_cis():
+  selected = reading(0.05, 0.01, 5)  # decided: higher
+  precise_elsewhere = reading(0.04, 0.08, 6)  # about the same mean, too noisy to decide
+  far = reading(-0.05, 0.01, 7)  # decided the other way
+  assert selected.verdict == verdicts.HOLDS and precise_elsewhere.verdict != verdicts.HOLDS != far.verdict
+  assert not verdicts.changed(selected, precise_elsewhere)
+  assert verdicts.changed(selected, far) and verdicts.changed(far, selected)
+  assert study.fixed_verdict(selected, selected) == 'same'
+  assert study.fixed_verdict(selected, precise_elsewhere) == f'{precise_elsewhere.verdict} (CIs overlap)'
+  assert study.fixed_verdict(selected, far) == f'{far.verdict} (changed)'

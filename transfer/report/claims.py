@@ -111,7 +111,7 @@ def scratch_needs_more_data(e: Experiment):
   sizes = labelled_sizes(e)
   small = [n for n in sizes[:-1] if n <= LITTLE_DATA]
   if not small:
-    return verdicts.MISSING, f'no size up to {LITTLE_DATA} below the largest ({sizes})'
+    return verdicts.missing(f'no size up to {LITTLE_DATA} below the largest ({sizes})')
   label = lambda n: f'n={n}: scratch - fine_tuning'
   return verdicts.judge(
       [verdicts.Expect(compare(e, label(n), 'scratch', 'fine_tuning', data_size=n), verdicts.DIFFERENT_LOWER)
@@ -274,7 +274,7 @@ def lp_ft_holds_up_out_of_distribution(e: Experiment):
   """Trained at shift 0, tested at every other shift: LP-FT - fine-tuning higher (Kumar et al. 2022's advantage)."""
   shifts = [s for s in e.config.get('ood_shifts') or e.config['shifts'] if s > 0]
   if not shifts:
-    return verdicts.MISSING, 'the experiment tests no other shift (config.ood_shifts)'
+    return verdicts.missing('the experiment tests no other shift (config.ood_shifts)')
   tests = []
   for n in labelled_sizes(e):
     for s in shifts:
@@ -345,8 +345,8 @@ CLAIMS = (
 SOURCES = (SYNTHETIC, DIGITS)
 
 
-def check_all(results: Results) -> list[tuple[Claim, dict[str, tuple[str, str]]]]:
-  """Per claim, per data source: (verdict, evidence); 'not measured' where one of its experiments has no results."""
+def check_all(results: Results) -> list[tuple[Claim, dict[str, verdicts.Verdict]]]:
+  """Per claim, per data source: its Verdict; 'not measured' where one of its experiments has no results."""
   out = []
   for claim in CLAIMS:
     found = {}
@@ -356,7 +356,7 @@ def check_all(results: Results) -> list[tuple[Claim, dict[str, tuple[str, str]]]
       if names and not missing:
         found[source] = claim.check(*(results[name] for name in names))
       else:
-        found[source] = (verdicts.MISSING, f'run {", ".join(missing) or "(none here)"}')
+        found[source] = verdicts.missing(f'run {", ".join(missing) or "(none here)"}')
     out.append((claim, found))
   return out
 

@@ -8,7 +8,13 @@ A page embeds a result as
 
 and `refresh` rewrites every such block with the named file's first markdown table (`PATH#k`: its k-th), so a
 regenerated result reaches the README and docs/ by the same command that regenerated it (`python -m scripts.report`);
-tests/test_docs.py checks that no block differs from its file.
+tests/test_docs.py checks that no block differs from its file. Results in words are embedded the same way, as
+
+    <!-- text: outputs/findings.md#domain-shift -->
+    ...the section's text...
+    <!-- /text -->
+
+which copies the body of the file's section `## domain-shift` (up to its next `## ` heading).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from transfer import io
 
 BLOCK = re.compile(r'(<!-- table: (\S+) -->\n)(.*?)(<!-- /table -->)', re.S)
+TEXT = re.compile(r'(<!-- text: (\S+) -->\n)(.*?)(<!-- /text -->)', re.S)
 
 
 def markdown_tables(text: str) -> list[str]:
@@ -44,9 +51,26 @@ def embedded(target: str, read: Callable[[str], str]) -> str:
   return found[index]
 
 
+def section(target: str, read: Callable[[str], str]) -> str:
+  """The body of the section `path#name` names: the lines after its `## name` heading, up to the next `## `."""
+  path, _, name = target.partition('#')
+  lines = read(path).splitlines()
+  heading = f'## {name}'
+  if heading not in lines:
+    raise ValueError(f'{path} has no section {heading!r}; a page asks for it')
+  body = []
+  for line in lines[lines.index(heading) + 1:]:
+    if line.startswith('## '):
+      break
+    body.append(line)
+  return '\n'.join(body).strip('\n')
+
+
 def refresh(page: str, read: Callable[[str], str]) -> str:
-  """`page` with every embedded block's body replaced by the table it names, read from its file by `read`."""
-  return BLOCK.sub(lambda m: m.group(1) + embedded(m.group(2), read) + '\n' + m.group(4), page)
+  """`page` with every embedded block's body replaced by the table or section it names, read from its file by
+  `read`."""
+  page = BLOCK.sub(lambda m: m.group(1) + embedded(m.group(2), read) + '\n' + m.group(4), page)
+  return TEXT.sub(lambda m: m.group(1) + section(m.group(2), read) + '\n' + m.group(4), page)
 
 
 def pages(root: str) -> list[str]:

@@ -287,43 +287,57 @@ def comparison_plot(panels: list[stats.Panel], path: str, *, title: str, axis_la
                 path)
 
 
-def curves_figure(columns: Sequence[tuple[float, dict[str, dict[str, np.ndarray]]]], *, title: str, axis: str,
-                  fixed: dict):
-  """Accuracy against training step: one column per value of the report axis, one colour per strategy, test
-  accuracy solid and validation accuracy dashed (each the mean over seeds of the selected candidate's curve), and
-  the mean selected step marked on the test curve."""
-  fig, axes = plt.subplots(1, len(columns), figsize=(0.6 + 2.9 * len(columns), 3.3), sharey=True, squeeze=False,
+CURVE_COLUMNS = 3  # learning-curve panels per row: about 7 inches wide, a two-column paper's full width
+
+
+def curves_figure(panels: Sequence[tuple[dict, Sequence[tuple[float, dict[str, dict[str, np.ndarray]]]]]], *,
+                  title: str, axis: str):
+  """Accuracy against training step as a grid: for each setting of the other grid keys the table reports (`panels`:
+  its fixed keys and its columns), one panel per value of the report axis, at most CURVE_COLUMNS to a row; one
+  colour per strategy, test accuracy solid and validation accuracy dashed (each the mean over seeds of the selected
+  candidate's curve), the mean selected step marked on the test curve."""
+  cells = [(fixed, value, by_strategy) for fixed, columns in panels for value, by_strategy in columns]
+  per_panel = max(len(columns) for _, columns in panels)
+  ncols = min(CURVE_COLUMNS, per_panel)
+  rows_per_panel = -(-per_panel // ncols)
+  nrows = rows_per_panel * len(panels)
+  fig, axes = plt.subplots(nrows, ncols, figsize=(0.5 + 2.3 * ncols, 0.9 + 2.0 * nrows), sharey=True, squeeze=False,
                            layout='constrained')
-  names = list(dict.fromkeys(name for _, by_strategy in columns for name in by_strategy))
-  for ax, (value, by_strategy) in zip(axes[0], columns):
-    for name, c in by_strategy.items():
-      st = style(name)
-      ax.plot(c['step'], c['test_accuracy'], color=st.colour, lw=1.4, linestyle='-')
-      if np.isfinite(c['val_accuracy']).any():
-        ax.plot(c['step'], c['val_accuracy'], color=st.colour, lw=1.0, linestyle='--', alpha=0.8)
-      chosen = np.interp(c['selected_step'], c['step'], c['test_accuracy'])
-      ax.plot(c['selected_step'], chosen, marker=st.marker, color=st.colour, markersize=6, markeredgecolor='white',
-              markeredgewidth=0.6, linestyle='none')
-    ax.set(title=fixed_title({axis: value}), xlabel='training step')
-    ax.grid(alpha=0.25)
-  axes[0][0].set_ylabel('accuracy')
+  for ax in axes.flat:
+    ax.set_visible(False)
+  names = list(dict.fromkeys(name for *_, by_strategy in cells for name in by_strategy))
+  for p, (fixed, columns) in enumerate(panels):
+    for k, (value, by_strategy) in enumerate(columns):
+      ax = axes[p * rows_per_panel + k // ncols][k % ncols]
+      ax.set_visible(True)
+      for name, c in by_strategy.items():
+        st = style(name)
+        ax.plot(c['step'], c['test_accuracy'], color=st.colour, lw=1.4, linestyle='-')
+        if np.isfinite(c['val_accuracy']).any():
+          ax.plot(c['step'], c['val_accuracy'], color=st.colour, lw=1.0, linestyle='--', alpha=0.8)
+        chosen = np.interp(c['selected_step'], c['step'], c['test_accuracy'])
+        ax.plot(c['selected_step'], chosen, marker=st.marker, color=st.colour, markersize=6,
+                markeredgecolor='white', markeredgewidth=0.6, linestyle='none')
+      ax.set_title(fixed_title({**{key: v for key, v in fixed.items() if v is not None}, axis: value}), fontsize=8)
+      ax.set_xlabel('training step', fontsize=8)
+      ax.grid(alpha=0.25)
+      if k % ncols == 0:
+        ax.set_ylabel('accuracy')
   handles = legend_handles(names) + [
       lines.Line2D([], [], color='0.3', lw=1.4, linestyle='-', label='test'),
       lines.Line2D([], [], color='0.3', lw=1.0, linestyle='--', label='validation'),
       lines.Line2D([], [], color='0.3', marker='o', linestyle='none', label='mean selected step')]
-  width = 0.6 + 2.9 * len(columns)
+  width = 0.5 + 2.3 * ncols
   fig.legend(handles=handles, loc='outside lower center', ncols=legend_columns([h.get_label() for h in handles],
                                                                               width), frameon=False)
-  context = fixed_title({k: v for k, v in fixed.items() if v is not None})
-  fig.suptitle(f'{readable_title(title)}: learning curves of the selected candidates\n'
-               f'mean over seeds{", " + context if context else ""}')
+  fig.suptitle(f'{readable_title(title)}: learning curves of the selected candidates, mean over seeds')
   return fig
 
 
-def curves_plot(columns, path: str, *, title: str, axis: str, fixed: dict) -> list[str]:
+def curves_plot(panels, path: str, *, title: str, axis: str) -> list[str]:
   """Writes the learning-curves figure to `path` (a PNG) and the PDF beside it; returns both paths."""
   with plt.rc_context(RC):
-    return save(curves_figure(columns, title=title, axis=axis, fixed=fixed), path)
+    return save(curves_figure(panels, title=title, axis=axis), path)
 
 
 def boundaries_figure(panels: Sequence[dict], *, title: str):

@@ -7,6 +7,7 @@ import os
 from transfer import io
 from transfer.report import adaptation
 from transfer.report import claims
+from transfer.report import findings
 from transfer.report import stats
 from transfer.report import tables
 from transfer.report import verdicts
@@ -73,6 +74,34 @@ def strategies_table(e: claims.Experiment | None) -> str:
   header = (['Target Data Size'] + [f'{s} ({who})' for s in ('Feature Extraction', 'Fine-tuning', 'From Scratch')
                                     for who in ('original', 'ours')] + [f'{s} (ours)' for s in extra])
   return tables.markdown_table(header, rows)
+
+
+def probe_phase_note(e: claims.Experiment | None) -> str:
+  """How often LP-FT's selected step falls inside its linear-probe phase (the first round(probe_fraction * steps)
+  steps, when the backbone has not moved yet): such a run is reported as LP-FT but is a linear probe."""
+  if not e or not any(r['strategy'] == 'lp_ft' for r in e.records):
+    return ''
+  probe = round(e.config['probe_fraction'] * e.config['steps'])
+  counts = []
+  for n in sorted(e.config['data_sizes']):
+    mine = [r for r in e.records if r['strategy'] == 'lp_ft' and r['data_size'] == n and r.get('selected')]
+    inside = sum(r['selected']['step'] <= probe for r in mine)
+    counts.append(f'{inside} of {len(mine)} runs at n = {n:,}')
+  return (f'LP-FT\'s selected step lies inside its linear-probe phase (step <= {probe:,} of {e.config["steps"]:,}, '
+          f'the backbone not yet trained; such a result is a linear probe\'s) in {", ".join(counts)}.')
+
+
+def budgets_table(results: claims.Results, fixed: claims.Results) -> str:
+  """Each experiment's target step budget under both protocols: the search's budget (selection may stop at any
+  evaluation) against the fixed protocol's (its last step counts)."""
+  rows = []
+  for name, e in results.items():
+    if e.config.get('selection', {}).get('mode') != 'search' or e.config['data'].get('name') != 'synthetic':
+      continue
+    twin = fixed.get(name)
+    rows.append([name, f'{e.config["steps"]:,} (evaluated every {e.config["selection"]["eval_every"]:,}; the best '
+                 'evaluation counts)', f'{twin.config["steps"]:,} (the last step counts)' if twin else 'not run'])
+  return tables.markdown_table(['experiment', 'search: steps', 'fixed setting: steps'], rows)
 
 
 def lr_table(e: claims.Experiment | None) -> str:
@@ -156,11 +185,15 @@ def decision_summary(outputs: str) -> str:
                                  '[decision/decision_map.png](decision/decision_map.png).'])
 
 
-def fixed_verdict(verdict: str, fixed: str) -> str:
-  """The fixed protocol's verdict beside the selected one: the same, or what it was."""
-  if fixed == verdicts.MISSING:
-    return fixed
-  return 'same' if fixed == verdict else f'{fixed} (changed)'
+def fixed_verdict(selected: verdicts.Verdict, fixed: verdicts.Verdict) -> str:
+  """The fixed protocol's verdict beside the selected one: 'same'; the other verdict marked '(changed)' where the
+  two protocols' estimates of one of the claim's tests lie beyond each other's 95% CIs (`verdicts.changed`); or
+  marked '(CIs overlap)' where the verdicts differ only in precision."""
+  if fixed.verdict == verdicts.MISSING:
+    return fixed.verdict
+  if fixed.verdict == selected.verdict:
+    return 'same'
+  return f'{fixed.verdict} ({"changed" if verdicts.changed(selected, fixed) else "CIs overlap"})'
 
 
 def claims_table(results: claims.Results, fixed: claims.Results) -> str:
@@ -169,9 +202,9 @@ def claims_table(results: claims.Results, fixed: claims.Results) -> str:
   rows = []
   for i, ((claim, found), (_, fixed_found)) in enumerate(zip(claims.check_all(results), claims.check_all(fixed)), 1):
     synthetic, digits = found[claims.SYNTHETIC], found[claims.DIGITS]
-    evidence = synthetic[1] if synthetic[0] != verdicts.MISSING else digits[1]
-    rows.append([str(i), claim.text, f'**{synthetic[0]}**', f'**{digits[0]}**',
-                 fixed_verdict(synthetic[0], fixed_found[claims.SYNTHETIC][0]), evidence])
+    evidence = synthetic.evidence if synthetic.verdict != verdicts.MISSING else digits.evidence
+    rows.append([str(i), claim.text, f'**{synthetic.verdict}**', f'**{digits.verdict}**',
+                 fixed_verdict(synthetic, fixed_found[claims.SYNTHETIC]), evidence])
   return tables.markdown_table(['#', "The original study's claim", 'Synthetic', 'Digits',
                                 'Synthetic, fixed setting', 'Our numbers (validation-selected, synthetic where run; '
                                 'paired 95% CI over seeds, each test\'s reading and its stance towards the claim, '
@@ -329,7 +362,7 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
   """REPORT.md's text; the sections beyond the original study read their workdirs under `outputs` (None: not run)."""
   parts = [INTRO, setup(results['domain_shift'].config if 'domain_shift' in results else None), '',
            '## Experiment 1: strategies by target data size (shift 0)',
-           strategies_table(results.get('strategies')), '',
+           strategies_table(results.get('strategies')), '', probe_phase_note(results.get('strategies')), '',
            '## Experiment 2: fine-tuning accuracy by feature-LR multiplier',
            'The original study does not state its target size; ours are at 100 and 1000 examples, at shift 0 and at '
            'shift 1 (where the backbone has something to adapt). Multiplier 0 is feature extraction.', '',
@@ -358,6 +391,10 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
            *adaptation.section(results.get('domain_adaptation_semi'), outputs),
            '## The decision framework as an advisor, scored on held-out seeds', decision, '',
            "## The original study's claims, checked", claims_intro(results), '', claims_table(results, fixed or {}), '',
+           'The two protocols do not train equally long: the search\'s budget follows the largest data size '
+           '(`configs/common.py: budget`) and selection stops at any evaluation, '
+           'the fixed protocol trains its own fixed number of steps (`use_fixed`). Per synthetic experiment:', '',
+           budgets_table(results, fixed or {}), '',
            extensions_intro(outputs), '',
            "### Experiment 1 on scikit-learn's digits (source 0-4, target 5-9, CNN backbone)", '',
            workdir_tables(outputs, 'strategies_digits'), '',
@@ -371,22 +408,25 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
 def verdicts_table(results: claims.Results, fixed: claims.Results) -> str:
   """The short form for the README: claim, verdicts per data source, and the fixed protocol's on synthetic data (the
   numbers are in REPORT.md)."""
-  rows = [[claim.text, f'**{found[claims.SYNTHETIC][0]}**', f'**{found[claims.DIGITS][0]}**',
-           fixed_verdict(found[claims.SYNTHETIC][0], fixed_found[claims.SYNTHETIC][0])]
+  rows = [[claim.text, f'**{found[claims.SYNTHETIC].verdict}**', f'**{found[claims.DIGITS].verdict}**',
+           fixed_verdict(found[claims.SYNTHETIC], fixed_found[claims.SYNTHETIC])]
           for (claim, found), (_, fixed_found) in zip(claims.check_all(results), claims.check_all(fixed))]
   return tables.markdown_table(["The original study's claim", 'Synthetic', 'Digits', 'Synthetic, fixed setting'],
                                rows)
 
 
 def texts(outputs: str) -> dict[str, str]:
-  """REPORT.md's and claims.md's text (file name -> text), a pure function of the workdirs under `outputs`."""
+  """REPORT.md's, claims.md's and findings.md's text (file name -> text), a pure function of the workdirs under
+  `outputs`."""
   results, fixed = load_results(outputs), load_results(outputs, '_fixed')
   return {'REPORT.md': render(results, decision_summary(outputs), outputs, fixed),
-          'claims.md': verdicts_table(results, fixed) + '\n'}
+          'claims.md': verdicts_table(results, fixed) + '\n',
+          'findings.md': findings.render(results, fixed)}
 
 
 def write(outputs: str) -> list[str]:
-  """Writes `<outputs>/REPORT.md` and `<outputs>/claims.md` (the verdicts alone); returns their paths."""
+  """Writes `<outputs>/REPORT.md`, `claims.md` (the verdicts alone) and `findings.md` (results in words); returns
+  their paths."""
   paths = []
   for name, text in texts(outputs).items():
     paths.append(os.path.join(outputs, name))

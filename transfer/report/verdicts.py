@@ -72,6 +72,35 @@ class Expect(NamedTuple):
   want: Prediction
 
 
+class Verdict(NamedTuple):
+  """A claim's reading on one data source: the verdict, the evidence line behind it, and the tests it read."""
+
+  verdict: str
+  evidence: str
+  tests: tuple[stats.Test, ...] = ()
+
+
+def missing(reason: str) -> Verdict:
+  """The reading of a claim no test of which could be formed, and why."""
+  return Verdict(MISSING, reason)
+
+
+def disjoint(a: stats.Test, b: stats.Test) -> bool:
+  """Whether two estimates of the same difference lie beyond each other's 95% CIs (the intervals do not overlap)."""
+  (_, lo_a, hi_a), (_, lo_b, hi_b) = a.interval, b.interval
+  return bool(lo_a > hi_b or lo_b > hi_a)
+
+
+def changed(one: Verdict, other: Verdict) -> bool:
+  """Whether `other` reads a claim differently from `one` *beyond noise*: the verdicts differ and at least one of the
+  claim's tests (the same check, so the same tests in the same order) has estimates whose 95% CIs do not overlap. A
+  verdict that differs only because one reading's CI crossed a threshold the other's did not is precision, not
+  disagreement."""
+  if one.verdict == other.verdict or MISSING in (one.verdict, other.verdict):
+    return False
+  return any(disjoint(a, b) for a, b in zip(one.tests, other.tests))
+
+
 
 def stance(outcome: str, want: Prediction) -> str:
   return FOR if outcome in want.supports else AGAINST if outcome in want.contradicts else NEITHER
@@ -107,11 +136,11 @@ def describe(test: stats.Test, outcome: str, want: Prediction) -> str:
   return f'{test.label}: {tables.fmt(test.interval, signed=True)} ({outcome}: {stance(outcome, want)}; {power})'
 
 
-def judge(expected: Sequence[Expect], note: str = '') -> tuple[str, str]:
+def judge(expected: Sequence[Expect], note: str = '') -> Verdict:
   """A claim's verdict from every test it is about (Holm-corrected together) and the evidence line: a count of the
   tests for, against and neither, `note`, then each test with its reading, its stance and its power."""
   if not expected:
-    return MISSING, f'{note}no test of this claim could be formed'
+    return missing(f'{note}no test of this claim could be formed')
   found = stats.outcomes([x.test for x in expected])
   wants = [x.want for x in expected]
   stances = [stance(f, w) for f, w in zip(found, wants) if f != stats.UNTESTABLE]
@@ -119,4 +148,4 @@ def judge(expected: Sequence[Expect], note: str = '') -> tuple[str, str]:
   count = (f'{stances.count(FOR)} for, {stances.count(AGAINST)} against, {stances.count(NEITHER)} neither of '
            f'{len(stances)} tests' + (f' ({skipped} untestable, left out)' if skipped else ''))
   evidence = '; '.join(describe(x.test, f, x.want) for x, f in zip(expected, found))
-  return read(found, wants), f'{count}. {note}{evidence}'
+  return Verdict(read(found, wants), f'{count}. {note}{evidence}', tuple(x.test for x in expected))

@@ -89,9 +89,11 @@ def write_workdir(workdir: str, *, records: Sequence[dict], report_config, eval_
                         baseline=rc.baseline, log_x=rc.log_x)
   lanes = io.read_lanes(os.path.join(workdir, 'curves.npz'))
   if lanes and eval_every:
-    fixed = {k: v for k, v in found[0].fixed.items() if v is not None}
-    plots.curves_plot(learning_curves(records, lanes, axis=rc.axis, fixed=fixed, eval_every=eval_every),
-                      os.path.join(workdir, 'curves.png'), title=rc.title, axis=rc.axis, fixed=fixed)
+    panels = []
+    for panel in found:  # every setting the table reports, one row (or more) of the grid each
+      fixed = {k: v for k, v in panel.fixed.items() if v is not None}
+      panels.append((fixed, learning_curves(records, lanes, axis=rc.axis, fixed=fixed, eval_every=eval_every)))
+    plots.curves_plot(panels, os.path.join(workdir, 'curves.png'), title=rc.title, axis=rc.axis)
   return table
 
 
