@@ -83,7 +83,7 @@ def test_the_source_validation_set_is_held_out_from_pre_training_and_adaptation(
   data, spec = dataset.data, experiment.target_spec(config, dataset)
   lane = jax.tree.map(lambda a: a[0], types.stack_lanes([dict(seed=1, data_size=0, shift=1.0)]))
   pretraining, _ = data.source_splits(dataset.arrays, lane.seed)
-  own = lane_data.render(dataset.arrays, lane.seed, lane.shift, data=data, test_shifts=(0.0,), adapts=True)
+  own = lane_data.render(dataset.arrays, lane.seed, lane.shift, data=data, ood_shifts=(0.0,), adapts=True)
   adapt_run, validation = target.adapt_run(own.adapt, own.source_val, spec=spec)
   assert validation.source_val.y.shape[0] > 0 and validation.target_val.shape[0] > 0
   assert not rows_in(validation.source_val.x, pretraining.x)

@@ -111,7 +111,7 @@ def load(config) -> Dataset:
   raise ConfigError(f'config.data.name = {name!r} is not allowed: one of {NAMES}')
 
 
-def test_shifts(config, data: DataSource) -> tuple[float, ...]:
+def ood_shifts(config, data: DataSource) -> tuple[float, ...]:
   """The shifts every model is also tested at: config.ood_shifts, else the grid's (0 alone without a shift axis)."""
   if not data.has_shift:
     return (0.0,)

@@ -70,7 +70,7 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       knobs=strategies.Knobs(**{f.name: config[f.name] for f in dataclasses.fields(strategies.Knobs)}),
       skip=config.pretrained.skip, holdout_every=holdout_every(config), eval_every=config.selection.eval_every,
       same_classes=data.same_classes and not config.pretrained.checkpoint,
-      labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.test_shifts(config, data),
+      labelled_target=max(config.data_sizes) > 0, ood_shifts=dataset_lib.ood_shifts(config, data),
       keep_best=config.selection.mode == 'search', validator=config.selection.validator,
       source_floor=float(config.selection.source_floor))
 
@@ -102,13 +102,13 @@ def data_table(config, dataset: dataset_lib.Dataset, seeds: int | None = None) -
   seed_rows, shift_rows = lane_data.table_rows(config.seeds if seeds is None else seeds, shifts)
   adapts = any(strategies.get(name).adapts for name in config.strategies)
   return make_table()(dataset.arrays, seed_rows, shift_rows, np.asarray(shifts, np.float32), data=data,
-                      test_shifts=dataset_lib.test_shifts(config, data), adapts=adapts)
+                      ood_shifts=dataset_lib.ood_shifts(config, data), adapts=adapts)
 
 
 @functools.cache
 def make_table():
-  """lane_data.make_table compiled (once per data source, test shifts and table shape)."""
-  return compiler.jit(lane_data.make_table, static_argnames=('data', 'test_shifts', 'adapts'))
+  """lane_data.make_table compiled (once per data source, ood_shifts and table shape)."""
+  return compiler.jit(lane_data.make_table, static_argnames=('data', 'ood_shifts', 'adapts'))
 
 
 class Plan(NamedTuple):
@@ -164,7 +164,7 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
                  config.seeds, compile_seconds['data_table'])
     return rows
 
-  shifts, test_shifts = dataset_lib.shifts(config, dataset.data), dataset_lib.test_shifts(config, dataset.data)
+  shifts, ood_shifts = dataset_lib.shifts(config, dataset.data), dataset_lib.ood_shifts(config, dataset.data)
   plans = [plan(config, name, shifts, runs) for name in config.strategies]
   lanes = {p.strategy.name: len(p.todo) for p in plans if p.todo}
   if lanes:
@@ -197,7 +197,7 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
         compile_seconds[name], programs[name] = timing.compile_seconds, timing.programs
       runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
                                        mode=config.selection.mode, eval_every=config.selection.eval_every,
-                                       shifts=test_shifts, validator=config.selection.validator)
+                                       ood_shifts=ood_shifts, validator=config.selection.validator)
                for key, cell in zip(p.keys, p.cells))
       order += p.keys
   records = runs.ordered(order)

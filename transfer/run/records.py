@@ -21,8 +21,8 @@ from transfer.train import validators
 
 CURVES = ('val_accuracy', 'val_loss', 'score', 'test_accuracy', 'test_loss', 'train_loss', 'source_loss',
           'target_loss', 'alignment_loss', 'domain_accuracy', *validators.NAMES)  # per evaluation
-# One value per lane (ood_accuracy: one per test shift). source_accuracy and ood_accuracy are measured once, at the
-# lane's own selected step (target.final_evaluation), which is the cell's when the lane is the chosen candidate.
+# One value per lane (ood_accuracy: one per shift of ood_shifts). source_accuracy and ood_accuracy are measured once,
+# at the lane's own selected step (target.final_evaluation), which is the cell's when the lane is the chosen candidate.
 # The record's value measured once at the lane's selected step (target.final_evaluation) -> the lane's name for it.
 # The test curve is on the first 500 test examples; the record's test accuracy and loss are the whole test set's.
 AT_SELECTED = {'test_accuracy': 'selected_test_accuracy', 'test_loss': 'selected_test_loss',
@@ -89,12 +89,12 @@ def number(value) -> float | None:
 
 
 def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *, mode: str, eval_every: int,
-                shifts: tuple[float, ...], validator: str = 'source_val_accuracy') -> dict:
+                ood_shifts: tuple[float, ...], validator: str = 'source_val_accuracy') -> dict:
   """The record of one grid cell from its lanes (candidate 0 first; see store.LaneStore for a lane's fields).
 
   Besides the test metrics at the chosen candidate and step: `source_accuracy` there (the source task under the
   pre-trained source head) and `forgetting` (the source model's own accuracy minus it), for runs that start from a
-  source model; `ood_accuracy`, the test accuracy at every shift of the experiment (`shifts`), keyed by shift.
+  source model; `ood_accuracy`, the test accuracy at every shift of the experiment (`ood_shifts`), keyed by shift.
 
   A cell of the unsupervised protocol (a domain-adaptation strategy with no labelled target example) is selected
   by `validator` (the lanes' `score` curve), its `val_accuracy` and `val_loss` are the held-out source examples',
@@ -120,7 +120,7 @@ def cell_record(strategy: strategies.Strategy, cell: dict, lanes: list[dict], *,
                   train_loss=number(train_loss), val_accuracy=number(at['val_accuracy']),
                   val_loss=number(at['val_loss']), source_accuracy=number(at['source_accuracy']),
                   forgetting=number(before - at['source_accuracy']),
-                  ood_accuracy={f'{s:g}': number(a) for s, a in zip(shifts, at['ood_accuracy'])})
+                  ood_accuracy={f'{s:g}': number(a) for s, a in zip(ood_shifts, at['ood_accuracy'])})
     selected = {'candidate': c, 'step': (e + 1) * eval_every,
                 **{h: lanes[c]['hparams'][h] for h in strategy.hyperparameters}}
   adaptation = {}

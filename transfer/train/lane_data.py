@@ -30,19 +30,20 @@ class LaneData(NamedTuple):
 
   pool: Split  # the labelled target pool (a lane of data size n trains on its first n, split for validation)
   test: Split  # the target test set at the lane's shift
-  ood: Split  # the first EVAL_SAMPLES test examples at every test shift, stacked: x (shifts, m, ...), y (shifts, m)
+  ood: Split  # the first EVAL_SAMPLES test examples at every shift of ood_shifts, stacked: x (ood_shifts, m, ...),
+  #            y (ood_shifts, m)
   source: Split  # the first EVAL_SAMPLES held-out source examples: the source task, which forgetting is measured on
   adapt: AdaptData | None  # labelled source and unlabelled target inputs (None where no strategy adapts)
   source_val: Split | None  # EVAL_SAMPLES labelled source examples that neither pre-training nor adaptation trains
   #                           on: what validates unsupervised domain adaptation (None where no strategy adapts)
 
 
-def render(arrays, seed: jax.Array, shift: jax.Array, *, data: DataSource, test_shifts: Sequence[float],
+def render(arrays, seed: jax.Array, shift: jax.Array, *, data: DataSource, ood_shifts: Sequence[float],
            adapts: bool) -> LaneData:
   """The data of one seed at one shift (pure: vmappable over seeds and shifts)."""
   lane = Lane(seed=seed, data_size=jnp.int32(0), shift=shift, lr_mult=jnp.float32(1.0), layers_copied=jnp.int32(-1))
   pool, test = data.target_splits(arrays, lane)
-  tests = [data.target_splits(arrays, lane._replace(shift=jnp.float32(s)))[1] for s in test_shifts]
+  tests = [data.target_splits(arrays, lane._replace(shift=jnp.float32(s)))[1] for s in ood_shifts]
   m = min(EVAL_SAMPLES, tests[0].y.shape[0])
   ood = Split(jnp.stack([t.x[:m] for t in tests]), jnp.stack([t.y[:m] for t in tests]))
   _, source_test = data.source_splits(arrays, seed)
@@ -71,8 +72,8 @@ def table_rows(seeds: int, shifts: Sequence[float]) -> tuple[np.ndarray, np.ndar
 
 
 def make_table(arrays, seeds: jax.Array, shifts: jax.Array, grid_shifts: jax.Array, *, data: DataSource,
-               test_shifts: Sequence[float], adapts: bool) -> DataTable:
+               ood_shifts: Sequence[float], adapts: bool) -> DataTable:
   """Every row's `LaneData` (rows as `table_rows` lists them), in one vmapped program."""
-  rows = jax.vmap(lambda seed, shift: render(arrays, seed, shift, data=data, test_shifts=test_shifts,
+  rows = jax.vmap(lambda seed, shift: render(arrays, seed, shift, data=data, ood_shifts=ood_shifts,
                                              adapts=adapts))(seeds, shifts)
   return DataTable(grid_shifts, rows)

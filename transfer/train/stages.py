@@ -69,7 +69,7 @@ class RunData(NamedTuple):
   val_mask: jax.Array
   test: Split  # the whole test set: measured once, at the selected and the oracle's step
   curve_test: Split  # its first EVAL_SAMPLES examples (lane_data.py): the test curve at every evaluation
-  ood: Split  # test examples at every shift of the experiment, stacked: x (shifts, m, ...), y (shifts, m)
+  ood: Split  # test examples at every shift of spec.ood_shifts, stacked: x (ood_shifts, m, ...), y (ood_shifts, m)
   source: Split  # held-out source examples: the source task, which forgetting is measured on
   source_head: dict | None  # the pre-trained source head (None: the run does not start from a source model)
   #                           (ood and source are read once, at the selected step: target.final_evaluation)
@@ -130,9 +130,9 @@ def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size:
 
 def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, strategy: strategies.Strategy,
               anchor, spec: TargetSpec, evaluate: bool = True, kept: dict[str, loop_lib.Kept] | None = None):
-  """One plain stage of `strategy` over `step_keys`; `anchor` is the L2-SP reference. Returns final params,
-  per-step losses, the evaluations ({} when `evaluate` is False) and `kept` followed through the stage (see
-  loop.run_steps)."""
+  """One plain stage of `strategy` over `step_keys`; `anchor` is the L2-SP reference (target.fit passes the
+  parameters the whole run started from, not this stage's `params`). Returns final params, per-step losses, the
+  evaluations ({} when `evaluate` is False) and `kept` followed through the stage (see loop.run_steps)."""
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
                                                lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs,
@@ -207,8 +207,8 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
     loss_fn = functools.partial(loss_fn, align_scale=scale)
   floor = jnp.float32(-jnp.inf)
   if validation is not None and spec.source_floor > 0:
-    start = losses.evaluate(params, validation.source_val, apply_fn=spec.model.apply)['accuracy']
-    floor = spec.source_floor * start
+    start_accuracy = losses.evaluate(params, validation.source_val, apply_fn=spec.model.apply)['accuracy']
+    floor = spec.source_floor * start_accuracy
   evaluate = functools.partial(adapt_evaluation, run=run, validation=validation, lane=lane, spec=spec, floor=floor)
   state, step_losses, evals, kept = loop_lib.run_steps(
       state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw, evaluate=lambda s: evaluate(s['model']),

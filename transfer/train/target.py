@@ -30,12 +30,13 @@ from transfer.types import Lane
 from transfer.types import Split
 
 
-def transplant(fresh, base, labels, *, head_group: str, skip: str = '', copied=None, keep_head: bool = False):
-  """`fresh` with backbone parameters taken from `base`: all except the head group and those whose path matches
-  `skip`; where `copied` (group -> traced bool) is given, only the groups it marks. Shapes must agree. With
-  `keep_head` the head comes from `base` too where `base` has it with the same shapes (the source's classes are
-  the target's)."""
-  flat_fresh, flat_base = (flax.traverse_util.flatten_dict(t) for t in (fresh, base))
+def transplant(fresh, base_params, labels, *, head_group: str, skip: str = '', copied=None,
+               keep_head: bool = False):
+  """`fresh` with backbone parameters taken from `base_params` (the base network's): all except the head group and
+  those whose path matches `skip`; where `copied` (group -> traced bool) is given, only the groups it marks. Shapes
+  must agree. With `keep_head` the head comes from `base_params` too where it has the head with the same shapes
+  (the source's classes are the target's)."""
+  flat_fresh, flat_base = (flax.traverse_util.flatten_dict(t) for t in (fresh, base_params))
   flat_labels = flax.traverse_util.flatten_dict(labels)
   head = [p for p in flat_fresh if flat_labels[p] == head_group]
   take_head = keep_head and all(p in flat_base and flat_base[p].shape == flat_fresh[p].shape for p in head)
@@ -65,8 +66,9 @@ def copied_groups(lane: Lane, spec: TargetSpec) -> dict:
 def initial_params(lane: Lane, base_params, pool: Split, *, strategy: strategies.Strategy, spec: TargetSpec,
                    init_key: jax.Array):
   """A fresh model for the target classes, its backbone (or, for `copy='first_k'`, its bottom `layers_copied`
-  groups) replaced by `base_params`' if the strategy starts pre-trained; where the source's classes are the
-  target's (`spec.same_classes`) a strategy that copies the whole source model keeps its head too."""
+  groups) replaced by those of `base_params` (the base network's: see base_network) if the strategy starts
+  pre-trained; where the source's classes are the target's (`spec.same_classes`) a strategy that copies the whole
+  source model keeps its head too."""
   params = spec.model.init(init_key, pool.x[:1])['params']
   if strategy.pretrained:
     labels = optim.assign_groups(params, spec.rules)
@@ -142,8 +144,8 @@ def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strateg
   `salt` picks independent initialisation and minibatch keys (see keys.target_run_keys).
   """
   init_key, batches_key = keys_lib.target_run_keys(lane.seed, salt)
-  base = base_network(lane, source_params, run, strategy=strategy, spec=spec) if strategy.pretrained else None
-  params = start = initial_params(lane, base, run.pool, strategy=strategy, spec=spec, init_key=init_key)
+  base_params = base_network(lane, source_params, run, strategy=strategy, spec=spec) if strategy.pretrained else None
+  params = start = initial_params(lane, base_params, run.pool, strategy=strategy, spec=spec, init_key=init_key)
   all_keys = keys_lib.step_keys(batches_key, spec.loop.steps)
   names = (('selected',) if spec.keep_best else ()) + ('oracle',) if evaluate else ()
   kept = {name: loop_lib.Kept(jnp.float32(-jnp.inf), start) for name in names}
@@ -224,10 +226,10 @@ def source_task_accuracy(params, run: stages_lib.RunData, *, spec: TargetSpec) -
 
 def final_evaluation(params, oracle_params, run: stages_lib.RunData, *, spec: TargetSpec) -> dict[str, jax.Array]:
   """What is reported only at the selected step, measured once there (`params`): accuracy and loss on the whole
-  test set (`selected_test_accuracy`, `selected_test_loss`), test accuracy at every test shift (`ood_accuracy`,
-  one value per shift) and the source task's accuracy
-  (`source_accuracy`); and `oracle_test_accuracy`, the whole test set's accuracy at the step of best test-curve
-  accuracy (`oracle_params`) or at the selected step, whichever is higher: an upper bound on the lane's result."""
+  test set (`selected_test_accuracy`, `selected_test_loss`), test accuracy at every shift of spec.ood_shifts
+  (`ood_accuracy`, one value per shift) and the source task's accuracy (`source_accuracy`); and
+  `oracle_test_accuracy`, the whole test set's accuracy at the step of best test-curve accuracy (`oracle_params`)
+  or at the selected step, whichever is higher: an upper bound on the lane's result."""
   test = losses.evaluate(params, run.test, apply_fn=spec.model.apply)
   oracle = losses.evaluate(oracle_params, run.test, apply_fn=spec.model.apply)['accuracy']
   ood = jax.vmap(lambda x, y: losses.evaluate(params, Split(x, y), apply_fn=spec.model.apply)['accuracy'])(*run.ood)
@@ -283,7 +285,7 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
 def render(arrays, lane: Lane, *, data: DataSource, strategy: strategies.Strategy,
            spec: TargetSpec) -> lane_data_lib.LaneData:
   """The lane's own (seed, shift)'s data, rendered for it alone (a sweep renders every row once: lane_data.py)."""
-  return lane_data_lib.render(arrays, lane.seed, lane.shift, data=data, test_shifts=spec.ood_shifts,
+  return lane_data_lib.render(arrays, lane.seed, lane.shift, data=data, ood_shifts=spec.ood_shifts,
                               adapts=strategy.adapts)
 
 
