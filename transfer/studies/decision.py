@@ -66,7 +66,7 @@ def domain_distance(seed: jax.Array, shift: jax.Array, source_params, arrays, *,
   """Squared MMD between backbone features of up to `samples` source and unlabelled target inputs (pure,
   vmappable)."""
   source_x, target_x = data.domain_samples(arrays, seed, shift, samples)
-  features = lambda x: model.apply({'params': source_params}, x, method=model.features)
+  features = lambda x: models.backbone_features(source_params, x, model=model)
   return losses.mmd_loss(features(source_x), features(target_x))
 
 

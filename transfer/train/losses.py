@@ -172,11 +172,10 @@ def adapt_loss(state, batch, *, frozen, model: nn.Module, mode: str, knobs: stra
   del knobs  # no domain-adaptation setting is static yet
   params = stop_frozen(state['model'], frozen)
   aux = state['aux']
-  features = functools.partial(model.apply, {'params': params}, method=model.features)
+  features = functools.partial(models.backbone_features, params, model=model)
   source_features, unlabeled_features = features(batch.source.x), features(batch.unlabeled)
   if 'source_head' in aux:
-    source_logits = nn.Dense(aux['source_head']['bias'].shape[0]).apply({'params': aux['source_head']},
-                                                                        source_features)
+    source_logits = models.source_head_logits(aux['source_head'], source_features)
   else:
     source_logits = model.apply({'params': params}, source_features, method=model.classify)
   ce = optax.softmax_cross_entropy_with_integer_labels

@@ -45,6 +45,16 @@ class Model(Protocol):
     """Logits: `classify(features(x))`."""
 
 
+def backbone_features(params, x: jax.Array, *, model: nn.Module) -> jax.Array:
+  """The backbone's output for `x` under the model's `params`: `model.features(x)`."""
+  return model.apply({'params': params}, x, method=model.features)
+
+
+def source_head_logits(head: dict, features: jax.Array) -> jax.Array:
+  """The pre-trained source head (a Dense layer's parameters) applied to backbone features."""
+  return nn.Dense(head['bias'].shape[0]).apply({'params': head}, features)
+
+
 class MLP(nn.Module):
   """ReLU MLP: `depth` hidden layers of `width` units (`layer_0 .. layer_{depth-1}`), then a linear `head`.
 

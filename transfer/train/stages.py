@@ -108,22 +108,13 @@ def adapt_evaluation(params, run: RunData, validation: validators.Validation | N
   return {**evals, **values, 'score': jnp.where(lane.data_size > 0, evals['score'], unsupervised)}
 
 
-def source_head_logits(head: dict, features: jax.Array) -> jax.Array:
-  """The pre-trained source head (a Dense layer's parameters) applied to backbone features."""
-  return nn.Dense(head['bias'].shape[0]).apply({'params': head}, features)
-
-
-def backbone_features(params, x: jax.Array, *, model: nn.Module) -> jax.Array:
-  return model.apply({'params': params}, x, method=model.features)
-
-
 def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size: int):
   """For a stage whose whole backbone is frozen: the run's pool, validation and test examples as backbone features
   (computed once) and the head's apply function, when that is cheaper than a backbone pass per minibatch; else
   None."""
   if run.pool.x.shape[0] > steps * batch_size:
     return None
-  features = lambda split: Split(backbone_features(params, split.x, model=model), split.y)
+  features = lambda split: Split(models.backbone_features(params, split.x, model=model), split.y)
   run = run._replace(pool=features(run.pool), val=features(run.val), curve_test=features(run.curve_test))
   return run, functools.partial(model.apply, method=model.classify)
 
@@ -188,7 +179,7 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
                                                lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
-  feature_dim = spec.model.apply({'params': params}, run.pool.x[:1], method=spec.model.features).shape[-1]
+  feature_dim = models.backbone_features(params, run.pool.x[:1], model=spec.model).shape[-1]
   aux = init_aux(jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 1), source_params, feature_dim,
                  same_classes=spec.same_classes)
   state = {'model': params, 'aux': aux}

@@ -20,6 +20,7 @@ from transfer.train import diagnostics
 from transfer.train import lane_data as lane_data_lib
 from transfer.train import loop as loop_lib
 from transfer.train import losses
+from transfer.train import models
 from transfer.train import optim
 from transfer.train import stages as stages_lib
 from transfer.train import strategies
@@ -194,7 +195,7 @@ def adapt_run(adapt_data: AdaptData, source_val: Split, *, spec: TargetSpec):
 def proxy_a_distances(start, params, adapt_data: AdaptData, *, spec: TargetSpec, key: jax.Array) -> dict:
   """The proxy A-distance between source and unlabelled target backbone features, before and after training."""
   m = min(DIAGNOSTIC_SAMPLES, adapt_data.source.x.shape[0], adapt_data.unlabeled.shape[0])
-  features = lambda p, x: spec.model.apply({'params': p}, x, method=spec.model.features)
+  features = lambda p, x: models.backbone_features(p, x, model=spec.model)
   pad = lambda p: diagnostics.proxy_a_distance(features(p, adapt_data.source.x[:m]),
                                                features(p, adapt_data.unlabeled[:m]), key)
   return {'pad_before': pad(start), 'pad_after': pad(params)}
@@ -219,8 +220,8 @@ def source_task_accuracy(params, run: stages_lib.RunData, *, spec: TargetSpec) -
   """The source task's accuracy of `params`' backbone under the pre-trained source head (NaN without one)."""
   if run.source_head is None:
     return jnp.float32(jnp.nan)
-  logits = stages_lib.source_head_logits(
-      run.source_head, stages_lib.backbone_features(params, run.source.x, model=spec.model))
+  logits = models.source_head_logits(run.source_head,
+                                     models.backbone_features(params, run.source.x, model=spec.model))
   return jnp.mean(jnp.argmax(logits, -1) == run.source.y)
 
 
