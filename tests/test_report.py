@@ -119,3 +119,16 @@ def test_findings_say_where_transfer_helps_from_the_paired_tests_not_from_text()
   assert 'at +0.100 at shift 0 and +0.100 at 0.5.' in text and '-0.100' in text and '(lower)' in text
   flipped_text = '\n'.join(findings.domain_shift(flipped, None))  # fine-tuning now loses wherever it won
   assert 'at +0.100 at shift 2.' in flipped_text and 'frozen features' not in flipped_text
+
+
+def test_run_times_are_read_from_each_workdirs_environment_and_skip_unfinished_runs(tmp_path):
+  import json
+  from transfer.report import findings
+  for name, wall in (('done', 12.4), ('running', None)):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'config.json').write_text(json.dumps({'seeds': 30}))
+    (tmp_path / name / 'environment.json').write_text(json.dumps(
+        {'wall_seconds': wall, 'compile_seconds': {'a': 1.2, 'b': 2.0}, 'lanes': {'a': 1000, 'b': 200},
+         'start': '2026-12-02T07:00:00+00:00', 'git': {'commit': 'abcdef123'}}))
+  (table,) = findings.run_times(str(tmp_path))
+  assert '| done | 30 | 1,200 | 12 | 3 | 2026-12-02 | abcdef1 |' in table and 'running' not in table

@@ -8,6 +8,9 @@ claims judge them).
 
 from __future__ import annotations
 
+import json
+import os
+
 from transfer.report import claims
 from transfer.report import stats
 from transfer.report import tables
@@ -111,10 +114,37 @@ def source_models(e: claims.Experiment) -> list[str]:
           'saturates.']
 
 
-def render(results: claims.Results, fixed: claims.Results) -> str:
-  """findings.md's text: one section per experiment run."""
+def run_times(outputs: str) -> list[str]:
+  """Each workdir's last run as its environment.json recorded it: seeds, lanes, wall and compile seconds, when and
+  from which commit (the machine's load at the time is not recorded: these are what the runs took, not benchmarks)."""
+  rows = []
+  for name in sorted(os.listdir(outputs)):
+    path = os.path.join(outputs, name, 'environment.json')
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
+      env = json.load(f)
+    if env.get('wall_seconds') is None:  # a run still going, or one that stopped early
+      continue
+    with open(os.path.join(outputs, name, 'config.json')) as f:
+      seeds = json.load(f).get('seeds')
+    compile_seconds = sum((env.get('compile_seconds') or {}).values())
+    lanes = sum((env.get('lanes') or {}).values())
+    rows.append([name, f'{seeds}', f'{lanes:,}' if lanes else 'n/a', f'{env["wall_seconds"]:,.0f}',
+                 f'{compile_seconds:,.0f}', env.get('start', '')[:10], (env.get('git') or {}).get('commit', '')[:7]])
+  if not rows:
+    return []
+  return [tables.markdown_table(['workdir', 'seeds', 'lanes', 'wall seconds', 'compile seconds', 'run on', 'commit'],
+                                rows)]
+
+
+def render(results: claims.Results, fixed: claims.Results, outputs: str | None = None) -> str:
+  """findings.md's text: one section per experiment run, and the workdirs' recorded run times."""
   parts = [HEADER]
   if 'domain_shift' in results:
     e = results['domain_shift']
     parts += ['', '## domain-shift', '', *domain_shift(e, fixed.get('domain_shift')), *source_models(e)]
+  times = run_times(outputs) if outputs else []
+  if times:
+    parts += ['', '## run-times', '', *times]
   return '\n'.join(parts) + '\n'

@@ -421,7 +421,7 @@ def texts(outputs: str) -> dict[str, str]:
   results, fixed = load_results(outputs), load_results(outputs, '_fixed')
   return {'REPORT.md': render(results, decision_summary(outputs), outputs, fixed),
           'claims.md': verdicts_table(results, fixed) + '\n',
-          'findings.md': findings.render(results, fixed)}
+          'findings.md': findings.render(results, fixed, outputs)}
 
 
 def write(outputs: str) -> list[str]:
