@@ -26,16 +26,28 @@ cpu_only = pytest.mark.skipif(jax.default_backend() != 'cpu',
 
 
 def test_the_level_applies_on_cpu_only_and_3_is_xlas_default():
-  assert compiler.options('cpu') == {'xla_backend_optimization_level': compiler.DEFAULT_CPU_OPT_LEVEL}
+  assert compiler.DEFAULT_CPU_OPT_LEVEL == 1
+  assert compiler.options('cpu', cpu_opt_level=1) == {'xla_backend_optimization_level': 1}
   assert compiler.options('gpu') == compiler.options('tpu') == {}
   assert compiler.options('cpu', cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL) == {}
+  before = compiler.options('cpu')
   try:
     compiler.set_cpu_opt_level(3)
     assert compiler.options('cpu') == {}
   finally:
-    compiler.set_cpu_opt_level(compiler.DEFAULT_CPU_OPT_LEVEL)
+    compiler.set_cpu_opt_level(before.get('xla_backend_optimization_level', 3))
+  assert compiler.options('cpu') == before
   with pytest.raises(ValueError, match='0, 1, 2 or 3'):
     compiler.set_cpu_opt_level(4)
+
+
+def test_the_environment_sets_the_starting_level_and_the_suite_compiles_at_0(monkeypatch):
+  assert compiler.options('cpu') == {'xla_backend_optimization_level': 0}  # tests/conftest.py
+  monkeypatch.setenv(compiler.LEVEL_ENV, '2')
+  assert compiler.initial_cpu_opt_level() == 2
+  for unset_or_bad in ('', 'fast'):
+    monkeypatch.setenv(compiler.LEVEL_ENV, unset_or_bad)
+    assert compiler.initial_cpu_opt_level() == compiler.DEFAULT_CPU_OPT_LEVEL
 
 
 # Continuous values that, like losses, may move in their last bits between compiler settings: the label-free
@@ -81,6 +93,7 @@ def test_the_cpu_level_changes_no_accuracy(config_module, variant, names, exact)
     cells = sweep.config_grid(strategy, config)[:2]
     lanes = types.stack_lanes([{**cell, 'seed': i, 'lr_mult': cell['lr_mult'] or 0.1} for i, cell in enumerate(cells)])
     fn = functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, dataset, strategy))
+    level_1 = functools.partial(compiler.jit, cpu_opt_level=compiler.DEFAULT_CPU_OPT_LEVEL)  # the scripts' level
     default, level = (jax.tree.map(np.asarray, jit(fn)(lanes, source_params, dataset.arrays))
-                      for jit in (jax.jit, compiler.jit))
+                      for jit in (jax.jit, level_1))
     assert_same(default, level, loss_rtol=0.0 if exact else 1e-6)

@@ -19,13 +19,25 @@ has measured.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import jax
 
+
 DEFAULT_CPU_OPT_LEVEL = 1
 XLA_DEFAULT_OPT_LEVEL = 3
-_cpu_opt_level = DEFAULT_CPU_OPT_LEVEL
+LEVEL_ENV = 'TRANSFER_CPU_OPT_LEVEL'  # replaces the default level where set (the test suite sets 0 for itself and
+#                                       the scripts it starts); an entrypoint's --cpu_opt_level still wins
+
+
+def initial_cpu_opt_level() -> int:
+  """The level every process starts with: $TRANSFER_CPU_OPT_LEVEL where set, else DEFAULT_CPU_OPT_LEVEL."""
+  value = os.environ.get(LEVEL_ENV, '')
+  return int(value) if value in ('0', '1', '2', '3') else DEFAULT_CPU_OPT_LEVEL
+
+
+_cpu_opt_level = initial_cpu_opt_level()
 
 
 def set_cpu_opt_level(level: int) -> None:
