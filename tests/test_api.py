@@ -234,3 +234,11 @@ def test_importing_transfer_leaves_jax_alone_and_a_run_gets_a_cpu_device_per_cor
   devices, cores, experiment, configs = proc.stdout.split()
   assert devices == cores
   assert (experiment, configs) == ('mine', str(REPO / 'configs' / '__init__.py'))
+
+
+def test_a_lanes_validator_and_loss_term_curves_are_written_and_a_score_that_repeats_validation_is_not():
+  val = np.array([0.5, 0.6], np.float32)
+  labelled = {'val_accuracy': val, 'score': val.copy(), 'train_loss': val}
+  unsupervised = {'val_accuracy': val, 'score': np.array([-1.0, -0.5], np.float32), 'snd': val, 'source_loss': val}
+  assert tensorboard_lib.curve_names(labelled) == ['val_accuracy', 'train_loss']
+  assert tensorboard_lib.curve_names(unsupervised) == ['val_accuracy', 'score', 'snd', 'source_loss']

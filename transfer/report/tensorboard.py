@@ -37,6 +37,8 @@ from transfer import types
 
 FOLDER = 'tensorboard'  # in the workdir
 CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss')  # of curves.npz; all-NaN ones skipped
+# A lane's other curves (domain adaptation's loss terms and label-free validators, the selection `score`) are written
+# too, under their curves.npz names; `score` only where it is not the validation accuracy itself.
 LANE_KEY = ('strategy',) + types.AXES + ('candidate',)  # a lane's key in curves.npz (run/store.py)
 CELL = {'data_size': 'n', 'shift': 'shift', 'lr_mult': 'lrmult', 'layers_copied': 'k', 'seed': 'seed'}  # label order
 # The HParams metrics of a run, over its cells: the mean of the candidate's best validation accuracy in each, the mean
@@ -88,11 +90,20 @@ def mean_finite(values) -> float | None:
   return float(values.mean()) if values.size else None
 
 
+def curve_names(curves: dict) -> list[str]:
+  """The curves of a lane to write: CURVES first, then its others by name, without a `score` that repeats the
+  validation accuracy (a run with target labels selects on it)."""
+  same = 'score' in curves and 'val_accuracy' in curves and np.array_equal(
+      np.asarray(curves['score']), np.asarray(curves['val_accuracy']), equal_nan=True)
+  rest = sorted(name for name in curves if name not in CURVES and not (name == 'score' and same))
+  return [name for name in CURVES if name in curves] + rest
+
+
 def run_events(cells: list[tuple[dict, dict]], *, session: dict, experiment: summary_pb2.Summary,
                chosen: float | None, eval_every: int, wall_time: float) -> list[event_pb2.Event]:
   """The events of one run: its cells' curves (cell key, lane) and its HParams session."""
   curves = {f'{name}/{cell_label(key)}': np.asarray(lane['curves'][name], np.float64)
-            for key, lane in cells for name in CURVES if name in lane['curves']}
+            for key, lane in cells for name in curve_names(lane['curves'])}
   curves = {tag: curve for tag, curve in sorted(curves.items()) if np.isfinite(curve).any()}
   evaluations = max((len(c) for c in curves.values()), default=0)
   _, start, end = summary_lib.hparams(session, {})
