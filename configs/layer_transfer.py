@@ -16,9 +16,9 @@ On scikit-learn's digits (source 0-4, target 5-9, CNN with 3 conv groups; needs 
   python -m scripts.run --config=configs/layer_transfer.py:digits
 
 Results: outputs/layer_transfer/ and outputs/layer_transfer_digits/ (table.md; plot.png shows accuracy vs k for
-the four variants with 95% CI bands). Synthetic: at shift 0 copying frozen source layers helps more the more are
-copied (AnB - BnB +0.10 at k = 3, n = 100); at shift 3 they are specific to the source (AnB - BnB -0.07 to -0.09 at
-k = 3), and fine-tuning them (AnB+) recovers scratch's accuracy but not more. REPORT.md reads it per layer group.
+the four variants with 95% CI bands). Synthetic: at shift 0 copying frozen source layers helps, the more so the more
+are copied; at shift 3 they are specific to the source, and fine-tuning them (AnB+) recovers scratch's accuracy but
+not more. outputs/REPORT.md reads it per layer group, with the numbers.
 
 Smoke variant for tests (seconds): --config=configs/layer_transfer.py:smoke (or :digits,smoke)
 """

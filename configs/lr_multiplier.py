@@ -1,14 +1,15 @@
 r"""Experiment 2 of the original study: the backbone's learning rate when fine-tuning.
 
-Run (10 seeds):
+Run (30 seeds):
 
   python -m scripts.run --config=configs/lr_multiplier.py
 
 Result: outputs/lr_multiplier/table.md (fine-tuning accuracy per backbone LR multiplier at 100 and 1000 target
 examples, at shift 0 and 1; feature extraction and scratch as references, repeated on every row; the head's LR and
-the rest searched per multiplier): at shift 0 with 100 examples the lower the multiplier the better (0.57 at 0-0.01,
-0.53 at 3); with a shifted target and 1,000 examples an interior multiplier (0.5) is best and the only one
-significantly above scratch. Whether that optimum is significant is judged in REPORT.md on held-out seeds.
+the rest searched per multiplier): at shift 0 with 100 examples the lowest multipliers (x0 and x0.01) do best and
+accuracy falls as the multiplier rises; with a shifted target and 1,000 examples a frozen or nearly frozen backbone
+(x0, x0.01) is below scratch and every multiplier from 0.1 up is above it. Whether an interior optimum exists is
+judged in outputs/REPORT.md on held-out seeds.
 
 Smoke variant for tests (seconds): --config=configs/lr_multiplier.py:smoke
 """

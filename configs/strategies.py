@@ -1,15 +1,15 @@
 r"""Experiment 1 of the original study: which strategy wins at which amount of target data.
 
-Run (10 seeds):
+Run (30 seeds):
 
   python -m scripts.run --config=configs/strategies.py
 
 Result: outputs/strategies/table.md (accuracy and paired gain over scratch per target size, shift 0; every
-strategy at its validation-selected setting): every pre-trained strategy beats scratch from 50 to 1,000 examples
-(about +0.10 at 50-100, +0.04 at 1,000); at 10,000 the gains shrink to +0.004 or less; feature extraction, LP-FT,
-L2-SP and fine-tuning are within 0.02 of each other at every size (REPORT.md judges each claim).
+strategy at its validation-selected setting): every pre-trained strategy beats scratch from 50 to 1,000 examples,
+most at 50-100 and less from there on; at 10,000 every gain is within the equivalence margin of zero (frozen
+features' CI just below zero). outputs/REPORT.md judges each claim (which strategy wins where) with its paired tests.
 
-On scikit-learn's digits (source 0-4, target 5-9, CNN backbone; needs the [digits] extra):
+On scikit-learn's digits (source 0-4, target 5-9, CNN backbone; 10 seeds; needs the [digits] extra):
 
   python -m scripts.run --config=configs/strategies.py:digits
 

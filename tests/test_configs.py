@@ -3,6 +3,7 @@
 import glob
 import importlib
 import os
+import re
 
 import pytest
 
@@ -36,6 +37,16 @@ def test_config_is_valid_locked_and_documented(name):
   assert f'--config=configs/{name}.py:smoke' in doc
   with pytest.raises(ValueError, match='unknown variant'):
     load(name, 'smoky')
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS + ['bench'])
+def test_a_docstring_names_where_its_results_are_but_quotes_no_result_number(name):
+  """Numbers in a config's docstring would go stale when its results are regenerated: it names the generated file
+  (table.md, REPORT.md, findings.md) that holds them instead. Settings such as 'shift 0.5' or a multiplier 'x0.01'
+  are not results; an accuracy or a difference (two decimals or more) is."""
+  doc = importlib.import_module(f'configs.{name}').__doc__
+  assert not re.findall(r'(?<![x\w.])[+-]?0\.\d{2,}', doc), f'configs/{name}.py quotes result numbers in its docstring'
+  assert re.search(r'outputs/\w+', doc), f'configs/{name}.py names no generated result file'
 
 
 # domain_shift's smoke run is conftest's smoke_run; decision's runs through scripts.decide's library function (which

@@ -114,11 +114,11 @@ def test_findings_say_where_transfer_helps_from_the_paired_tests_not_from_text()
   runs = [dict(r, val_size=20, oracle_test_accuracy=r['test_accuracy'] + 0.01) for r in e.records]
   e = claims.Experiment({**e.config, 'selection': {'val_fraction': 0.2}}, runs)
   flipped = claims.Experiment(e.config, [dict(r, test_accuracy=1 - r['test_accuracy']) for r in runs])
-  text = '\n'.join(findings.domain_shift(e, None))
+  text = ' '.join(' '.join(findings.domain_shift(e, None)).split())  # wrapping aside
   assert '5 seeds, 100 labelled target examples per run, of which 20-20 validate' in text
-  assert 'at +0.100 at shift 0 and +0.100 at 0.5.' in text and '-0.100' in text and '(lower)' in text
-  flipped_text = '\n'.join(findings.domain_shift(flipped, None))  # fine-tuning now loses wherever it won
-  assert 'at +0.100 at shift 2.' in flipped_text and 'frozen features' not in flipped_text
+  assert 'at shift 0 (+0.100) and 0.5 (+0.100).' in text and '-0.100' in text and '(lower)' in text
+  flipped_text = ' '.join(' '.join(findings.domain_shift(flipped, None)).split())  # now it loses where it won
+  assert 'at shift 2 (+0.100).' in flipped_text and 'frozen features' not in flipped_text
 
 
 def test_run_times_are_read_from_each_workdirs_environment_and_skip_unfinished_runs(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 
 from transfer.report import claims
 from transfer.report import stats
@@ -43,10 +44,23 @@ def gain_tests(e: claims.Experiment, strategy: str = 'fine_tuning') -> dict[floa
 
 
 def helped(tests: dict[float, stats.Test]) -> str:
-  """'+0.110 at shift 0, +0.106 at 0.5' for the shifts where the gain is significantly positive."""
-  parts = [f'{signed(t.interval[0])} at {"shift " if not i else ""}{s:g}'
+  """'shift 0 (+0.110) and 0.5 (+0.106)': the shifts where the gain is significantly positive, with the gain."""
+  parts = [f'{"shift " if not i else ""}{s:g} ({signed(t.interval[0])})'
            for i, (s, t) in enumerate((s, t) for s, t in tests.items() if reading(t) == stats.HIGHER)]
   return joined(parts)
+
+
+PHRASES = {'holds': 'holds', 'partly': 'holds partly', 'does not hold': 'does not hold',
+           'inconclusive': 'is inconclusive', 'not measured': 'is not measured'}
+
+
+def wrapped(lines: list[str], width: int = 118) -> list[str]:
+  """Each line (a paragraph or a '- ' bullet) wrapped to `width` columns, a bullet's continuation indented."""
+  out = []
+  for line in lines:
+    indent = '  ' if line.startswith('- ') else ''
+    out.append(textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False) if line else line)
+  return out
 
 
 def at_large(tests: dict[float, stats.Test], large: list[float]) -> str:
@@ -79,7 +93,8 @@ def domain_shift(e: claims.Experiment, fixed: claims.Experiment | None) -> list[
   small = claims.helps_most_at_small_shift(e)
   g = {s: t.interval[0] for s, t in ft.items()}
   if claims.SMALL_SHIFT in g and 0.0 in g:
-    lines.append(f'- **"Most at small shift ({claims.SMALL_SHIFT:g})"** {small.verdict} here (REPORT.md): the gain is '
+    lines.append(f'- **Most at a small shift?** The study\'s claim that transfer helps most at shift '
+                 f'{claims.SMALL_SHIFT:g} {PHRASES.get(small.verdict, small.verdict)} here (REPORT.md): the gain is '
                  f'{signed(g[0.0])} at shift 0 and {signed(g[claims.SMALL_SHIFT])} at {claims.SMALL_SHIFT:g}.')
   if large:
     line = f'- **At large shift** fine-tuning - scratch is {at_large(ft, large)}'
@@ -99,7 +114,7 @@ def domain_shift(e: claims.Experiment, fixed: claims.Experiment | None) -> list[
                  f'oracle (the best candidate and step by the test set, an upper bound and never a result) averages '
                  f'{oracle[0]:.2f} over the shifts against {selected[0]:.2f} selected: the search holds better '
                  'settings than a few validation examples can pick.')
-  return lines
+  return wrapped(lines)
 
 
 def source_models(e: claims.Experiment) -> list[str]:
@@ -109,9 +124,9 @@ def source_models(e: claims.Experiment) -> list[str]:
   if not before:
     return []
   classes = e.config['data']['source_classes']
-  return [f'- The {len(before)} source models reach {100 * before[0]:.1f}-{100 * before[-1]:.1f}% held-out '
+  return wrapped([f'- The {len(before)} source models reach {100 * before[0]:.1f}-{100 * before[-1]:.1f}% held-out '
           f'accuracy on the {classes} source classes: their features are useful but imperfect, and nothing '
-          'saturates.']
+          'saturates.'])
 
 
 def run_times(outputs: str) -> list[str]:
