@@ -44,8 +44,6 @@ def get_config(arg: str | None = None):
   #                       and its mean test accuracy against float32
 
   def smoke(c):
-    c.strategies = ('fine_tuning', 'feature_extraction')  # the two the step timing reads; scratch is fine-tuning's
-    #                                                        program from another start (the same cost)
     c.data_sizes = (8, 32)
     c.selection.eval_every = c.steps
     c.bench.repeats = 1
