@@ -100,8 +100,7 @@ def test_low_layers_load_without_matplotlib(module):
 def test_the_grid_axes_are_defined_once():
   """Lane stacking, store keys, summaries and comparisons read `types.AXES`; no module spells them out again."""
   from transfer.report import workdir
-  from transfer.run import store
-  assert store.RUN_KEY == ('strategy',) + types.AXES
+  assert types.RUN_KEY == ('strategy',) + types.AXES and types.LANE_KEY == types.RUN_KEY + ('candidate',)
   assert workdir.SUMMARY_KEYS == ('strategy',) + types.COMPARED_AXES
   assert types.stack_lanes([dict(seed=1, data_size=8, shift=0.5, lr_mult=None, layers_copied=None)])._fields[
       :len(types.AXES)] == types.AXES

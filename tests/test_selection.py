@@ -19,7 +19,6 @@ from transfer import types
 from transfer.run import experiment
 from transfer.run import search
 from transfer.run import selection
-from transfer.run import store
 from transfer.run import sweep
 from transfer.train import strategies
 from transfer.train import target
@@ -199,7 +198,7 @@ def test_what_is_measured_once_is_measured_at_the_step_selection_picks(smoke_run
   for key, lane in lanes.items():
     curves, scalars = lane['curves'], lane['scalars']
     stop = selection.early_stop(np.where(np.isfinite(curves['val_loss']), curves['val_accuracy'], np.nan)[None])[0]
-    shift = key[store.RUN_KEY.index('shift')]
+    shift = key[types.RUN_KEY.index('shift')]
     own = scalars['ood_accuracy'][list(config.shifts).index(shift)]
     assert own == curves['test_accuracy'][stop], key
     assert 'ood_accuracy' not in curves and 'source_accuracy' not in curves  # not measured at every evaluation

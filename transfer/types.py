@@ -47,6 +47,8 @@ class Lane(NamedTuple):
 
 
 AXES: tuple[str, ...] = Lane._fields[:5]  # every grid axis, in record order
+RUN_KEY = ('strategy',) + AXES  # one run (a record of results.json) per grid cell of a strategy
+LANE_KEY = RUN_KEY + ('candidate',)  # one lane (curves.npz) per candidate setting of a run
 COMPARED_AXES = AXES[1:]  # the axes results are summarised over seeds along (every axis but the seed)
 HPARAMS = ('lr', 'lr_mult', 'weight_decay', 'l2_sp_weight', 'align_weight')  # what a search can vary per lane
 DTYPES = {'seed': np.int32, 'data_size': np.int32, 'shift': np.float32, 'lr_mult': np.float32,

@@ -39,7 +39,6 @@ FOLDER = 'tensorboard'  # in the workdir
 CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss')  # of curves.npz; all-NaN ones skipped
 # A lane's other curves (domain adaptation's loss terms and label-free validators, the selection `score`) are written
 # too, under their curves.npz names; `score` only where it is not the validation accuracy itself.
-LANE_KEY = ('strategy',) + types.AXES + ('candidate',)  # a lane's key in curves.npz (run/store.py)
 CELL = {'data_size': 'n', 'shift': 'shift', 'lr_mult': 'lrmult', 'layers_copied': 'k', 'seed': 'seed'}  # label order
 # The HParams metrics of a run, over its cells: the mean of the candidate's best validation accuracy in each, the mean
 # of the whole test set's accuracy at its own best step in each, and the fraction of the strategy's cells whose
@@ -168,7 +167,7 @@ def write_events(workdir: str, logdir: str | None = None) -> list[str]:
 
   runs: dict[tuple[str, int], list[tuple[dict, dict]]] = {}  # (strategy, candidate) -> its (cell key, lane)s
   for key, lane in lanes.items():
-    named = dict(zip(LANE_KEY, key))
+    named = dict(zip(types.LANE_KEY, key))
     runs.setdefault((named['strategy'], named['candidate']), []).append((named, lane))
   session = sessions(runs, records)
   names = ['strategy', 'candidate'] + [h for h in types.HPARAMS if any(h in s for s in session.values())]

@@ -52,7 +52,7 @@ def learning_curves(records: Sequence[dict], lanes: dict, *, axis: str, fixed: d
   for r in records:
     if r['selected'] is None or not all(stats.matches(r, r['strategy'], {k: v}) for k, v in fixed.items()):
       continue
-    lane = lanes[tuple(r[k] for k in ('strategy',) + types.AXES) + (r['selected']['candidate'],)]
+    lane = lanes[tuple(r[k] for k in types.RUN_KEY) + (r['selected']['candidate'],)]
     for value in values if r[axis] is None else [r[axis]]:  # a strategy without the axis: in every column
       columns[value].setdefault(r['strategy'], []).append((lane['curves'], r['selected']['step']))
   out = []

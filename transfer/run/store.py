@@ -23,8 +23,6 @@ from transfer import io
 from transfer import types
 from transfer.errors import WorkdirError
 
-RUN_KEY = ('strategy',) + types.AXES  # one run (results.json) per grid cell of a strategy
-LANE_KEY = RUN_KEY + ('candidate',)  # one lane (curves.npz) per candidate setting of a run
 ENVIRONMENT = 'environment.json'  # where and how the results were computed (run/provenance.py)
 DERIVED = ('results.json', 'curves.npz', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'curves.png',
            'curves.pdf', 'source_models.msgpack', ENVIRONMENT)
@@ -41,7 +39,7 @@ GROWABLE = ('seeds', 'data_sizes', 'lr_mults', 'layers_copied', 'strategies', 's
 
 
 def run_key(record: dict) -> tuple:
-  return tuple(record.get(k) for k in RUN_KEY)
+  return tuple(record.get(k) for k in types.RUN_KEY)
 
 
 def flat_items(obj, prefix: str = '') -> dict:
