@@ -63,11 +63,11 @@ def layer_section(outputs: str | None, name: str) -> str:
 
 def strategies_table(e: claims.Experiment | None) -> str:
   records = e.records if e else []
-  sizes = sorted(set(claims.STRATEGIES) | {r['data_size'] for r in records})
+  sizes = sorted(set(claims.ORIGINAL_EXP1) | {r['data_size'] for r in records})
   extra = [s for s in ('lp_ft', 'l2_sp') if any(r['strategy'] == s for r in records)]
   rows = []
   for n in sizes:
-    orig = claims.STRATEGIES.get(n, ('-',) * 3)
+    orig = claims.ORIGINAL_EXP1.get(n, ('-',) * 3)
     cells = [tables.ours(e, s, data_size=n) for s in ('feature_extraction', 'fine_tuning', 'scratch', *extra)]
     orig = [x if isinstance(x, str) else f'{x:.2f}' for x in orig]
     rows.append([f'{n}'] + [x for pair in zip(orig, cells[:3]) for x in pair] + cells[3:])
@@ -106,19 +106,19 @@ def budgets_table(results: claims.Results, fixed: claims.Results) -> str:
 
 def lr_table(e: claims.Experiment | None) -> str:
   cells = [(n, s) for n in sorted(e.config['data_sizes']) for s in sorted(e.config['shifts'])] if e else []
-  mults = sorted(set(claims.LR_MULTIPLIER) | set(e.config['lr_mults'] if e else ()))
-  rows = [[f'{m:g}', f'{claims.LR_MULTIPLIER[m]:.2f}' if m in claims.LR_MULTIPLIER else '-'] +
+  mults = sorted(set(claims.ORIGINAL_EXP2) | set(e.config['lr_mults'] if e else ()))
+  rows = [[f'{m:g}', f'{claims.ORIGINAL_EXP2[m]:.2f}' if m in claims.ORIGINAL_EXP2 else '-'] +
           [tables.ours(e, 'fine_tuning', data_size=n, shift=s, lr_mult=m) for n, s in cells] for m in mults]
   return tables.markdown_table(['Feature LR Multiplier', 'original'] + [f'ours (n={n}, shift {s:g})' for n, s in cells],
                         rows)
 
 
 def shift_table(e: claims.Experiment | None) -> str:
-  shifts = sorted(set(claims.DOMAIN_SHIFT) | set(e.config['shifts'] if e else ()))
+  shifts = sorted(set(claims.ORIGINAL_EXP3) | set(e.config['shifts'] if e else ()))
   rows = []
   for s in shifts:
     keys = {'data_size': e.only('data_sizes'), 'shift': s} if e else {}
-    orig = claims.DOMAIN_SHIFT.get(s)
+    orig = claims.ORIGINAL_EXP3.get(s)
     mine = [tables.ours(e, 'fine_tuning', **keys), tables.ours(e, 'scratch', **keys),
             tables.fmt(stats.paired(e.records, 'fine_tuning', 'scratch', e.cell(**keys)), signed=True) if e else '']
     o = [f'{orig[0]:.2f}', f'{orig[1]:.2f}', f'{orig[2]:+.2f}'] if orig else ['-'] * 3
