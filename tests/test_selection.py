@@ -30,7 +30,7 @@ def test_the_validation_split_is_stratified_nested_and_disjoint_from_training():
   pool = Split(jnp.arange(60, dtype=jnp.float32)[:, None], y)
   split = {}
   for n in (12, 30, 60):
-    order, size, val, mask = target.holdout(pool, jnp.int32(n), every=4, num_classes=3)
+    order, size, val, mask = target.validation_split(pool, jnp.int32(n), every=4, num_classes=3)
     train = set(np.asarray(order[:int(size)]).tolist())
     held = set(np.asarray(val.x[:, 0][np.asarray(mask)]).astype(int).tolist())
     assert not train & held and train | held == set(range(n))  # every labelled example once, test never

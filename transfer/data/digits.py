@@ -22,7 +22,7 @@ TEST_SIZE = 400  # held-out target images; the other 496 (same classes: 501) for
 SOURCE_HELD_OUT = 0.1  # share of the source images held out to measure pre-training
 
 
-def halves(y: np.ndarray) -> np.ndarray:
+def class_halves(y: np.ndarray) -> np.ndarray:
   """A fixed random half (rounded down) of the examples of each class: a boolean mask over `y`."""
   order = np.random.default_rng(0).permutation(len(y))
   mask = np.zeros(len(y), bool)
@@ -43,7 +43,7 @@ def load(same_classes: bool = False) -> arrays_lib.Arrays:
   x = (digits.images / 16.0).astype(np.float32)
   y = digits.target.astype(np.int32)
   if same_classes:
-    source = halves(y)
+    source = class_halves(y)
     (source_x, source_y), (target_x, target_y) = (x[source], y[source]), (x[~source], y[~source])
   else:
     (source_x, source_y), (target_x, target_y) = (x[y < 5], y[y < 5]), (x[y >= 5], y[y >= 5] - 5)

@@ -120,7 +120,7 @@ def scratch_needs_more_data(e: Experiment):
       [verdicts.Expect(compare(e, label(sizes[-1]), 'scratch', 'fine_tuning', data_size=sizes[-1]), verdicts.AT_LEAST)])
 
 
-def halves(e: Experiment) -> tuple[list[int], list[int]]:
+def seed_halves(e: Experiment) -> tuple[list[int], list[int]]:
   """The seeds split in two, for cross-fitting: what is picked on one half is judged on the other."""
   seeds = stats.seeds_of(e.records)
   return seeds[:len(seeds) // 2], seeds[len(seeds) // 2:]
@@ -150,7 +150,7 @@ def versus_best_other(e: Experiment, picked: float, candidates: Callable[[float]
   for n, shift in lr_cells(e):
     keys = {'data_size': n, 'shift': shift}
     differences, bests = [], []
-    for fit, held in (halves(e), halves(e)[::-1]):
+    for fit, held in (seed_halves(e), seed_halves(e)[::-1]):
       bests.append(best_of(e, fit, keys, others))
       differences += stats.paired_test('', e.records, 'fine_tuning', 'fine_tuning', {**keys, 'lr_mult': picked},
                                        {**keys, 'lr_mult': bests[-1]}, seeds=held).differences
@@ -161,7 +161,7 @@ def versus_best_other(e: Experiment, picked: float, candidates: Callable[[float]
 
 
 def cross_fit_note(e: Experiment) -> str:
-  a, b = halves(e)
+  a, b = seed_halves(e)
   return (f'Each comparison multiplier is picked on one half of the seeds and judged on the other, both ways (shown '
           f'as: picked on seeds {a[0]}-{a[-1]} / on seeds {b[0]}-{b[-1]}, once where both agree); both halves form '
           'one test. ')

@@ -30,7 +30,7 @@ class DomainClassifier(NamedTuple):
   l2: float = 1e-3  # weight of l2 / 2 * ||w||^2 (the bias is not penalised)
 
 
-def halves(key: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def random_halves(key: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """A random half of the rows of `x` (rounded down) and the other rows: (train, test)."""
   order = jax.random.permutation(key, x.shape[0])
   return x[order[:x.shape[0] // 2]], x[order[x.shape[0] // 2:]]
@@ -69,7 +69,8 @@ def domain_error(source: jax.Array, target: jax.Array, key: jax.Array, *,
   source = source.reshape(source.shape[0], -1).astype(jnp.float32)
   target = target.reshape(target.shape[0], -1).astype(jnp.float32)
   source_key, target_key = jax.random.split(key)
-  (source_train, source_test), (target_train, target_test) = halves(source_key, source), halves(target_key, target)
+  source_train, source_test = random_halves(source_key, source)
+  target_train, target_test = random_halves(target_key, target)
   train = jnp.concatenate([source_train, target_train])
   mean, std = train.mean(axis=0), train.std(axis=0)
   std = jnp.where(std > 1e-6, std, 1.0)  # a feature constant on the training halves is only centred

@@ -80,7 +80,7 @@ def initial_params(lane: Lane, base_params, pool: Split, *, strategy: strategies
   return params
 
 
-def holdout(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
+def validation_split(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
   """The lane's labelled examples (the first `data_size` of the pool) split into training and validation.
 
   Within each class, in the pool's order (the seed's random order), every `every`-th example validates and the
@@ -111,7 +111,7 @@ def run_data(pool: Split, test: Split, lane: Lane, *, spec: TargetSpec, num_clas
   if not spec.holdout_every:
     return stages_lib.RunData(pool, None, lane.data_size, Split(pool.x[:1], pool.y[:1]), jnp.zeros((1,), bool), test,
                               **extra)
-  order, size, val, val_mask = holdout(pool, lane.data_size, every=spec.holdout_every, num_classes=num_classes)
+  order, size, val, val_mask = validation_split(pool, lane.data_size, every=spec.holdout_every, num_classes=num_classes)
   return stages_lib.RunData(pool, order, size, val, val_mask, test, **extra)
 
 
