@@ -229,8 +229,10 @@ def claims_intro(results: claims.Results) -> str:
       'half of the seeds and judged on the other, both ways round (the two picks shown as x.. / x..). Each test '
       f'states its minimum detectable effect (MDE: the true difference its seeds detect with {stats.POWER:.0%} power, '
       f'two-sided alpha {stats.ALPHA:g}, from the SD of its per-seed differences) and, where it is inconclusive, the '
-      'seeds needed to detect its observed difference with that power. The rules in full: '
-      '[docs/verdicts.md](../docs/verdicts.md).')
+      'seeds needed to detect its observed difference with that power. The last column but one is the verdict under '
+      'the fixed protocol: *same*, or the other verdict, marked *(changed)* where one of the claim\'s tests has '
+      'estimates under the two protocols whose 95% CIs do not overlap and *(CIs overlap)* where they differ only in '
+      'precision. The rules in full: [docs/verdicts.md](../docs/verdicts.md).')
 
 
 INTRO = """# Transfer learning: the original study beside this reproduction
