@@ -1,5 +1,6 @@
-r"""Writes outputs/REPORT.md (the original study's tables beside ours, a verdict on each claim) and claims.md, then
-copies every result table the README and docs/ embed (`<!-- table: PATH -->` blocks) afresh from its file.
+r"""Writes outputs/REPORT.md (the original study's tables beside ours, a verdict on each claim), claims.md and
+findings.md (results in generated sentences), then copies every result table and text the README and docs/ embed
+(`<!-- table: PATH -->` and `<!-- text: PATH#section -->` blocks) afresh from its file.
 
   python -m scripts.report [--outputs=outputs] [--pages=.]
 

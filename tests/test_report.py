@@ -115,7 +115,7 @@ def test_findings_say_where_transfer_helps_from_the_paired_tests_not_from_text()
   e = claims.Experiment({**e.config, 'selection': {'val_fraction': 0.2}}, runs)
   flipped = claims.Experiment(e.config, [dict(r, test_accuracy=1 - r['test_accuracy']) for r in runs])
   text = ' '.join(' '.join(findings.domain_shift(e, None)).split())  # wrapping aside
-  assert '5 seeds, 100 labelled target examples per run, of which 20-20 validate' in text
+  assert '5 seeds, 100 labelled target examples per run, of which 20 validate' in text
   assert 'at shift 0 (+0.100) and 0.5 (+0.100).' in text and '-0.100' in text and '(lower)' in text
   flipped_text = ' '.join(' '.join(findings.domain_shift(flipped, None)).split())  # now it loses where it won
   assert 'at shift 2 (+0.100).' in flipped_text and 'frozen features' not in flipped_text

@@ -306,3 +306,5 @@ def test_a_different_verdict_is_changed_only_where_the_estimates_lie_beyond_each
   assert study.fixed_verdict(selected, selected) == 'same'
   assert study.fixed_verdict(selected, precise_elsewhere) == f'{precise_elsewhere.verdict} (CIs overlap)'
   assert study.fixed_verdict(selected, far) == f'{far.verdict} (changed)'
+  assert study.fixed_verdict(verdicts.missing('not run'), selected) == selected.verdict  # nothing to compare with
+  assert verdicts.changed(selected, verdicts.Verdict(far.verdict, '', ()))  # not the same tests: not precision

@@ -1,11 +1,12 @@
 """The one way this package compiles a program: `jit`, which is `jax.jit` with the compiler options of the backend
 the program runs on (tests/test_layout.py keeps `jax.jit` out of every other module).
 
-On CPU, XLA's LLVM backend optimises at level 1 (`set_cpu_opt_level`) unless an entrypoint's `--cpu_opt_level`
-says otherwise (3 is XLA's own default). Measured on the main job (2-core CPU, jax 0.10.2, domain_shift's 400-lane
-programs): each strategy compiles in 3.8-4.2 s instead of 6.3-6.7 s and runs as fast (within noise: the time goes to
-matmul kernels, YNNPACK's and Eigen's, compiled ahead of time, not to the code LLVM emits); the benchmark's programs
-compile in 10.7 s instead of 14.5 s. Level 0 compiles faster still but runs twice as slowly.
+On CPU, XLA's LLVM backend optimises at level 1 (`set_cpu_opt_level`) unless `$TRANSFER_CPU_OPT_LEVEL` or an
+entrypoint's `--cpu_opt_level` says otherwise (3 is XLA's own default; the test suite sets the variable to 0).
+Measured on the main job (2-core CPU, jax 0.10.2, domain_shift's 400-lane programs): each strategy compiles in
+3.8-4.2 s instead of 6.3-6.7 s and runs as fast (within noise: the time goes to matmul kernels, YNNPACK's and
+Eigen's, compiled ahead of time, not to the code LLVM emits); the benchmark's programs compile in 10.7 s instead of
+14.5 s. Level 0 compiles faster still but runs twice as slowly.
 
 Numbers: target training is bit-identical at levels 1 and 3 from the same source model (the main job's 1,200 lanes
 and the synthetic domain-adaptation programs, measured; tests/test_compiler.py on an MLP, DANN and a CNN); an

@@ -189,7 +189,7 @@ def fixed_verdict(selected: verdicts.Verdict, fixed: verdicts.Verdict) -> str:
   """The fixed protocol's verdict beside the selected one: 'same'; the other verdict marked '(changed)' where the
   two protocols' estimates of one of the claim's tests lie beyond each other's 95% CIs (`verdicts.changed`); or
   marked '(CIs overlap)' where the verdicts differ only in precision."""
-  if fixed.verdict == verdicts.MISSING:
+  if verdicts.MISSING in (fixed.verdict, selected.verdict):
     return fixed.verdict
   if fixed.verdict == selected.verdict:
     return 'same'

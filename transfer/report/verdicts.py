@@ -95,9 +95,12 @@ def changed(one: Verdict, other: Verdict) -> bool:
   """Whether `other` reads a claim differently from `one` *beyond noise*: the verdicts differ and at least one of the
   claim's tests (the same check, so the same tests in the same order) has estimates whose 95% CIs do not overlap. A
   verdict that differs only because one reading's CI crossed a threshold the other's did not is precision, not
-  disagreement."""
+  disagreement. (For the LR claims the best *other* multiplier may differ between the protocols: the paired tests
+  are then the same comparison with different picks.)"""
   if one.verdict == other.verdict or MISSING in (one.verdict, other.verdict):
     return False
+  if len(one.tests) != len(other.tests):  # not the same tests: nothing says the difference is only precision
+    return True
   return any(disjoint(a, b) for a, b in zip(one.tests, other.tests))
 
 
