@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import jax
 
-
+LEVELS = (0, 1, 2, 3)  # LLVM's optimisation levels
 DEFAULT_CPU_OPT_LEVEL = 1
 XLA_DEFAULT_OPT_LEVEL = 3
 LEVEL_ENV = 'TRANSFER_CPU_OPT_LEVEL'  # replaces the default level where set (the test suite sets 0 for itself and
@@ -35,7 +35,7 @@ LEVEL_ENV = 'TRANSFER_CPU_OPT_LEVEL'  # replaces the default level where set (th
 def initial_cpu_opt_level() -> int:
   """The level every process starts with: $TRANSFER_CPU_OPT_LEVEL where set, else DEFAULT_CPU_OPT_LEVEL."""
   value = os.environ.get(LEVEL_ENV, '')
-  return int(value) if value in ('0', '1', '2', '3') else DEFAULT_CPU_OPT_LEVEL
+  return int(value) if value in [str(level) for level in LEVELS] else DEFAULT_CPU_OPT_LEVEL
 
 
 _cpu_opt_level = initial_cpu_opt_level()
@@ -44,7 +44,7 @@ _cpu_opt_level = initial_cpu_opt_level()
 def set_cpu_opt_level(level: int) -> None:
   """The LLVM optimisation level of every program compiled for CPU from now on (0-3)."""
   global _cpu_opt_level
-  if level not in (0, 1, 2, 3):
+  if level not in LEVELS:
     raise ValueError(f'the CPU optimisation level is 0, 1, 2 or 3, not {level!r}')
   _cpu_opt_level = level
 

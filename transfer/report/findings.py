@@ -8,7 +8,6 @@ claims judge them).
 
 from __future__ import annotations
 
-import json
 import os
 import textwrap
 
@@ -90,9 +89,8 @@ def domain_shift(e: claims.Experiment, fixed: claims.Experiment | None) -> list[
   lines = [f'{seeds} seeds, {n} labelled target examples per run, of which {validating} validate (one in '
            f'{round(1 / e.config["selection"]["val_fraction"])} of each class) and the rest train; every '
            'strategy at its validation-selected setting.', '']
-  fixed_part = ''
-  if fixed is not None:
-    fixed_part = f'; under the fixed protocol, at {helped(gain_tests(fixed))}'
+  fixed_ft = gain_tests(fixed) if fixed is not None else None
+  fixed_part = f'; under the fixed protocol, at {helped(fixed_ft)}' if fixed_ft else ''
   lines.append(f'- **Where transfer helps**: fine-tuning beats scratch (paired gain, CI above 0) at '
                f'{helped(ft)}{fixed_part}.')
   small = claims.helps_most_at_small_shift(e)
@@ -105,8 +103,8 @@ def domain_shift(e: claims.Experiment, fixed: claims.Experiment | None) -> list[
     line = f'- **At large shift** fine-tuning - scratch is {at_large(ft, large)}'
     if any(r['strategy'] == 'feature_extraction' for r in e.records):
       line += f'; frozen features - scratch {at_large(fe, large)}'
-    if fixed is not None:
-      line += f'. Under the fixed protocol fine-tuning - scratch is {at_large(gain_tests(fixed), large)}'
+    if fixed_ft:
+      line += f'. Under the fixed protocol fine-tuning - scratch is {at_large(fixed_ft, large)}'
     lines.append(line + '.')
   if fixed is not None:
     scratch = [r for r in e.records if r['strategy'] == 'scratch' and r.get('oracle_test_accuracy') is not None]
@@ -126,16 +124,29 @@ def domain_shift(e: claims.Experiment, fixed: claims.Experiment | None) -> list[
 SATURATED = 0.99  # a source model this accurate on held-out examples has solved its task
 
 
+def source_model_accuracies(records) -> list[float]:
+  """The held-out source accuracy of each seed's source model, ascending: a record's source accuracy at its selected
+  step plus what it forgot there is its source model's own accuracy."""
+  return sorted({r['seed']: r['source_accuracy'] + r['forgetting'] for r in records
+                 if r.get('source_accuracy') is not None and r.get('forgetting') is not None}.values())
+
+
 def source_models(e: claims.Experiment) -> list[str]:
   """The held-out source accuracy of the experiment's source models, over its seeds."""
-  before = sorted({r['seed']: r['source_accuracy'] + r['forgetting'] for r in e.records
-                   if r.get('source_accuracy') is not None and r.get('forgetting') is not None}.values())
+  before = source_model_accuracies(e.records)
   if not before:
     return []
   classes = e.config['data']['source_classes']
-  return wrapped([f'- The {len(before)} source models reach {100 * before[0]:.1f}-{100 * before[-1]:.1f}% held-out '
-          f'accuracy on the {classes} source classes: their features are useful but imperfect, and nothing '
-          'saturates.'])
+  line = (f'- The {len(before)} source models reach {100 * before[0]:.1f}-{100 * before[-1]:.1f}% held-out accuracy '
+          f'on the {classes} source classes')
+  if before[-1] < SATURATED:
+    line += ': their features are useful but imperfect, and nothing saturates'
+  return wrapped([line + '.'])
+
+
+def layer_readings(config: dict, records) -> str:
+  """Which layer groups transfer, per cell, in a layer-transfer experiment (its config.json and records)."""
+  return claims.layer_markdown(records, optim.backbone_groups(config['groups'], config['head_group']))
 
 
 def run_times(outputs: str) -> list[str]:
@@ -146,12 +157,10 @@ def run_times(outputs: str) -> list[str]:
     path = os.path.join(outputs, name, 'environment.json')
     if not os.path.exists(path):
       continue
-    with open(path) as f:
-      env = json.load(f)
+    env = io.read_json(path)
     if env.get('wall_seconds') is None:  # a run still going, or one that stopped early
       continue
-    with open(os.path.join(outputs, name, 'config.json')) as f:
-      seeds = json.load(f).get('seeds')
+    seeds = io.read_json(os.path.join(outputs, name, 'config.json')).get('seeds')
     compile_seconds = sum((env.get('compile_seconds') or {}).values())
     lanes = sum((env.get('lanes') or {}).values())
     rows.append([name, f'{seeds}', f'{lanes:,}' if lanes else 'n/a', f'{env["wall_seconds"]:,.0f}',
@@ -171,9 +180,8 @@ def render(results: claims.Results, fixed: claims.Results, outputs: str | None =
   for section, name in LAYER_WORKDIRS.items():
     loaded = io.read_workdir(os.path.join(outputs, name)) if outputs else None
     if loaded is not None:
-      config, records = loaded
       parts += ['', f'## {section}', '', 'Which layer groups transfer, per cell (REPORT.md reads them the same way):',
-                '', claims.layer_markdown(records, optim.backbone_groups(config['groups'], config['head_group']))]
+                '', layer_readings(*loaded)]
   times = run_times(outputs) if outputs else []
   if times:
     parts += ['', '## run-times', '', *times]

@@ -12,7 +12,6 @@ from transfer.report import stats
 from transfer.report import tables
 from transfer.report import verdicts
 from transfer.data import digits as digits_lib
-from transfer.train import optim
 from transfer.train import lane_data
 
 # What the claims read.
@@ -57,8 +56,7 @@ def layer_section(outputs: str | None, name: str) -> str:
   loaded = load_workdir(outputs, name)
   if loaded is None:
     return 'not run'
-  config, records = loaded
-  return claims.layer_markdown(records, optim.backbone_groups(config['groups'], config['head_group']))
+  return findings.layer_readings(*loaded)
 
 
 def strategies_table(e: claims.Experiment | None) -> str:
@@ -279,11 +277,10 @@ def setup(config: dict | None) -> str:
 def source_accuracy_range(records: list[dict]) -> str:
   """The held-out source accuracy of the seeds' source models, as 'lo-hi%': a record's source accuracy at its
   selected step plus what it forgot there is its source model's own accuracy."""
-  before = {r['seed']: r['source_accuracy'] + r['forgetting'] for r in records
-            if r.get('source_accuracy') is not None and r.get('forgetting') is not None}
+  before = findings.source_model_accuracies(records)
   if not before:
     return 'n/a'
-  return f'{100 * min(before.values()):.0f}-{100 * max(before.values()):.0f}%'
+  return f'{100 * before[0]:.0f}-{100 * before[-1]:.0f}%'
 
 
 def caveats(results: claims.Results, outputs: str | None) -> str:

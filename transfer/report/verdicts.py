@@ -104,7 +104,6 @@ def changed(one: Verdict, other: Verdict) -> bool:
   return any(disjoint(a, b) for a, b in zip(one.tests, other.tests))
 
 
-
 def stance(outcome: str, want: Prediction) -> str:
   return FOR if outcome in want.supports else AGAINST if outcome in want.contradicts else NEITHER
 

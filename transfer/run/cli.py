@@ -34,7 +34,7 @@ MIN_COMPILE_SECONDS = 0.1
 _CACHE = flags.DEFINE_bool('jax_cache', True, f'Keep compiled programs in a persistent cache: ${CACHE_ENV}, else '
                            '$XDG_CACHE_HOME/transfer/jax, else ~/.cache/transfer/jax (see BUILD.md).')
 _CPU_OPT_LEVEL = flags.DEFINE_enum(
-    'cpu_opt_level', str(compiler.initial_cpu_opt_level()), ['0', '1', '2', '3'],
+    'cpu_opt_level', str(compiler.initial_cpu_opt_level()), [str(level) for level in compiler.LEVELS],
     "LLVM optimisation level of the sweeps compiled for CPU (transfer/compiler.py; default 1, or "
     f"${compiler.LEVEL_ENV}): 1 compiles faster than XLA's default 3 and runs as fast; 3 reproduces outputs computed "
     'before level 1 was the default bit for bit.')
