@@ -78,6 +78,9 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.name = 'synthetic'  # which data source
   c.data.path = ''  # the .npz file when data.name = 'npz' (unused otherwise)
+  c.data.module = ''  # or a data source of your own, 'package.module:function' (docs/extending.md; name is then
+  #                     unused): it returns named arrays (an npz's) or a DataSource
+  c.data.kwargs = ml_collections.ConfigDict()  # module: its keyword arguments (the source's own settings)
   c.data.same_classes = False  # True: the target's labels are the source's classes (unsupervised domain adaptation
   #   needs it): synthetic's target task is the source task (target_classes unused), digits splits every digit 0-9
   #   in half (source / target), an npz declares it (checked); moons always shares its two classes

@@ -349,7 +349,7 @@ def test_on_a_terminal_the_bar_shows_compiling_apart_then_every_chunk(source_par
 
 def test_a_workdir_written_before_a_field_existed_reads_as_having_its_old_value():
   old = {'seeds': 3, 'model': {'width': 8}, 'selection': {'mode': 'search'}}  # no model.module, selection.validator
-  new = {'seeds': 3, 'model': {'width': 8, 'module': '', 'kwargs': {}},
+  new = {'seeds': 3, 'model': {'width': 8, 'module': '', 'kwargs': {}}, 'data': {'module': '', 'kwargs': {}},
          'selection': {'mode': 'search', 'validator': 'source_val_accuracy', 'source_floor': 0.0}}
   assert store.config_changes(old, new) == ([], [], [])
   refused, _, _ = store.config_changes(old, {**new, 'selection': {**new['selection'], 'validator': 'snd'}})

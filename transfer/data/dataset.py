@@ -1,4 +1,5 @@
-"""Data sources behind one interface, chosen by `config.data.name`: 'synthetic', 'moons', 'digits' or 'npz'.
+"""Data sources behind one interface, chosen by `config.data.name` ('synthetic', 'moons', 'digits' or 'npz': the
+entries of `LOADERS`), or defined anywhere and named by `config.data.module` (plugin.py).
 
 A data source (`DataSource`) is a static, hashable description, bound into the compiled run with
 `functools.partial`; its `arrays` are a tree passed to the compiled run as an argument (empty for synthetic and moons
@@ -16,21 +17,26 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
+from collections.abc import Mapping
+
 from absl import logging
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from transfer.data import arrays as arrays_lib
 from transfer.data import digits
 from transfer.data import npz
+from transfer.data import plugin
 from transfer.data.moons import MoonsData
 from transfer.data.synthetic import SyntheticData
 from transfer.data.synthetic import SyntheticTask
 from transfer.errors import ConfigError
+from transfer.errors import DataError
 from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split
 
-NAMES = ('synthetic', 'moons', 'digits', 'npz')
 GENERATED = ('synthetic', 'moons')  # generated inside the run, in the numbers config.data's size fields give
 SOURCE_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
                  'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')  # key the cache
@@ -81,10 +87,12 @@ def moons_data(config) -> MoonsData:
   return MoonsData(**{f: config.data[f] for f in MOONS_FIELDS}, target_pool=pool_size(config))
 
 
-def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
+def from_arrays(config, arrays: arrays_lib.Arrays, *, name: str | None = None, key: dict | None = None) -> Dataset:
   """An ArrayData source over checked arrays; data sizes beyond the target pool are an error. With
-  `config.data.same_classes` the target's labels are the source's classes (the target has the source's number)."""
-  name, pool = config.data.name, arrays.target_x.shape[0]
+  `config.data.same_classes` the target's labels are the source's classes (the target has the source's number).
+  `name` (config.data.name by default) says what the messages call the data; only 'digits' rotates with the shift.
+  `key` identifies the data (by default its name and the arrays' fingerprint)."""
+  name, pool = name or config.data.name, arrays.target_x.shape[0]
   if max(config.data_sizes) > pool:
     raise ConfigError(f'config.data_sizes = {tuple(config.data_sizes)} is not allowed: {name} data has '
                       f'{pool} labelled target examples, so every data size must be <= {pool}')
@@ -94,21 +102,72 @@ def from_arrays(config, arrays: arrays_lib.Arrays) -> Dataset:
       target_classes=source_classes if same_classes else int(arrays.target_y.max()) + 1,
       target_pool=pool_size(config), rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
       has_unlabeled=arrays.unlabeled_x.shape[0] > 0, same_classes=same_classes)
-  return Dataset(data, arrays, {'name': name, 'arrays': arrays_lib.fingerprint(arrays)})
+  return Dataset(data, arrays, key or {'name': name, 'arrays': arrays_lib.fingerprint(arrays)})
+
+
+def load_synthetic(config) -> Dataset:
+  return Dataset(SyntheticData(synthetic_task(config)), (), {f: config.data[f] for f in SOURCE_FIELDS})
+
+
+def load_moons(config) -> Dataset:
+  return Dataset(moons_data(config), (), {'name': 'moons', **{f: config.data[f] for f in MOONS_SOURCE_FIELDS}})
+
+
+def load_digits(config) -> Dataset:
+  return from_arrays(config, digits.load(same_classes=config.data.same_classes))
+
+
+def load_npz(config) -> Dataset:
+  return from_arrays(config, npz.load(config.data.path, same_classes=config.data.same_classes))
+
+
+# The package's data sources by `config.data.name`: config -> Dataset. A source of the package is its file and one
+# line here (its config fields in configs/common.py's c.data); one of your own needs neither (`config.data.module`).
+LOADERS = {'synthetic': load_synthetic, 'moons': load_moons, 'digits': load_digits, 'npz': load_npz}
+NAMES = tuple(LOADERS)
 
 
 def load(config) -> Dataset:
-  """The data source `config.data` names, loaded and checked (DataError / ConfigError before anything compiles)."""
+  """The data source `config.data.module` or `config.data.name` names, loaded and checked (DataError / ConfigError
+  before anything compiles)."""
+  if plugin.path_of(config.data):
+    return load_plugin(config)
   name = config.data.name
-  if name == 'synthetic':
-    return Dataset(SyntheticData(synthetic_task(config)), (), {f: config.data[f] for f in SOURCE_FIELDS})
-  if name == 'moons':
-    return Dataset(moons_data(config), (), {'name': name, **{f: config.data[f] for f in MOONS_SOURCE_FIELDS}})
-  if name == 'digits':
-    return from_arrays(config, digits.load(same_classes=config.data.same_classes))
-  if name == 'npz':
-    return from_arrays(config, npz.load(config.data.path, same_classes=config.data.same_classes))
-  raise ConfigError(f'config.data.name = {name!r} is not allowed: one of {NAMES}')
+  if name not in LOADERS:
+    raise ConfigError(f'config.data.name = {name!r} is not allowed: one of {NAMES}')
+  return LOADERS[name](config)
+
+
+def load_plugin(config) -> Dataset:
+  """The data `config.data.module`'s function returns for `config.data.kwargs` (plugin.py): named arrays, checked
+  like an npz, or a DataSource whose target pool must hold the largest data size."""
+  path, kwargs = plugin.path_of(config.data), plugin.kwargs_of(config.data)
+  where = f'config.data.module = {path!r}'
+  try:
+    fn = plugin.function(path)
+  except ValueError as e:
+    raise ConfigError(f'{where}: {e}') from e
+  made = fn(**kwargs)
+  if isinstance(made, Mapping):
+    arrays = npz.checked({k: np.asarray(v) for k, v in made.items()}, where, same_classes=config.data.same_classes)
+    return from_arrays(config, arrays, name=path.partition(':')[2],
+                       key={'module': path, 'arrays': arrays_lib.fingerprint(arrays)})
+  missing = plugin.missing_members(made)
+  if missing:
+    raise DataError(f'{where} returned a {type(made).__name__}: neither a dict of named arrays nor a DataSource '
+                    f'(it lacks {", ".join(missing)})')
+  try:
+    hash(made)
+  except TypeError as e:
+    raise DataError(f'{where} returned an unhashable {type(made).__name__}: a DataSource is bound into the compiled '
+                    'run as a static value (make it a frozen dataclass)') from e
+  lane = Lane(seed=jnp.int32(0), data_size=jnp.int32(0), shift=jnp.float32(0), lr_mult=jnp.float32(1),
+              layers_copied=jnp.int32(-1))
+  pool = jax.eval_shape(lambda: made.target_splits((), lane)[0].y).shape[0]
+  if max(config.data_sizes) > pool:
+    raise ConfigError(f'config.data_sizes = {tuple(config.data_sizes)} is not allowed: {where} makes target pools '
+                      f'of {pool} examples, so every data size must be <= {pool}')
+  return Dataset(made, (), {'module': path, 'kwargs': kwargs, 'source': plugin.source_hash(fn)})
 
 
 def ood_shifts(config, data: DataSource) -> tuple[float, ...]:

@@ -88,14 +88,19 @@ def check_same_classes(arrays: dict, path: str) -> None:
 
 
 def load(path: str, same_classes: bool = False) -> arrays_lib.Arrays:
-  """The checked arrays (inputs float32, labels int32); a problem raises one DataError naming the array.
-  `same_classes`: the file declares its target labels to be the source's classes, which is checked too."""
-  arrays = read(path)
-  check_names(arrays, path)
-  check_inputs(arrays, path)
-  check_labels(arrays, path)
+  """The file's checked arrays (see `checked`)."""
+  return checked(read(path), path, same_classes=same_classes)
+
+
+def checked(arrays: dict[str, np.ndarray], where: str, *, same_classes: bool = False) -> arrays_lib.Arrays:
+  """Named arrays (this file's names) checked and converted (inputs float32, labels int32); a problem raises one
+  DataError that starts with `where` (the file, or the function that made them) and names the array.
+  `same_classes`: the target labels are declared to be the source's classes, which is checked too."""
+  check_names(arrays, where)
+  check_inputs(arrays, where)
+  check_labels(arrays, where)
   if same_classes:
-    check_same_classes(arrays, path)
+    check_same_classes(arrays, where)
   source_x, source_y, test_x, test_y = arrays_lib.hold_out(arrays['source_x'], arrays['source_y'],
                                                             SOURCE_HELD_OUT, SOURCE_HELD_OUT_CAP)
   example = arrays['source_x'].shape[1:]

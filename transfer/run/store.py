@@ -69,8 +69,8 @@ def grows(old, new) -> bool:
 # Fields added to the config after workdirs were written, with the value every earlier run had in effect: an old
 # config.json that lacks one reads as having it (a run of that version could not have set anything else; its lanes
 # are read as they were stored, see records.lane_curve).
-ADDED = {'model.module': '', 'model.kwargs': {}, 'selection.validator': 'source_val_accuracy',
-         'selection.source_floor': 0.0}
+ADDED = {'model.module': '', 'model.kwargs': {}, 'data.module': '', 'data.kwargs': {},
+         'selection.validator': 'source_val_accuracy', 'selection.source_floor': 0.0}
 
 
 def config_changes(old: dict, new: dict) -> tuple[list[str], list[str], list[str]]:

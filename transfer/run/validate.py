@@ -8,6 +8,7 @@ import re
 
 from transfer import types
 from transfer.data import dataset as dataset_lib
+from transfer.data import plugin
 from transfer.errors import ConfigError
 from transfer.train import models
 from transfer.train import optim
@@ -105,20 +106,12 @@ def check_hyperparameters(config) -> None:
 
 
 def check_data(config) -> None:
-  require(config.data.name in dataset_lib.NAMES, 'data.name', config.data.name, f'one of {dataset_lib.NAMES}')
-  if config.data.name == 'npz':
-    require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
-            "the path of an .npz file (config.data.name = 'npz')")
+  check_data_module(config.data)
+  if not plugin.path_of(config.data):
+    check_data_name(config)
   require(is_number(config.data.shift_angle), 'data.shift_angle', config.data.shift_angle, 'a finite number')
   require(isinstance(config.data.same_classes, bool), 'data.same_classes', config.data.same_classes,
           "True (the target's labels are the source's classes) or False")
-  if config.data.name in dataset_lib.GENERATED:
-    for field in ('source_pool', 'test_size', 'adapt_source_pool', 'unlabeled_pool'):
-      value = config.data[field]
-      require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f'data.{field}', value,
-              f'an integer >= 1 ({config.data.name} data are generated in these numbers)')
-    require(is_number(config.data.noise) and config.data.noise >= 0, 'data.noise', config.data.noise,
-            'a finite number >= 0 (the std of the input noise)')
   require(config.model.name in models.MODEL_NAMES, 'model.name', config.model.name, f'one of {models.MODEL_NAMES}')
   check_module(config.model)
   require(len(config.model.channels) > 0 and all(isinstance(c, int) and c >= 1 for c in config.model.channels),
@@ -133,6 +126,39 @@ def check_data(config) -> None:
   require(not (checkpoint and aligned), 'pretrained.checkpoint', checkpoint,
           f"'' with the domain-adaptation strategies {aligned}: they train through the source model's own head, "
           'which a checkpoint of a backbone does not provide')
+
+
+def check_data_name(config) -> None:
+  """`data.name` is a source of the package, with the fields it reads."""
+  require(config.data.name in dataset_lib.NAMES, 'data.name', config.data.name, f'one of {dataset_lib.NAMES}')
+  if config.data.name == 'npz':
+    require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
+            "the path of an .npz file (config.data.name = 'npz')")
+  if config.data.name in dataset_lib.GENERATED:
+    for field in ('source_pool', 'test_size', 'adapt_source_pool', 'unlabeled_pool'):
+      value = config.data[field]
+      require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f'data.{field}', value,
+              f'an integer >= 1 ({config.data.name} data are generated in these numbers)')
+    require(is_number(config.data.noise) and config.data.noise >= 0, 'data.noise', config.data.noise,
+            'a finite number >= 0 (the std of the input noise)')
+
+
+def check_data_module(data_config) -> None:
+  """`data.module`, where set, names an importable function that takes `data.kwargs` (data/plugin.py)."""
+  path = plugin.path_of(data_config)
+  require(isinstance(path, str), 'data.module', path, "'package.module:function', or '' for data.name's source")
+  if not path:
+    return
+  kwargs = data_config.get('kwargs') or {}
+  require(hasattr(kwargs, 'keys'), 'data.kwargs', kwargs, f'a dict of keyword arguments of {path}')
+  try:
+    fn = plugin.function(path)
+  except ValueError as e:
+    raise ConfigError(f'config.data.module = {path!r}: {e}') from e
+  try:
+    plugin.check_kwargs(fn, plugin.kwargs_of(data_config))
+  except ValueError as e:
+    raise ConfigError(f'config.data.kwargs: {e} ({path})') from e
 
 
 def check_module(model_config) -> None:

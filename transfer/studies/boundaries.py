@@ -45,9 +45,9 @@ def median_seed(records: list[dict], shift: float, names=('source_only', 'dann')
 def run(config, workdir: str, *, shift: float, seed: int | None = None, names=('source_only', 'dann')) -> list[str]:
   """Retrains `names` for `seed` (None: `median_seed`, the rule the figure's title states) at `shift` on the config's
   (2-D) data and writes boundaries.png/.pdf into `workdir`; returns the paths."""
-  if config.data.name != 'moons':
+  if config.data.name != 'moons' or config.data.get('module'):
     raise errors.ConfigError(f"config.data.name = {config.data.name!r} is not allowed: decision boundaries are drawn "
-                             "for 2-D inputs, 'moons' (use configs/domain_adaptation.py:moons)")
+                             "for 2-D inputs, 'moons' (use configs/domain_adaptation.py:moons, no data.module)")
   loaded = io.read_workdir(workdir)
   if loaded is None:
     raise errors.UserError(f'{workdir!r} holds no finished run; run the experiment first')

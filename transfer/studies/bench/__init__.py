@@ -79,9 +79,10 @@ def bf16_sweep(config, dataset, source, vmap_seconds: float, jax_accuracy: float
 
 def run(config, cache_dir: str) -> result.BenchResult:
   """Every figure of the benchmark on `config`'s grid (source models cached under `cache_dir`)."""
-  if config.data.name != 'synthetic' or models.resolved_name(config.model, (config.data.input_dim,)) != 'mlp':
+  mlp = models.resolved_name(config.model, (config.data.input_dim,)) == 'mlp'
+  if config.data.name != 'synthetic' or config.data.get('module') or not mlp:
     raise errors.ConfigError('the benchmark counts the FLOPs of an MLP on synthetic data: keep config.data.name = '
-                             "'synthetic' and config.model.name = 'auto' or 'mlp'")
+                             "'synthetic' (no data.module) and config.model.name = 'auto' or 'mlp'")
   check(config)
   dataset = experiment.prepare(config)
   source = sources.source_models(config, dataset, cache_dir)

@@ -1,0 +1,77 @@
+"""A data source defined outside the package, named by `config.data.module = 'package.module:function'`.
+
+The function is called with `config.data.kwargs` as keyword arguments (its own config namespace: its defaults are
+its signature's) and returns the data in one of two forms:
+
+- a dict of named arrays, the names and rules of a user's npz (docs/data.md: `source_x`, `source_y`, `target_x`,
+  `target_y`, `test_x`, `test_y`, optionally `target_unlabeled_x`): data that exist as arrays, checked like an npz
+  and used as given (no shift axis); or
+- a `dataset.DataSource` (a frozen dataclass with the protocol's fields and pure methods, as `moons.py` is): data
+  generated inside the compiled run from each lane's seed and shift.
+
+What identifies it (the pre-trained source models' cache key) is the function's path, its keyword arguments and the
+source code of the module that defines it (so editing the generator pre-trains again), and for arrays their content.
+Everything here runs before anything compiles; a problem is one ValueError saying what is wrong, which the caller
+turns into a ConfigError naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from collections.abc import Callable
+
+PROTOCOL = ('name', 'input_shape', 'source_classes', 'target_classes', 'has_shift', 'has_unlabeled', 'same_classes',
+            'source_splits', 'target_splits', 'adapt_data', 'source_validation', 'domain_samples')
+
+
+def path_of(data_config) -> str:
+  """`config.data.module` ('' where the config has none: `data.name` picks a source of the package)."""
+  return data_config.get('module', '') or ''
+
+
+def kwargs_of(data_config) -> dict:
+  """`config.data.kwargs` as a plain dict."""
+  kwargs = data_config.get('kwargs') or {}
+  return kwargs.to_dict() if hasattr(kwargs, 'to_dict') else dict(kwargs)
+
+
+def function(path: str) -> Callable:
+  """The function `path` ('package.module:function') names."""
+  module_name, colon, attribute = path.partition(':')
+  if not (module_name and colon and attribute):
+    raise ValueError("not of the form 'package.module:function'")
+  try:
+    found = importlib.import_module(module_name)
+  except Exception as e:  # anything the import raises is the user's module's problem, said in one line
+    raise ValueError(f'cannot import {module_name!r} ({type(e).__name__}: {e})') from e
+  fn = getattr(found, attribute, None)
+  if not callable(fn):
+    raise ValueError(f'{module_name!r} has no function {attribute!r}')
+  return fn
+
+
+def check_kwargs(fn: Callable, kwargs: dict) -> None:
+  """Every keyword argument is one `fn` takes (any, where it takes **kwargs)."""
+  params = inspect.signature(fn).parameters
+  if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+    return
+  names = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+  for key in kwargs:
+    if key not in names:
+      raise ValueError(f'{key!r} is not an argument of it: one of {names}')
+
+
+def source_hash(fn: Callable) -> str:
+  """sha256 of the source of the module that defines `fn` ('' where it has none, e.g. a built-in)."""
+  try:
+    text = inspect.getsource(inspect.getmodule(fn))
+  except (OSError, TypeError):
+    return ''
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def missing_members(data) -> list[str]:
+  """The members of the DataSource protocol that `data` lacks."""
+  return [m for m in PROTOCOL if not hasattr(data, m)]
