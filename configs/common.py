@@ -124,7 +124,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
 
   # Or your own pre-trained backbone instead of pre-training here (README "Bring your own checkpoint").
   c.pretrained = ml_collections.ConfigDict()
-  c.pretrained.checkpoint = ''  # flax msgpack file of parameters ('' = pre-train on the source data)
+  c.pretrained.checkpoint = ''  # parameters: msgpack file, orbax directory or flat npz ('' = pre-train here)
   c.pretrained.skip = '^head/'  # regex: parameters not loaded from it (start fresh); the head group never is
 
   # Report: which comparison table.md and plot.png show.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import smoke_config
+from transfer import checkpoints
 from transfer import io
 from transfer import errors
 from transfer import types
@@ -101,3 +102,28 @@ def test_the_skip_pattern_starts_named_parameters_fresh(smoke_run, dataset, tmp_
 def test_a_missing_checkpoint_file_is_a_clear_error(tmp_path):
   with pytest.raises(errors.CheckpointError, match='no such file'):
     experiment.prepare(with_checkpoint(tmp_path / 'absent.msgpack'))
+
+
+@pytest.mark.parametrize('form', ['npz', 'orbax'])
+def test_the_same_backbone_as_npz_or_orbax_loads_identically(smoke_run, dataset, tmp_path, form):
+  """big_vision's flat npz of named arrays and an orbax checkpoint directory serve as msgpack does."""
+  path, params = one_model(smoke_run, tmp_path, seed=1)
+  other = tmp_path / ('mine.npz' if form == 'npz' else 'mine_orbax')
+  (checkpoints.save_npz if form == 'npz' else checkpoints.save_orbax)(str(other), params)
+  assert checkpoints.form(str(other)) == form
+  by_msgpack = sources.load_checkpoint(with_checkpoint(path), dataset)
+  by_other = sources.load_checkpoint(with_checkpoint(other), dataset)
+  assert jax.tree.structure(by_other) == jax.tree.structure(by_msgpack)
+  jax.tree.map(np.testing.assert_array_equal, by_other, by_msgpack)
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda p: p.write_text('not a zip'), 'not an .npz file'),
+    (lambda p: p.mkdir(), 'is a directory but not a readable orbax checkpoint'),
+    (lambda p: p.write_bytes(b'\x00\x01garbage'), 'is damaged or not a msgpack checkpoint'),
+])
+def test_a_file_that_is_not_what_its_path_says_is_one_error(tmp_path, make, message):
+  path = tmp_path / ('bad.npz' if 'npz' in message else 'bad_dir' if 'directory' in message else 'bad.msgpack')
+  make(path)
+  with pytest.raises(errors.CheckpointError, match=message):
+    checkpoints.read(str(path))

@@ -23,6 +23,7 @@ import flax.traverse_util
 import jax
 import numpy as np
 
+from transfer import checkpoints
 from transfer import compiler
 from transfer import io
 from transfer.data.dataset import Dataset
@@ -200,7 +201,8 @@ def loaded_shapes(model_shapes, rules, *, head_group: str, skip: str) -> dict[st
 
 
 def load_backbone(path: str, wanted: dict[str, tuple], *, known: set[str], skip: str, seeds: int):
-  """A user's checkpoint (a flax msgpack tree of parameters) as per-seed base networks for `seeds` seeds.
+  """A user's checkpoint (a tree of parameters: flax msgpack, an orbax checkpoint directory or a flat npz of named
+  arrays; see checkpoints.py) as per-seed base networks for `seeds` seeds.
 
   Every parameter in `wanted` (path -> shape) must be in the file, with that shape (one model, used by every
   seed) or with a leading seed axis of at least `seeds` (one model per seed, as in a workdir's
@@ -208,9 +210,9 @@ def load_backbone(path: str, wanted: dict[str, tuple], *, known: set[str], skip:
   are ignored; one the model does not have (`known` holds its paths) is an error unless `skip` matches it. A
   missing, unknown or mis-shaped parameter raises one CheckpointError naming it.
   """
-  if not os.path.isfile(path):
-    raise CheckpointError(f'config.pretrained.checkpoint = {path!r}: no such file')
-  flat = {'/'.join(p): np.asarray(v) for p, v in flax.traverse_util.flatten_dict(io.load_msgpack(path)).items()}
+  if not os.path.exists(path):
+    raise CheckpointError(f'config.pretrained.checkpoint = {path!r}: no such file or directory')
+  flat = {'/'.join(p): np.asarray(v) for p, v in flax.traverse_util.flatten_dict(checkpoints.read(path)).items()}
   for name in flat:
     if name not in known and not (skip and re.search(skip, name)):
       raise CheckpointError(f'checkpoint {path!r} has parameter {name!r}, which the model does not have (the '
