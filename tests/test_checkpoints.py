@@ -3,6 +3,7 @@ structure mismatch is refused with the parameter's name before anything is writt
 
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -14,7 +15,9 @@ from transfer import io
 from transfer import errors
 from transfer import types
 from transfer.run import experiment
+from transfer.run import export
 from transfer.run import sources
+from transfer.train import losses
 from transfer.train import strategies
 from transfer.train import target
 
@@ -127,3 +130,40 @@ def test_a_file_that_is_not_what_its_path_says_is_one_error(tmp_path, make, mess
   make(path)
   with pytest.raises(errors.CheckpointError, match=message):
     checkpoints.read(str(path))
+
+
+def test_every_cells_selected_model_is_exported_and_scores_what_the_workdir_recorded(smoke_run, dataset,
+                                                                                     tmp_path):
+  workdir, config, _ = smoke_run
+  out = str(tmp_path / 'models')
+  written = export.export(config, workdir, out)
+  records = [r for r in runs(workdir) if r['selected']]
+  assert written == len(records)
+  models = checkpoints.read(out)
+  assert set(models) == set(config.strategies)
+  spec = experiment.target_spec(config, dataset)
+  for record in records[::3]:  # the model's own test accuracy, computed here apart from the export's check
+    params = models[record['strategy']][types.cell_label(record)]
+    lane = jax.tree.map(lambda a: a[0], types.stack_lanes([{a: record[a] for a in types.AXES}]))
+    test = target.render(dataset.arrays, lane, data=dataset.data, strategy=strategies.get(record['strategy']),
+                         spec=spec).test
+    accuracy = losses.evaluate(params, test, apply_fn=spec.model.apply)['accuracy']
+    assert abs(float(accuracy) - record['test_accuracy']) <= export.TOLERANCE
+  manifest = json.loads((tmp_path / 'models.json').read_text())['models']
+  assert [(m['strategy'], m['cell'], m['selected']) for m in manifest] == [
+      (r['strategy'], types.cell_label(r), r['selected']) for r in records]
+
+
+def test_an_export_refuses_a_workdir_whose_results_this_code_did_not_compute(smoke_run, tmp_path):
+  workdir, config, _ = smoke_run
+  copy = tmp_path / 'copy'
+  shutil.copytree(workdir, copy)
+  results = json.loads((copy / 'results.json').read_text())
+  results['runs'][0]['test_accuracy'] += 0.25
+  (copy / 'results.json').write_text(json.dumps(results))
+  with pytest.raises(errors.WorkdirError, match='the workdir recorded'):
+    export.selected_models(config, str(copy))
+  other = config.copy_and_resolve_references()
+  other.steps = 30
+  with pytest.raises(errors.WorkdirError, match='fields that differ: steps'):
+    export.selected_models(other, workdir)

@@ -11,12 +11,12 @@ Layers, bottom to top; each imports only from those below it (tests/test_layout.
   studies/   built on experiments: the benchmark, the decision framework
 
 docs/how-it-works.md walks the path from `scripts/run.py` to `results.json`. From Python: `transfer.run_experiment`
-(what scripts/run.py does) and `transfer.load_config`; README.md, "From Python".
+(what scripts/run.py does), `transfer.load_config` and `transfer.export_models`; README.md, "From Python".
 """
 
 # The Python API (transfer/run/api.py), imported on first use so that `import transfer` imports no jax: a run can
 # still give jax one CPU device per core.
-__all__ = ['load_config', 'run_experiment']
+__all__ = ['export_models', 'load_config', 'run_experiment']
 
 
 def __getattr__(name: str):

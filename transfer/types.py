@@ -50,12 +50,21 @@ AXES: tuple[str, ...] = Lane._fields[:5]  # every grid axis, in record order
 RUN_KEY = ('strategy',) + AXES  # one run (a record of results.json) per grid cell of a strategy
 LANE_KEY = RUN_KEY + ('candidate',)  # one lane (curves.npz) per candidate setting of a run
 COMPARED_AXES = AXES[1:]  # the axes results are summarised over seeds along (every axis but the seed)
+CELL_LABEL = {'data_size': 'n', 'shift': 'shift', 'lr_mult': 'lrmult', 'layers_copied': 'k', 'seed': 'seed'}  # order
 HPARAMS = ('lr', 'lr_mult', 'weight_decay', 'l2_sp_weight', 'align_weight')  # what a search can vary per lane
 DTYPES = {'seed': np.int32, 'data_size': np.int32, 'shift': np.float32, 'lr_mult': np.float32,
           'layers_copied': np.int32, 'lr': np.float32, 'weight_decay': np.float32, 'l2_sp_weight': np.float32,
           'align_weight': np.float32}
 UNUSED = {'lr_mult': 1.0, 'layers_copied': -1}  # lane value of an axis the strategy ignores (nothing reads it)
 OPTIONAL_AXES = tuple(UNUSED)  # None in the records of strategies that ignore them
+
+
+def cell_label(key: dict) -> str:
+  """A grid cell as a name: its axes (those its strategy has) in `CELL_LABEL`'s order, e.g. 'n100_shift0.5_seed3'
+  (TensorBoard's tag suffixes, the exported models' names)."""
+  def number(v):
+    return f'{v:g}' if isinstance(v, float) else str(v)
+  return '_'.join(f'{prefix}{number(key[axis])}' for axis, prefix in CELL_LABEL.items() if key.get(axis) is not None)
 
 
 def stack_lanes(cells) -> Lane:

@@ -39,7 +39,6 @@ FOLDER = 'tensorboard'  # in the workdir
 CURVES = ('val_accuracy', 'val_loss', 'test_accuracy', 'test_loss', 'train_loss')  # of curves.npz; all-NaN ones skipped
 # A lane's other curves (domain adaptation's loss terms and label-free validators, the selection `score`) are written
 # too, under their curves.npz names; `score` only where it is not the validation accuracy itself.
-CELL = {'data_size': 'n', 'shift': 'shift', 'lr_mult': 'lrmult', 'layers_copied': 'k', 'seed': 'seed'}  # label order
 # The HParams metrics of a run, over its cells: the mean of the candidate's best validation accuracy in each, the mean
 # of the whole test set's accuracy at its own best step in each, and the fraction of the strategy's cells whose
 # selection chose this candidate (results.json).
@@ -49,11 +48,6 @@ EVENTS = 'events.out.tfevents'  # TensorBoard reads the files whose names contai
 
 def number(value) -> str:
   return f'{value:g}' if isinstance(value, float) else str(value)
-
-
-def cell_label(key: dict) -> str:
-  """A lane's grid cell as a tag suffix: its axes (those the strategy has) in `CELL`'s order."""
-  return '_'.join(f'{prefix}{number(key[axis])}' for axis, prefix in CELL.items() if key.get(axis) is not None)
 
 
 def finished_time(workdir: str) -> float:
@@ -101,7 +95,7 @@ def curve_names(curves: dict) -> list[str]:
 def run_events(cells: list[tuple[dict, dict]], *, session: dict, experiment: summary_pb2.Summary,
                chosen: float | None, eval_every: int, wall_time: float) -> list[event_pb2.Event]:
   """The events of one run: its cells' curves (cell key, lane) and its HParams session."""
-  curves = {f'{name}/{cell_label(key)}': np.asarray(lane['curves'][name], np.float64)
+  curves = {f'{name}/{types.cell_label(key)}': np.asarray(lane['curves'][name], np.float64)
             for key, lane in cells for name in curve_names(lane['curves'])}
   curves = {tag: curve for tag, curve in sorted(curves.items()) if np.isfinite(curve).any()}
   evaluations = max((len(c) for c in curves.values()), default=0)

@@ -155,6 +155,19 @@ def log_to_stderr() -> None:
     logging.set_verbosity(logging.INFO)
 
 
+def set_up(config, overrides: Mapping | None, *, jax_cache: bool):
+  """What every API call does first, as the scripts do: one CPU device per core (before anything imports jax), the
+  log on stderr, the compilation cache; returns the config loaded with its overrides."""
+  jax_was_imported = one_cpu_device_per_core()
+  log_to_stderr()
+  config = load_config(config, overrides)
+  from transfer.run import cli
+  cli.use_compilation_cache(cli.compilation_cache_dir(os.environ) if jax_cache else None)
+  if jax_was_imported:
+    warn_if_too_late()
+  return config
+
+
 def run_experiment(config, workdir: str | os.PathLike | None = None, *, overrides: Mapping | None = None,
                    overwrite: bool = False, jax_cache: bool = True, tensorboard: bool = True):
   """Runs an experiment into `workdir` as `python -m scripts.run` does; returns its `experiment.Outcome` (the result
@@ -171,13 +184,17 @@ def run_experiment(config, workdir: str | os.PathLike | None = None, *, override
     tensorboard: also write the curves and hyperparameters as TensorBoard event files into <workdir>/tensorboard
       (transfer/report/tensorboard.py).
   """
-  jax_was_imported = one_cpu_device_per_core()  # before anything below imports jax
-  log_to_stderr()
-  config = load_config(config, overrides)
-  from transfer.run import cli
+  config = set_up(config, overrides, jax_cache=jax_cache)
   from transfer.run import experiment
-  cli.use_compilation_cache(cli.compilation_cache_dir(os.environ) if jax_cache else None)
-  if jax_was_imported:
-    warn_if_too_late()
   workdir = os.fspath(workdir) if workdir is not None else os.path.join('outputs', config.experiment)
   return experiment.run(config, workdir, overwrite=overwrite, tensorboard=tensorboard)
+
+
+def export_models(config, workdir: str | os.PathLike, out: str | os.PathLike, *, overrides: Mapping | None = None,
+                  jax_cache: bool = True) -> int:
+  """Writes every grid cell's selected model of the finished experiment in `workdir` as one orbax checkpoint `out`
+  (and its manifest `out`.json), as `python -m scripts.export_models` does (transfer/run/export.py); returns how many.
+  `config` and `overrides` as for `run_experiment`: they must give the config the workdir was run with."""
+  config = set_up(config, overrides, jax_cache=jax_cache)
+  from transfer.run import export
+  return export.export(config, os.fspath(workdir), os.fspath(out))

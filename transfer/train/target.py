@@ -283,6 +283,18 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
           **final_evaluation(selected, result.kept['oracle'].params, run, spec=spec)}
 
 
+def selected_model(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, data: DataSource,
+                   strategy: strategies.Strategy, spec: TargetSpec) -> dict:
+  """The lane's model at the step its selection picks (as `train_on` trains and picks it; the last step without
+  `spec.keep_best`): `params`, and `test_accuracy`, their whole-test-set accuracy, which equals the lane's
+  `selected_test_accuracy`."""
+  run, adapt, validation = prepared(lane, lane_data, data=data, strategy=strategy, spec=spec,
+                                    source_params=source_params)
+  result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation)
+  params = result.kept['selected'].params if 'selected' in result.kept else result.params
+  return {'params': params, 'test_accuracy': losses.evaluate(params, run.test, apply_fn=spec.model.apply)['accuracy']}
+
+
 def render(arrays, lane: Lane, *, data: DataSource, strategy: strategies.Strategy,
            spec: TargetSpec) -> lane_data_lib.LaneData:
   """The lane's own (seed, shift)'s data, rendered for it alone (a sweep renders every row once: lane_data.py)."""
