@@ -17,6 +17,8 @@ import numpy as np
 
 from transfer import keys as keys_lib
 from transfer.data import images
+from transfer.data import source
+from transfer.errors import ConfigError
 from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split
@@ -101,3 +103,22 @@ class ArrayData:
   def adapt_data(self, arrays: Arrays, lane: Lane) -> AdaptData:
     return AdaptData(Split(arrays.source_x, arrays.source_y),
                                  self.shifted(arrays.unlabeled_x, lane.shift))
+
+
+def dataset(config, arrays: Arrays, *, name: str | None = None, key: dict | None = None) -> source.Dataset:
+  """An ArrayData source over checked arrays; data sizes beyond the target pool are an error. With
+  `config.data.same_classes` the target's labels are the source's classes (the target has the source's number).
+  `name` (config.data.name by default) says what the messages call the data; only 'digits' rotates with the shift.
+  `key` identifies the data (by default its name and the arrays' fingerprint)."""
+  name, pool = name or config.data.name, arrays.target_x.shape[0]
+  if max(config.data_sizes) > pool:
+    raise ConfigError(f'config.data_sizes = {tuple(config.data_sizes)} is not allowed: {name} data has '
+                      f'{pool} labelled target examples, so every data size must be <= {pool}')
+  same_classes, source_classes = bool(config.data.same_classes), int(arrays.source_y.max()) + 1
+  data = ArrayData(
+      name=name, input_shape=tuple(arrays.source_x.shape[1:]), source_classes=source_classes,
+      target_classes=source_classes if same_classes else int(arrays.target_y.max()) + 1,
+      target_pool=source.pool_size(config), rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
+      has_unlabeled=arrays.unlabeled_x.shape[0] > 0, same_classes=same_classes)
+  return source.Dataset(data, arrays, key or {'name': name, 'arrays': fingerprint(arrays)})
+

@@ -53,3 +53,9 @@ def load(same_classes: bool = False) -> arrays_lib.Arrays:
   test, pool = np.sort(order[:TEST_SIZE]), np.sort(order[TEST_SIZE:])
   return arrays_lib.Arrays(source_x, source_y, source_test_x, source_test_y, target_x[pool], target_y[pool],
                            target_x[test], target_y[test], unlabeled_x=target_x[pool])
+
+
+def dataset(config):
+  """The digits as a Dataset (config.data.same_classes picks the split)."""
+  return arrays_lib.dataset(config, load(same_classes=config.data.same_classes))
+

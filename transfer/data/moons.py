@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from transfer import keys as keys_lib
+from transfer.data import source
 from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split
@@ -111,3 +112,20 @@ class MoonsData:
     _, source_key = jax.random.split(keys.source_test)
     _, target_key = jax.random.split(keys.target_test)
     return moons(source_key, n, noise=self.noise).x, self.sample(target_key, n, shift).x
+
+
+SOURCE_FIELDS = ('noise', 'source_pool', 'test_size')  # config.data's fields the source models depend on (the key)
+FIELDS = SOURCE_FIELDS + ('shift_angle', 'adapt_source_pool', 'unlabeled_pool')
+
+
+def moons_data(config) -> MoonsData:
+  """The moons' static sizes: the data config's fields; the target pool holds the largest data size."""
+  return MoonsData(**{f: config.data[f] for f in FIELDS}, target_pool=source.pool_size(config))
+
+
+def dataset(config) -> source.Dataset:
+  return source.Dataset(moons_data(config), (), {'name': 'moons', **{f: config.data[f] for f in SOURCE_FIELDS}})
+
+
+check = source.check_generated
+

@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 
 from transfer.data import arrays as arrays_lib
+from transfer.data import source
 from transfer.errors import DataError
 
 INPUTS = ('source_x', 'target_x', 'test_x', 'target_unlabeled_x')
@@ -108,3 +109,14 @@ def checked(arrays: dict[str, np.ndarray], where: str, *, same_classes: bool = F
   f32, i32 = (lambda a: a.astype(np.float32)), (lambda a: a.astype(np.int32))
   return arrays_lib.Arrays(f32(source_x), i32(source_y), f32(test_x), i32(test_y), f32(arrays['target_x']),
                            i32(arrays['target_y']), f32(arrays['test_x']), i32(arrays['test_y']), f32(unlabeled))
+
+
+def dataset(config):
+  """The file at config.data.path as a Dataset."""
+  return arrays_lib.dataset(config, load(config.data.path, same_classes=config.data.same_classes))
+
+
+def check(config) -> None:
+  source.require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
+                 "the path of an .npz file (config.data.name = 'npz')")
+

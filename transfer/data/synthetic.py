@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from transfer import keys as keys_lib
+from transfer.data import source
 from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split
@@ -172,3 +173,23 @@ class SyntheticData:
     unlabeled_key = jax.random.fold_in(keys.target_pool, 2)  # 2, not 1: see domain_samples
     unlabeled = sample(world, unlabeled_key, task.unlabeled_pool, which='target', shift=lane.shift, task=task)
     return AdaptData(source, unlabeled.x)
+
+
+# config.data's fields: those that determine a seed's source models (they key the cache), and the whole task.
+SOURCE_FIELDS = ('label_factors', 'nuisance_factors', 'input_dim', 'generator_depth', 'generator_gain', 'noise',
+                 'source_classes', 'source_pool', 'target_classes', 'test_size', 'shift_angle')
+TASK_FIELDS = SOURCE_FIELDS + ('adapt_source_pool', 'unlabeled_pool')
+
+
+def task(config) -> SyntheticTask:
+  """The synthetic task's static shapes: the data config's fields; the target pool holds the largest data size."""
+  return SyntheticTask(**{f: config.data[f] for f in TASK_FIELDS}, target_pool=source.pool_size(config),
+                       same_classes=config.data.same_classes)
+
+
+def dataset(config) -> source.Dataset:
+  return source.Dataset(SyntheticData(task(config)), (), {f: config.data[f] for f in SOURCE_FIELDS})
+
+
+check = source.check_generated
+

@@ -19,6 +19,7 @@ from transfer import compiler
 from transfer import io
 from transfer import types
 from transfer.data import dataset as dataset_lib
+from transfer.data.source import Dataset
 from transfer.report import workdir as workdir_report
 from transfer.run import progress as progress_lib
 from transfer.run import provenance
@@ -43,11 +44,11 @@ class Outcome(NamedTuple):
 
   table: str  # markdown, as in <workdir>/table.md
   records: list[dict]  # results.json's runs, in grid order
-  dataset: dataset_lib.Dataset
+  dataset: Dataset
   source_params: Callable[[], object]  # the per-seed source models (loaded or pre-trained on the first call)
 
 
-def prepare(config) -> dataset_lib.Dataset:
+def prepare(config) -> Dataset:
   """Checks the config, loads and checks its data and (if named) the checkpoint: every user error is raised here,
   before anything compiles or is written."""
   validate.check_fields(config)
@@ -60,7 +61,7 @@ def prepare(config) -> dataset_lib.Dataset:
   return dataset
 
 
-def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
+def target_spec(config, dataset: Dataset) -> target.TargetSpec:
   """Everything structural about target training that the config fixes."""
   data = dataset.data
   return target.TargetSpec(
@@ -75,7 +76,7 @@ def target_spec(config, dataset: dataset_lib.Dataset) -> target.TargetSpec:
       source_floor=float(config.selection.source_floor))
 
 
-def recorded_config(config, dataset: dataset_lib.Dataset):
+def recorded_config(config, dataset: Dataset):
   """`config` as the workdir's config.json records it: `groups` holds the rules in force (the model's default ones
   where the config leaves it empty), so the file says how the run grouped its parameters."""
   recorded = config.copy_and_resolve_references()
@@ -88,14 +89,14 @@ def holdout_every(config) -> int:
   return round(1 / config.selection.val_fraction) if config.selection.mode == 'search' else 0
 
 
-def strategy_train_fn(config, dataset: dataset_lib.Dataset, strategy: strategies.Strategy, *, shared: bool = False):
+def strategy_train_fn(config, dataset: Dataset, strategy: strategies.Strategy, *, shared: bool = False):
   """`target.train` with everything structural bound: one lane alone, its data rendered from the dataset's arrays;
   with `shared`, `target.train_on`, which reads the lane's row of a `data_table` (what a sweep vmaps)."""
   return functools.partial(target.train_on if shared else target.train, data=dataset.data, strategy=strategy,
                            spec=target_spec(config, dataset))
 
 
-def data_table(config, dataset: dataset_lib.Dataset, seeds: int | None = None) -> lane_data.DataTable:
+def data_table(config, dataset: Dataset, seeds: int | None = None) -> lane_data.DataTable:
   """Every (seed, shift)'s data of the experiment's grid, rendered once by one small program and shared by every
   lane of every strategy (the adaptation data only where some strategy adapts)."""
   data, shifts = dataset.data, dataset_lib.shifts(config, dataset.data)

@@ -26,7 +26,7 @@ import numpy as np
 from transfer import checkpoints
 from transfer import compiler
 from transfer import io
-from transfer.data.dataset import Dataset
+from transfer.data.source import Dataset
 from transfer.errors import CheckpointError
 from transfer.run import sweep
 from transfer.train import loop as loop_lib

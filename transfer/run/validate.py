@@ -9,6 +9,7 @@ import re
 from transfer import types
 from transfer.data import dataset as dataset_lib
 from transfer.data import plugin
+from transfer.data.source import require
 from transfer.errors import ConfigError
 from transfer.train import models
 from transfer.train import optim
@@ -18,11 +19,6 @@ from transfer.train import validators
 
 SELECTION_MODES = ('search', 'fixed')
 SEARCH_METHODS = ('random', 'grid')
-
-
-def require(ok: bool, field: str, value, allowed: str) -> None:
-  if not ok:
-    raise ConfigError(f'config.{field} = {value!r} is not allowed: {allowed}')
 
 
 def is_number(x) -> bool:
@@ -129,18 +125,9 @@ def check_data(config) -> None:
 
 
 def check_data_name(config) -> None:
-  """`data.name` is a source of the package, with the fields it reads."""
+  """`data.name` is a source of the package, with the fields it reads (its own `check`)."""
   require(config.data.name in dataset_lib.NAMES, 'data.name', config.data.name, f'one of {dataset_lib.NAMES}')
-  if config.data.name == 'npz':
-    require(isinstance(config.data.path, str) and config.data.path != '', 'data.path', config.data.path,
-            "the path of an .npz file (config.data.name = 'npz')")
-  if config.data.name in dataset_lib.GENERATED:
-    for field in ('source_pool', 'test_size', 'adapt_source_pool', 'unlabeled_pool'):
-      value = config.data[field]
-      require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f'data.{field}', value,
-              f'an integer >= 1 ({config.data.name} data are generated in these numbers)')
-    require(is_number(config.data.noise) and config.data.noise >= 0, 'data.noise', config.data.noise,
-            'a finite number >= 0 (the std of the input noise)')
+  dataset_lib.SOURCES[config.data.name].check(config)
 
 
 def check_data_module(data_config) -> None:

@@ -28,7 +28,8 @@ from transfer import compiler
 from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
-from transfer.data.dataset import DataSource
+from transfer.data.source import Dataset
+from transfer.data.source import DataSource
 from transfer.report import stats
 from transfer.report import tables
 from transfer.report import workdir as workdir_report
@@ -110,14 +111,14 @@ def fit_thresholds(cells: Sequence[Cell]) -> Thresholds:
 # The decision experiment.
 
 
-def distance_fn(config, dataset: dataset_lib.Dataset, samples: int):
+def distance_fn(config, dataset: Dataset, samples: int):
   """`domain_distance` on the config's source model, `samples` inputs per domain."""
   data = dataset.data
   return functools.partial(domain_distance, data=data, samples=samples,
                            model=models.make_model(config.model, data.source_classes, data.input_shape))
 
 
-def distances(config, dataset: dataset_lib.Dataset, source_params) -> dict[tuple[int, float], float]:
+def distances(config, dataset: Dataset, source_params) -> dict[tuple[int, float], float]:
   """(seed, shift) -> domain distance on that seed's pre-trained features, all in one jit(vmap)."""
   pairs = [(s, sh) for s in range(config.seeds) for sh in dataset_lib.shifts(config, dataset.data)]
   fn = distance_fn(config, dataset, config.decision.distance_samples)
@@ -331,7 +332,7 @@ def run(config, workdir: str, *, overwrite: bool = False) -> str:
   return text
 
 
-def check_unlabeled(dataset: dataset_lib.Dataset) -> None:
+def check_unlabeled(dataset: Dataset) -> None:
   """The domain distance needs unlabelled target inputs; it never falls back to the test set's."""
   if not dataset.data.has_unlabeled:
     raise errors.ConfigError(f'{dataset.data.name} data has no unlabelled target inputs (an .npz\'s '

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from transfer.data.dataset import DataSource
+from transfer.data.source import DataSource
 from transfer.types import AdaptData
 from transfer.types import Lane
 from transfer.types import Split

@@ -9,7 +9,7 @@ import jax
 import optax
 
 from transfer import keys as keys_lib
-from transfer.data.dataset import DataSource
+from transfer.data.source import DataSource
 from transfer.train import loop as loop_lib
 from transfer.train import losses
 from transfer.train import optim
