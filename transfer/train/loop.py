@@ -67,6 +67,12 @@ def optimizer_step(carry, xs, *, loss_fn: Callable, optimizer: optax.GradientTra
   return (optax.apply_updates(params, updates), opt_state), (loss, terms)
 
 
+def stopping_step(carry, xs, *, step: Callable, stop: jax.Array):
+  """`step`, whose new carry is kept only before step index `stop` (xs = (key, index))."""
+  new, out = step(carry, xs)
+  return jax.tree.map(lambda a, b: jnp.where(xs[1] < stop, a, b), new, carry), out
+
+
 class Kept(NamedTuple):
   """The parameters at the best evaluation so far and its score (higher is better; -inf: none counted yet)."""
 
@@ -99,7 +105,8 @@ def keep_better(kept: Kept, score: jax.Array, params) -> Kept:
 
 def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: optax.GradientTransformation,
               draw: Callable, evaluate: Callable | None = None, eval_every: int = 0,
-              kept: dict[str, Kept] | None = None, model_params: Callable = lambda params: params):
+              kept: dict[str, Kept] | None = None, model_params: Callable = lambda params: params,
+              stop: jax.Array | None = None):
   """One optimizer step per key, from a fresh optimizer state.
 
   Returns the final params, the per-step losses, the evaluations and `kept`. With `evaluate` (params -> dict of
@@ -108,8 +115,12 @@ def run_steps(params, step_keys: jax.Array, *, loss_fn: Callable, optimizer: opt
   steps are then a scan over blocks of `eval_every` steps, each followed by the evaluation; `eval_every` must divide
   them. Each entry of `kept` (a name of SCORES -> Kept) follows the evaluation with the best score of its name so
   far (`keep_better`) and holds `model_params(params)` there (the trained state may hold more than the model).
+  With `stop` (traced) only the first `stop` steps update the parameters and optimizer state; the later ones leave
+  them as they are (a lane that stops early in a program of a fixed number of steps).
   """
   step = functools.partial(optimizer_step, loss_fn=loss_fn, optimizer=optimizer, draw=draw)
+  if stop is not None:
+    step = functools.partial(stopping_step, step=step, stop=stop)
   n = step_keys.shape[0]
   xs, carry = (step_keys, jax.numpy.arange(n)), (params, optimizer.init(params))
   if evaluate is None:

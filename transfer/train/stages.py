@@ -120,10 +120,12 @@ def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size:
 
 
 def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, strategy: strategies.Strategy,
-              anchor, spec: TargetSpec, evaluate: bool = True, kept: dict[str, loop_lib.Kept] | None = None):
+              anchor, spec: TargetSpec, evaluate: bool = True, kept: dict[str, loop_lib.Kept] | None = None,
+              stop: jax.Array | None = None):
   """One plain stage of `strategy` over `step_keys`; `anchor` is the L2-SP reference (target.fit passes the
   parameters the whole run started from, not this stage's `params`). Returns final params, per-step losses, the
-  evaluations ({} when `evaluate` is False) and `kept` followed through the stage (see loop.run_steps)."""
+  evaluations ({} when `evaluate` is False) and `kept` followed through the stage (see loop.run_steps); with `stop`
+  only the stage's first `stop` steps train."""
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
                                                lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs,
@@ -144,7 +146,7 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, 
   optimizer = optim.make_optimizer(labels, schedules, spec.adam, lr=lane.lr, weight_decay=lane.weight_decay)
   return loop_lib.run_steps(params, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw,
                             evaluate=functools.partial(evaluation, run=run, apply_fn=apply_fn) if evaluate else None,
-                            eval_every=spec.eval_every, kept=kept)
+                            eval_every=spec.eval_every, kept=kept, stop=stop)
 
 
 def init_aux(key: jax.Array, source_params, feature_dim: int, *, same_classes: bool) -> dict:
@@ -163,11 +165,13 @@ def annealed(schedule: strategies.Schedule | None, steps: int) -> strategies.Sch
 
 def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adapt: AdaptRun, *,
                     strategy: strategies.Strategy, source_params, spec: TargetSpec,
-                    kept: dict[str, loop_lib.Kept] | None = None, validation: validators.Validation | None = None):
+                    kept: dict[str, loop_lib.Kept] | None = None, validation: validators.Validation | None = None,
+                    stop: jax.Array | None = None):
   """One domain-adaptation stage; returns the model's final params, the per-step losses, the evaluations (with
   the loss terms of losses.ADAPT_TERMS and, with `validation`, the validators) and `kept` followed through the
-  stage (the model's parameters only). The source floor of `spec.source_floor` is relative to the held-out source
-  accuracy of the parameters the stage starts from (the source model, for the unsupervised protocol).
+  stage (the model's parameters only); with `stop` only the stage's first `stop` steps train. The source floor of
+  `spec.source_floor` is relative to the held-out source accuracy of the parameters the stage starts from (the
+  source model, for the unsupervised protocol).
 
   The trained state is `{'model': params, 'aux': {'domain', ('source_head')}}`: the model's groups keep the
   strategy's LR multipliers; the domain discriminator (and the pre-trained source head, where the classes differ)
@@ -203,5 +207,5 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
   evaluate = functools.partial(adapt_evaluation, run=run, validation=validation, lane=lane, spec=spec, floor=floor)
   state, step_losses, evals, kept = loop_lib.run_steps(
       state, step_keys, loss_fn=loss_fn, optimizer=optimizer, draw=draw, evaluate=lambda s: evaluate(s['model']),
-      eval_every=spec.eval_every, kept=kept, model_params=lambda s: s['model'])
+      eval_every=spec.eval_every, kept=kept, model_params=lambda s: s['model'], stop=stop)
   return state['model'], step_losses, evals, kept

@@ -7,6 +7,7 @@ shapes, step counts) is bound with `functools.partial` as keyword-only arguments
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import NamedTuple
 
@@ -15,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from transfer import keys as keys_lib
-from transfer.data.dataset import DataSource
+from transfer.data.source import DataSource
 from transfer.train import diagnostics
 from transfer.train import lane_data as lane_data_lib
 from transfer.train import loop as loop_lib
@@ -137,12 +138,13 @@ class Fit(NamedTuple):
 
 def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strategies.Strategy, spec: TargetSpec,
         adapt: stages_lib.AdaptRun | None = None, validation: validators.Validation | None = None, salt: int = 0,
-        evaluate: bool = True) -> Fit:
+        evaluate: bool = True, stop: jax.Array | None = None) -> Fit:
   """Trains on the run's training examples as `strategy` says, stage after stage.
 
   The curves are the evaluations every `spec.eval_every` steps across all stages (see stages.evaluation), if
   `evaluate`. Domain-adaptation strategies also need `adapt` (labelled source and unlabelled target examples).
-  `salt` picks independent initialisation and minibatch keys (see keys.target_run_keys).
+  `salt` picks independent initialisation and minibatch keys (see keys.target_run_keys). With `stop` (traced) only
+  the first `stop` steps of the whole run train: the same run, stopped there (the stages' schedules unchanged).
   """
   init_key, batches_key = keys_lib.target_run_keys(lane.seed, salt)
   base_params = base_network(lane, source_params, run, strategy=strategy, spec=spec) if strategy.pretrained else None
@@ -153,13 +155,15 @@ def fit(lane: Lane, source_params, run: stages_lib.RunData, *, strategy: strateg
   begin, stage_losses, stage_evals = 0, [], []
   for stage, steps in strategies.stages(strategy, spec.loop.steps, spec.knobs):
     stage_keys = all_keys[begin:begin + steps]
+    stage_stop = None if stop is None else stop - begin
     if stage.adapts:
       params, stage_loss, evals, kept = stages_lib.run_adapt_stage(
           params, stage_keys, lane, run, adapt, strategy=stage, source_params=source_params, spec=spec, kept=kept,
-          validation=validation)
+          validation=validation, stop=stage_stop)
     else:
       params, stage_loss, evals, kept = stages_lib.run_stage(params, stage_keys, lane, run, strategy=stage,
-                                                             anchor=start, spec=spec, evaluate=evaluate, kept=kept)
+                                                             anchor=start, spec=spec, evaluate=evaluate, kept=kept,
+                                                             stop=stage_stop)
     begin += steps
     stage_losses.append(stage_loss)
     stage_evals.append(evals)
@@ -293,6 +297,20 @@ def selected_model(lane: Lane, source_params, lane_data: lane_data_lib.LaneData,
   result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation)
   params = result.kept['selected'].params if 'selected' in result.kept else result.params
   return {'params': params, 'test_accuracy': losses.evaluate(params, run.test, apply_fn=spec.model.apply)['accuracy']}
+
+
+def refit_model(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, stop: jax.Array, *, data: DataSource,
+                strategy: strategies.Strategy, spec: TargetSpec) -> dict:
+  """The lane's run refit (scikit-learn's `refit`): every labelled example of the lane trains, its validation
+  examples too, and training stops after `stop` steps (traced: the step its selection picked; the stages' schedules
+  are those of the whole budget, so it is the selected run's first `stop` steps on more data). Returns
+  `test_accuracy`, the final parameters' accuracy on the whole test set."""
+  spec = dataclasses.replace(spec, holdout_every=0, keep_best=False)
+  run, adapt, validation = prepared(lane, lane_data, data=data, strategy=strategy, spec=spec,
+                                    source_params=source_params)
+  result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation,
+               evaluate=False, stop=stop)
+  return {'test_accuracy': losses.evaluate(result.params, run.test, apply_fn=spec.model.apply)['accuracy']}
 
 
 def render(arrays, lane: Lane, *, data: DataSource, strategy: strategies.Strategy,

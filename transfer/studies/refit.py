@@ -1,0 +1,150 @@
+"""Refit: does retraining the chosen setting on every labelled example beat the selected run itself?
+
+Model selection holds out a fifth of each lane's labelled target examples to validate, so the selected model trained
+on four fifths of them. scikit-learn's `refit` then retrains the chosen setting on all of them. Here, for every grid
+cell of a finished search: the cell's chosen candidate is run again as the sweep ran it (its validation split, its
+selected step: the selection, recomputed on this machine) and refit (the same run on every labelled example,
+stopped at that step: `target.refit_model`); the oracle (the best test-curve step of the same lane) bounds both. Per
+strategy and data size: mean test accuracy [95% CI] over seeds of each, and the paired refit - selection difference,
+read by the project's rules (stats.Test: a difference, equivalent within the report margin, or inconclusive). Nothing
+here reads a test label to choose anything: the step and candidate come from validation alone.
+
+Only cells with labelled target examples (data_size > 0) and a selection (not diverged) are compared.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from absl import logging
+import jax
+import numpy as np
+
+from transfer import compiler
+from transfer import io
+from transfer import types
+from transfer.errors import ConfigError
+from transfer.errors import WorkdirError
+from transfer.report import stats
+from transfer.run import experiment
+from transfer.run import export
+from transfer.run import sources
+from transfer.run import store
+from transfer.run import sweep
+from transfer.train import strategies
+from transfer.train import target
+
+FILE = 'refit.md'
+
+
+def selected_steps(score: np.ndarray, eval_every: int) -> np.ndarray:
+  """Each lane's selected step: the first evaluation of its best score ((lanes, evaluations) -> (lanes,) steps;
+  0 where no evaluation has a finite score)."""
+  finite = np.where(np.isfinite(score), score, -np.inf)
+  best = np.argmax(finite, axis=1)
+  return np.where(np.isfinite(finite.max(axis=1)), (best + 1) * eval_every, 0).astype(np.int32)
+
+
+def refit_lanes(lanes: list[dict], steps: np.ndarray, source_params, table, refit_fn) -> np.ndarray:
+  """`refit_fn` over every lane with its stop step, in one call sharded over the devices as a sweep's lanes are."""
+  mesh = sweep.lane_mesh()
+  width = sweep.chunk_width(len(lanes), 0, mesh.size)
+  stacked, stops = sweep.pad_to((types.stack_lanes(lanes), steps), width)
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
+  stacked, source_params, table = sweep.shard(stacked, source_params, table, mesh)
+
+  def one(lane, stop):
+    return refit_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), table.row(lane), stop)
+
+  out = compiler.jit(jax.vmap(one))(stacked, jax.device_put(stops, split))
+  return np.asarray(sweep.gather(out['test_accuracy']))[:len(lanes)]
+
+
+def compare(config, workdir: str) -> list[dict]:
+  """One row per compared cell: strategy, its grid axes, selected / refit / oracle test accuracy, the step, and
+  whether the selection recomputed here is the workdir's (its test accuracy equal to the recorded one)."""
+  if config.selection.mode != 'search':
+    raise ConfigError(f"config.selection.mode = {config.selection.mode!r} is not allowed: refit compares against "
+                      "model selection ('search')")
+  loaded = io.read_workdir(workdir)
+  if loaded is None:
+    raise WorkdirError(f'{workdir!r} holds no finished experiment (config.json and results.json); run it first')
+  dataset = experiment.prepare(config)
+  store.check_config(workdir, loaded[0], json.loads(experiment.recorded_config(config, dataset).to_json()))
+  spec = experiment.target_spec(config, dataset)
+  source_params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
+  table = experiment.data_table(config, dataset)
+  rows = []
+  for name in config.strategies:
+    strategy = strategies.get(name)
+    chosen, lanes = export.chosen_lanes(config, loaded[1], name)
+    keep = [i for i, r in enumerate(chosen) if r['data_size'] > 0]
+    if not keep:
+      continue
+    chosen, lanes = [chosen[i] for i in keep], [lanes[i] for i in keep]
+    outs = []
+    sweep.run_lanes(f'{name} (selected again)', lanes, source_params, table,
+                    compiled=compiler.jit(functools.partial(
+                        sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, dataset, strategy,
+                                                                                 shared=True))),
+                    max_lanes_per_call=config.max_lanes_per_call, on_chunk=lambda lo, hi, out: outs.append(out))
+    selected = jax.tree.map(lambda *a: np.concatenate(a), *outs)
+    steps = selected_steps(selected['score'], spec.eval_every)
+    refit_accuracy = refit_lanes(lanes, steps, source_params, table, functools.partial(
+        target.refit_model, data=dataset.data, strategy=strategy, spec=spec))
+    for i, record in enumerate(chosen):
+      rows.append({'strategy': name, **{a: record[a] for a in types.AXES},
+                   'step': int(steps[i]), 'selected': float(selected['selected_test_accuracy'][i]),
+                   'refit': float(refit_accuracy[i]), 'oracle': float(selected['oracle_test_accuracy'][i]),
+                   'as_recorded': abs(float(selected['selected_test_accuracy'][i]) - record['test_accuracy'])
+                   <= export.TOLERANCE})
+    logging.info('[%s] %d cells refit', name, len(chosen))
+  return rows
+
+
+def interval(values) -> str:
+  mean, lo, hi = stats.mean_ci(values)
+  return f'{mean:.3f} [{lo:.3f}, {hi:.3f}]'
+
+
+def markdown(rows: list[dict], *, experiment_name: str, margin: float) -> str:
+  """The comparison as a page: a table per strategy and data size, and how it reads."""
+  lines = [f'# Refit against selection: {experiment_name}', '',
+           "Test accuracy, mean [95% t-interval] over seeds, of each cell's chosen candidate: **selected** (trained "
+           'on four fifths of the labelled examples, at the step of its best validation accuracy), **refit** (the '
+           'same run on every labelled example, stopped at that step) and the **oracle** (the same lane at its best '
+           'test-curve step: an upper bound, never a result). Refit - selected is paired per seed and read as the '
+           "project's claims are (every row one test of one family, Holm-adjusted): 'higher' = refit significantly "
+           f"above selection, 'equivalent' = within +-{margin:g}, else 'inconclusive'. Generated by "
+           '`python -m scripts.refit` (transfer/studies/refit.py).', '',
+           '| strategy | cell | selected | refit | oracle | refit - selected | reads |',
+           '|---|---|---|---|---|---|---|']
+  readings, groups = {}, {}
+  seed = lambda r: r['seed']
+  for r in rows:  # a cell over seeds: its strategy and every other axis
+    groups.setdefault((r['strategy'], types.cell_label({a: r[a] for a in types.COMPARED_AXES})), []).append(r)
+  tests = [stats.Test(f'{name} at {label}', tuple(r['refit'] - r['selected'] for r in sorted(cell, key=seed)),
+                      margin) for (name, label), cell in groups.items()]
+  for ((name, label), cell), test, reading in zip(groups.items(), tests, stats.outcomes(tests)):
+    readings.setdefault(reading, []).append(test.label)
+    mean, lo, hi = test.interval
+    lines.append(f'| {name} | {label} | {interval([r["selected"] for r in cell])} | '
+                 f'{interval([r["refit"] for r in cell])} | {interval([r["oracle"] for r in cell])} | '
+                 f'{mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {reading} |')
+  matched = sum(r['as_recorded'] for r in rows)
+  lines += ['', f'Cells compared: {len(rows)}; the selection recomputed here equals the workdir\'s record in '
+            f'{matched} of them (elsewhere the source models or the CPU differ: docs/determinism.md).', '']
+  for reading in sorted(readings):
+    lines.append(f'- **{reading}** ({len(readings[reading])}): {", ".join(readings[reading])}')
+  return '\n'.join(lines) + '\n'
+
+
+def write(config, workdir: str, out: str | None = None) -> str:
+  """Compares refit with selection on `workdir`'s cells and writes the page (default <workdir>/refit.md)."""
+  rows = compare(config, workdir)
+  if not rows:
+    raise WorkdirError(f'{workdir!r} has no selected cell with labelled target examples to refit')
+  path = out or f'{workdir.rstrip("/")}/{FILE}'
+  io.write_text(path, markdown(rows, experiment_name=config.experiment, margin=config.report.margin))
+  return path
