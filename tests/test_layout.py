@@ -4,6 +4,7 @@ grid axes are defined once."""
 import ast
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -107,3 +108,10 @@ def test_the_grid_axes_are_defined_once():
   spelled = [str(p.relative_to(REPO)) for p in (REPO / 'transfer').rglob('*.py')
              if "'data_size', 'shift', 'lr_mult'" in p.read_text()]
   assert not spelled, spelled
+
+
+def test_the_report_writer_takes_its_numbers_from_outputs_not_from_library_constants():
+  """REPORT.md's writer (report/study.py) imports nothing from the data or train layers: every number it prints
+  comes from a workdir's files."""
+  source = (REPO / 'transfer' / 'report' / 'study.py').read_text()
+  assert not re.findall(r'^from transfer\.(data|train)|^import transfer\.(data|train)', source, re.M)

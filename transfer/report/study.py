@@ -11,8 +11,6 @@ from transfer.report import findings
 from transfer.report import stats
 from transfer.report import tables
 from transfer.report import verdicts
-from transfer.data import digits as digits_lib
-from transfer.train import lane_data
 
 # What the claims read.
 EXPERIMENTS = ('strategies', 'lr_multiplier', 'domain_shift', 'gradual_unfreezing', 'domain_adaptation_semi',
@@ -319,8 +317,8 @@ def extensions_intro(outputs: str | None) -> str:
   lines = ['## Beyond the original study', '',
            'Real data and the feature hierarchy the study\'s concept figure draws. Digits: scikit-learn\'s bundled '
            '8x8 images, source = digits 0-4 (90% of them; 10% held out to score pre-training), target = digits 5-9 '
-           f'relabelled 0-4, target test = a fixed {digits_lib.TEST_SIZE} of the 5-9 images, target pool = the '
-           'rest, of which each seed draws its own random subset.']
+           'relabelled 0-4, target test = a fixed set of the 5-9 images, the same for every seed, target pool = '
+           'the rest, of which each seed draws its own random subset (sizes: docs/data.md).']
   loaded = load_workdir(outputs, 'strategies_digits')
   if loaded is not None:
     config = loaded[0]
@@ -378,7 +376,8 @@ def render(results: claims.Results, decision: str = 'not run', outputs: str | No
                                                                                  by='data_size'), '',
            '## Out of distribution: trained at one shift, tested at every shift',
            'Each model is also tested on its seed\'s target test set rendered at every shift of the experiment '
-           f'(the first {lane_data.EVAL_SAMPLES} test examples). Experiment 3, {shift_size(results)} labelled target '
+           f'(its first examples, as many as the test curve reads: docs/how-it-works.md). Experiment 3, '
+           f'{shift_size(results)} labelled target '
            'examples:', '',
            *[part for name in ('fine_tuning', 'feature_extraction', 'scratch')
              for part in (ood_matrix(results.get('domain_shift'), name), '')],

@@ -57,7 +57,7 @@ def selected_models(config, workdir: str) -> tuple[dict, list[dict]]:
     raise WorkdirError(f'{workdir!r} holds no finished experiment (config.json and results.json); run it first')
   dataset = experiment.prepare(config)
   recorded = experiment.recorded_config(config, dataset).to_json()
-  store.check_config(workdir, loaded[0], json.loads(recorded))
+  store.check_config(workdir, loaded[0], json.loads(recorded), log=False)
   records = loaded[1]
   source_params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
   table = experiment.data_table(config, dataset)

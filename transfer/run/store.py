@@ -25,7 +25,7 @@ from transfer.errors import WorkdirError
 
 ENVIRONMENT = 'environment.json'  # where and how the results were computed (run/provenance.py)
 DERIVED = ('results.json', 'curves.npz', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'curves.png',
-           'curves.pdf', 'source_models.msgpack', ENVIRONMENT)
+           'curves.pdf', 'source_models.msgpack', ENVIRONMENT, 'refit.md')
 # Config fields that change no result: how lanes are batched into calls, where the source-model cache lives (its
 # files are keyed by their content), and what the report shows. A workdir's config.json may differ from the config
 # in them; it is then rewritten.
@@ -180,15 +180,16 @@ def claim_workdir(workdir: str, *, config_json: str, overwrite: bool) -> list[di
   return runs
 
 
-def check_config(workdir: str, old: dict, new: dict) -> None:
-  """Refuses `new` for a workdir made by `old` unless it changes no result or only grows the grid (logged)."""
+def check_config(workdir: str, old: dict, new: dict, *, log: bool = True) -> None:
+  """Refuses `new` for a workdir made by `old` unless it changes no result or only grows the grid (logged, with
+  `log`: a rerun into the workdir will then keep its runs and compute the new ones)."""
   refused, grown, free = config_changes(old, new)
   if refused:
     raise WorkdirError(
         f'{workdir!r} holds results of a different config (fields that differ: {", ".join(refused)}); rerun with '
         '--overwrite to replace them, or choose another --workdir (a workdir takes a config that grows '
         f'{", ".join(GROWABLE)} or changes {", ".join(PRESENTATION)}, nothing else)')
-  if grown or free:
+  if log and (grown or free):
     logging.info('%s: %s; its finished runs are kept and only the new ones run', workdir, '; '.join(
         ([f'the grid grew ({", ".join(grown)})'] if grown else []) +
         ([f'{", ".join(free)} changed (no result depends on them)'] if free else [])))

@@ -71,7 +71,8 @@ def compare(config, workdir: str) -> list[dict]:
   if loaded is None:
     raise WorkdirError(f'{workdir!r} holds no finished experiment (config.json and results.json); run it first')
   dataset = experiment.prepare(config)
-  store.check_config(workdir, loaded[0], json.loads(experiment.recorded_config(config, dataset).to_json()))
+  store.check_config(workdir, loaded[0], json.loads(experiment.recorded_config(config, dataset).to_json()),
+                     log=False)
   spec = experiment.target_spec(config, dataset)
   source_params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
   table = experiment.data_table(config, dataset)
