@@ -3,6 +3,7 @@
 event files a run writes read back with TensorBoard's framing and protocol buffers, tags, steps and HParams."""
 
 import contextlib
+import json
 import io as std_io
 import os
 import pathlib
@@ -18,6 +19,7 @@ from tensorboardX.proto import event_pb2
 from tensorboardX.proto import plugin_hparams_pb2
 
 import transfer
+from transfer import checkpoints
 from transfer import errors
 from transfer import io
 from transfer.report import tensorboard as tensorboard_lib
@@ -96,6 +98,17 @@ def test_the_readme_example_runs_from_another_directory_and_prints_the_table(rea
   assert '| Domain Shift |' in printed
   assert [line for line in (REPO / 'README.md').read_text().splitlines()
           if line.startswith(('import transfer', 'from transfer'))]
+
+
+def test_the_readme_runs_models_are_exported_from_python(readme_run, tmp_path, monkeypatch):
+  """transfer.export_models, as README.md's sentence gives it, from another directory: one model per cell."""
+  workdir, _ = readme_run
+  monkeypatch.chdir(tmp_path)
+  written = transfer.export_models('configs/domain_shift.py:smoke', workdir, tmp_path / 'models',
+                                   overrides={'seeds': 2})
+  runs = json.loads(pathlib.Path(workdir, 'results.json').read_text())['runs']
+  assert written == sum(1 for r in runs if r['selected'])
+  assert set(checkpoints.read(str(tmp_path / 'models'))) == {r['strategy'] for r in runs}
 
 
 def test_a_run_writes_tensorboard_events_per_strategy_and_candidate(readme_run):

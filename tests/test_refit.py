@@ -3,6 +3,8 @@ its first steps exactly, refit at the whole budget is the fixed protocol's run, 
 alone, and the comparison page is made from a finished workdir."""
 
 import functools
+import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +18,8 @@ from transfer.studies import refit
 from transfer.train import loop
 from transfer.train import strategies
 from transfer.train import target
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_a_run_stopped_after_k_steps_is_its_first_k_steps():
@@ -69,5 +73,19 @@ def test_the_page_compares_every_labelled_cell_of_a_workdir(smoke_run):
   assert all(r['as_recorded'] for r in rows)  # the selection recomputed here is the workdir's own
   assert all(0 < r['step'] <= experiment.target_spec(config, experiment.prepare(config)).loop.steps for r in rows)
   page = refit.markdown(rows, experiment_name=config.experiment, margin=config.report.margin)
-  assert page.count('\n| ') == 1 + len({(r['strategy'], r['data_size'], r['shift']) for r in rows})
+  cells, gains = page.split('## Gains over scratch')
+  assert cells.count('\n| ') == 1 + len({(r['strategy'], r['data_size'], r['shift']) for r in rows})
+  assert gains.count('\n| ') == 1 + len({(r['strategy'], r['data_size'], r['shift']) for r in rows
+                                          if r['strategy'] != 'scratch'})
+  assert 'Readings that change with refit:' in gains
   assert f'equals the workdir\'s record in {len(rows)} of them' in page
+
+
+def test_what_the_readme_says_of_refit_is_what_the_committed_page_measured():
+  """README.md: refit is within the margin in every cell and changes none of the gains' readings."""
+  readme = (REPO / 'README.md').read_text()
+  assert 'within the equivalence margin in every\ncell, and changes none of the readings' in readme
+  page = (REPO / 'outputs' / 'strategies' / 'refit.md').read_text()
+  rows = int(re.search(r'above 0 in \d+ of (\d+) rows', page).group(1))
+  assert f'inside +-0.02 in {rows}.' in page
+  assert re.search(r'Readings that change with refit: 0 of \d+\.', page)

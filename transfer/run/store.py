@@ -25,7 +25,7 @@ from transfer.errors import WorkdirError
 
 ENVIRONMENT = 'environment.json'  # where and how the results were computed (run/provenance.py)
 DERIVED = ('results.json', 'curves.npz', 'summary.csv', 'table.md', 'plot.png', 'plot.pdf', 'curves.png',
-           'curves.pdf', 'source_models.msgpack', ENVIRONMENT, 'refit.md')
+           'curves.pdf', 'source_models.msgpack', ENVIRONMENT, 'refit.md', 'refit.json')
 # Config fields that change no result: how lanes are batched into calls, where the source-model cache lives (its
 # files are keyed by their content), and what the report shows. A workdir's config.json may differ from the config
 # in them; it is then rewritten.

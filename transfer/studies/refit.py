@@ -35,7 +35,7 @@ from transfer.run import sweep
 from transfer.train import strategies
 from transfer.train import target
 
-FILE = 'refit.md'
+FILE = 'refit.md'  # and refit.json beside it: every compared cell's numbers
 
 
 def selected_steps(score: np.ndarray, eval_every: int) -> np.ndarray:
@@ -109,7 +109,41 @@ def interval(values) -> str:
   return f'{mean:.3f} [{lo:.3f}, {hi:.3f}]'
 
 
-def markdown(rows: list[dict], *, experiment_name: str, margin: float) -> str:
+def gains_table(rows: list[dict], groups: dict, *, baseline: str, margin: float) -> list[str]:
+  """Each strategy's paired gain over `baseline` per cell, under selection and under refit, each read as the
+  claims are (one family per protocol): would refitting change a comparison?"""
+  by = {(r['strategy'], types.cell_label({a: r[a] for a in types.COMPARED_AXES}), r['seed']): r for r in rows}
+  pairs = [(name, label) for name, label in groups if name != baseline and (baseline, label) in groups]
+  if not pairs:
+    return []
+  out = {}
+  for side in ('selected', 'refit'):
+    tests = []
+    for name, label in pairs:
+      seeds = sorted(seed for (n, cell, seed) in by if (n, cell) == (name, label) and (baseline, label, seed) in by)
+      gains = tuple(by[(name, label, seed)][side] - by[(baseline, label, seed)][side] for seed in seeds)
+      tests.append(stats.Test(f'{name} at {label}', gains, margin))
+    out[side] = list(zip(tests, stats.outcomes(tests)))
+  lines = ['', f'## Gains over {baseline}, under selection and under refit', '',
+           f"Paired gain over {baseline} (same seed), each protocol's tests one family (Holm); the last column says "
+           'whether the reading changes.', '',
+           '| strategy | cell | gain, selected | reads | gain, refit | reads | changed |',
+           '|---|---|---|---|---|---|---|']
+  changed = 0
+  for (name, label), (a, ra), (b, rb) in zip(pairs, out['selected'], out['refit']):
+    changed += ra != rb
+    lines.append(f'| {name} | {label} | {format_interval(a.interval)} | {ra} | {format_interval(b.interval)} | {rb} '
+                 f'| {"yes" if ra != rb else "no"} |')
+  lines += ['', f'Readings that change with refit: {changed} of {len(pairs)}.']
+  return lines
+
+
+def format_interval(interval: stats.Interval) -> str:
+  mean, lo, hi = interval
+  return f'{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]'
+
+
+def markdown(rows: list[dict], *, experiment_name: str, margin: float, baseline: str = 'scratch') -> str:
   """The comparison as a page: a table per strategy and data size, and how it reads."""
   lines = [f'# Refit against selection: {experiment_name}', '',
            "Test accuracy, mean [95% t-interval] over seeds, of each cell's chosen candidate: **selected** (trained "
@@ -129,15 +163,18 @@ def markdown(rows: list[dict], *, experiment_name: str, margin: float) -> str:
                       margin) for (name, label), cell in groups.items()]
   for ((name, label), cell), test, reading in zip(groups.items(), tests, stats.outcomes(tests)):
     readings.setdefault(reading, []).append(test.label)
-    mean, lo, hi = test.interval
     lines.append(f'| {name} | {label} | {interval([r["selected"] for r in cell])} | '
                  f'{interval([r["refit"] for r in cell])} | {interval([r["oracle"] for r in cell])} | '
-                 f'{mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {reading} |')
+                 f'{format_interval(test.interval)} | {reading} |')
   matched = sum(r['as_recorded'] for r in rows)
-  lines += ['', f'Cells compared: {len(rows)}; the selection recomputed here equals the workdir\'s record in '
-            f'{matched} of them (elsewhere the source models or the CPU differ: docs/determinism.md).', '']
+  above = sum(t.interval[1] > 0 for t in tests)
+  lines += ['', f'Grid cells compared: {len(rows)} (seeds x rows above); the selection recomputed here equals the '
+            f'workdir\'s record in {matched} of them (elsewhere the source models or the CPU differ: '
+            'docs/determinism.md). Refit - selected has its 95% CI above 0 in '
+            f'{above} of {len(tests)} rows and inside +-{margin:g} in {sum(t.negligible for t in tests)}.', '']
   for reading in sorted(readings):
     lines.append(f'- **{reading}** ({len(readings[reading])}): {", ".join(readings[reading])}')
+  lines += gains_table(rows, groups, baseline=baseline, margin=margin)
   return '\n'.join(lines) + '\n'
 
 
@@ -147,5 +184,7 @@ def write(config, workdir: str, out: str | None = None) -> str:
   if not rows:
     raise WorkdirError(f'{workdir!r} has no selected cell with labelled target examples to refit')
   path = out or f'{workdir.rstrip("/")}/{FILE}'
-  io.write_text(path, markdown(rows, experiment_name=config.experiment, margin=config.report.margin))
+  io.write_text(path, markdown(rows, experiment_name=config.experiment, margin=config.report.margin,
+                               baseline=config.report.baseline))
+  io.write_json(path[:-len('.md')] + '.json' if path.endswith('.md') else path + '.json', {'cells': rows})
   return path
