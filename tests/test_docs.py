@@ -78,3 +78,74 @@ def test_refreshing_a_page_copies_each_block_from_its_file_and_nothing_else():
     pages.refresh('<!-- text: f.md#three -->\n<!-- /text -->\n', text.__getitem__)
   with pytest.raises(ValueError, match='b.md has 2 markdown table'):
     pages.refresh('<!-- table: b.md#3 -->\n<!-- /table -->\n', files.__getitem__)
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+  """Every row of every markdown table in `text`, as a dict keyed by its table's header."""
+  rows, header = [], None
+  for line in text.splitlines():
+    if not line.startswith('|'):
+      header = None
+      continue
+    cells = [c.strip() for c in line.strip().strip('|').split('|')]
+    if header is None:
+      header = cells
+    elif not set(''.join(cells)) <= set('-:'):
+      rows.append(dict(zip(header, cells)))
+  return rows
+
+
+def section(path: str, name: str) -> str:
+  text = (REPO / path).read_text()
+  return text.split(f'## {name}\n', 1)[1].split('\n## ', 1)[0]
+
+
+def layer_cell(name: str, n: int, shift: float, k: int, column: str) -> str:
+  (row,) = [r for r in table_rows(section('outputs/findings.md', name))
+            if (r['n'], r['shift'], r['k']) == (str(n), f'{shift:g}', str(k))]
+  return row[column]
+
+
+def mean(cell: str) -> float:
+  return float(cell.split()[0])
+
+
+def interval(cell: str) -> tuple[float, float]:
+  lo, hi = cell.split('[')[1].rstrip(']').split(',')
+  return float(lo), float(hi)
+
+
+def digits_row(size: int) -> dict[str, str]:
+  (row,) = [r for r in table_rows((REPO / 'outputs/strategies_digits/table.md').read_text())
+            if r.get('Target Data Size') == str(size)]
+  return row
+
+
+def largest_within(name: str, ns: tuple[int, ...], ks: tuple[int, ...], column: str) -> float:
+  return max(abs(mean(layer_cell(name, n, 0.0, k, column))) for n in ns for k in ks)
+
+
+# Numbers docs/results.md writes in its sentences, each with the committed number it rounds: (the sentence's words,
+# the number as the committed outputs give it, formatted as the page prints it).
+QUOTED = [
+    ('lower layers transfer**, more so with little data (AnB - BnB = {} at k = 3',
+     lambda: f"{mean(layer_cell('layer-transfer', 100, 0.0, 3, 'AnB - BnB')):+.2f}"),
+    ('specific to the source** (AnB - BnB = {} at k = 3, n = 1000',
+     lambda: f"{mean(layer_cell('layer-transfer', 1000, 3.0, 3, 'AnB - BnB')):+.2f}"),
+    ('BnB(k) is slightly *above* BnB(0) ({} at k = 1)',
+     lambda: f"{mean(layer_cell('layer-transfer', 100, 3.0, 1, 'BnB(k) - BnB(0)')):+.3f}"),
+    ('(AnB - BnB within ±{}, CIs spanning 0, at n = 50 and 400)',
+     lambda: f"{largest_within('layer-transfer-digits', (50, 400), (1, 2), 'AnB - BnB'):.3f}"),
+    ('BnB(k) stays within ±{} of BnB(0)',
+     lambda: f"{max(largest_within('layer-transfer', (1000,), (1, 2, 3), 'BnB(k) - BnB(0)'), largest_within('layer-transfer-digits', (50, 400), (1, 2, 3), 'BnB(k) - BnB(0)')):.3f}"),  # noqa: E501
+    ('Scratch already reaches {} from 25 examples', lambda: f"{mean(digits_row(25)['Scratch Acc (scratch)']):.2f}"),
+    ("fine-tuning's gain CI spans 0 at every size (at 25 examples from\n{})",
+     lambda: '{:+.2f} to {:+.2f}'.format(*interval(digits_row(25)['Transfer Gain']))),
+]
+
+
+@pytest.mark.parametrize('words, committed', QUOTED, ids=[w[:40] for w, _ in QUOTED])
+def test_a_number_results_md_writes_in_a_sentence_is_the_committed_one_it_rounds(words, committed):
+  text = ' '.join((REPO / 'docs' / 'results.md').read_text().split())
+  expected = ' '.join(words.format(committed()).split())
+  assert expected in text, f'docs/results.md should say: {expected}'
