@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import smoke_config
 from tests.test_data import npz_config
 from tests.test_data import write_npz
+from transfer import checkpoints
 from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
@@ -128,6 +129,11 @@ def printed_messages(tmp_path, monkeypatch) -> list[str]:
   out.append(printed(npz.load, 'my.npz'))
   pathlib.Path('my_config.py').write_text(BROKEN_CONFIG)
   out.append(printed(parser.parse, 'my_config.py'))
+  out.append(printed(validate.check_fields, smoke_config(data={**smoke_config().data, 'module': 'my_data:my_data'})))
+  out.append(printed(dataset_lib.load, smoke_config(data={**smoke_config().data,
+                                                          'module': 'tests.test_outside_data:not_data'})))
+  pathlib.Path('my_orbax').mkdir()
+  out.append(printed(checkpoints.read, 'my_orbax'))
   return out
 
 
