@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from typing import NamedTuple
 
 from absl import logging
 import jax
@@ -28,6 +29,7 @@ from transfer import checkpoints
 from transfer import compiler
 from transfer import io
 from transfer import types
+from transfer.data.source import Dataset
 from transfer.errors import WorkdirError
 from transfer.run import experiment
 from transfer.run import search
@@ -49,30 +51,50 @@ def chosen_lanes(config, records: list[dict], name: str) -> tuple[list[dict], li
                   for r in chosen]
 
 
-def selected_models(config, workdir: str) -> tuple[dict, list[dict]]:
-  """Every cell's selected model of the finished experiment `config` ran into `workdir`: ({strategy: {cell:
-  params}}, one manifest row per cell). A workdir of another config, or one without results, is a WorkdirError."""
+class Finished(NamedTuple):
+  """A finished experiment ready to rerun some of its lanes: its data, records, source models and data table."""
+
+  dataset: Dataset
+  records: list[dict]
+  source_params: object
+  table: object  # lane_data.DataTable
+
+
+def finished(config, workdir: str) -> Finished:
+  """The experiment `config` ran into `workdir`, ready to rerun lanes of; a workdir of another config, or one
+  without results, is a WorkdirError."""
   loaded = io.read_workdir(workdir)
   if loaded is None:
     raise WorkdirError(f'{workdir!r} holds no finished experiment (config.json and results.json); run it first')
   dataset = experiment.prepare(config)
   recorded = experiment.recorded_config(config, dataset).to_json()
   store.check_config(workdir, loaded[0], json.loads(recorded), log=False)
-  records = loaded[1]
-  source_params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
-  table = experiment.data_table(config, dataset)
+  return Finished(dataset, loaded[1], sources.source_models(config, dataset, sources.cache_dir(config, workdir)),
+                  experiment.data_table(config, dataset))
+
+
+def rerun(name: str, lanes: list[dict], done: Finished, train_fn, *, max_lanes_per_call: int) -> dict:
+  """`train_fn` (target.train_on's signature) over `lanes` of `done`, as a sweep runs them; the outputs of every
+  lane, concatenated."""
+  outs = []
+  sweep.run_lanes(name, lanes, done.source_params, done.table,
+                  compiled=compiler.jit(functools.partial(sweep.train_lanes, train_fn=train_fn)),
+                  max_lanes_per_call=max_lanes_per_call, on_chunk=lambda lo, hi, out: outs.append(out))
+  return jax.tree.map(lambda *a: np.concatenate(a), *outs)
+
+
+def selected_models(config, workdir: str) -> tuple[dict, list[dict]]:
+  """Every cell's selected model of the finished experiment `config` ran into `workdir`: ({strategy: {cell:
+  params}}, one manifest row per cell). A workdir of another config, or one without results, is a WorkdirError."""
+  done = finished(config, workdir)
   models, manifest = {}, []
   for name in config.strategies:
-    chosen, lanes = chosen_lanes(config, records, name)
+    chosen, lanes = chosen_lanes(config, done.records, name)
     if not chosen:
       continue
-    train_fn = functools.partial(target.selected_model, data=dataset.data, strategy=strategies.get(name),
-                                 spec=experiment.target_spec(config, dataset))
-    compiled = compiler.jit(functools.partial(sweep.train_lanes, train_fn=train_fn))
-    outs = []
-    sweep.run_lanes(f'{name} (selected)', lanes, source_params, table, compiled=compiled,
-                    max_lanes_per_call=config.max_lanes_per_call, on_chunk=lambda lo, hi, out: outs.append(out))
-    out = jax.tree.map(lambda *a: np.concatenate(a), *outs)
+    train_fn = functools.partial(target.selected_model, data=done.dataset.data, strategy=strategies.get(name),
+                                 spec=experiment.target_spec(config, done.dataset))
+    out = rerun(f'{name} (selected)', lanes, done, train_fn, max_lanes_per_call=config.max_lanes_per_call)
     models[name] = {}
     for i, record in enumerate(chosen):
       label = types.cell_label(record)

@@ -15,7 +15,6 @@ Only cells with labelled target examples (data_size > 0) and a selection (not di
 from __future__ import annotations
 
 import functools
-import json
 
 from absl import logging
 import jax
@@ -29,8 +28,6 @@ from transfer.errors import WorkdirError
 from transfer.report import stats
 from transfer.run import experiment
 from transfer.run import export
-from transfer.run import sources
-from transfer.run import store
 from transfer.run import sweep
 from transfer.train import strategies
 from transfer.train import target
@@ -67,32 +64,22 @@ def compare(config, workdir: str) -> list[dict]:
   if config.selection.mode != 'search':
     raise ConfigError(f"config.selection.mode = {config.selection.mode!r} is not allowed: refit compares against "
                       "model selection ('search')")
-  loaded = io.read_workdir(workdir)
-  if loaded is None:
-    raise WorkdirError(f'{workdir!r} holds no finished experiment (config.json and results.json); run it first')
-  dataset = experiment.prepare(config)
-  store.check_config(workdir, loaded[0], json.loads(experiment.recorded_config(config, dataset).to_json()),
-                     log=False)
+  done = export.finished(config, workdir)
+  dataset = done.dataset
   spec = experiment.target_spec(config, dataset)
-  source_params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
-  table = experiment.data_table(config, dataset)
   rows = []
   for name in config.strategies:
     strategy = strategies.get(name)
-    chosen, lanes = export.chosen_lanes(config, loaded[1], name)
+    chosen, lanes = export.chosen_lanes(config, done.records, name)
     keep = [i for i, r in enumerate(chosen) if r['data_size'] > 0]
     if not keep:
       continue
     chosen, lanes = [chosen[i] for i in keep], [lanes[i] for i in keep]
-    outs = []
-    sweep.run_lanes(f'{name} (selected again)', lanes, source_params, table,
-                    compiled=compiler.jit(functools.partial(
-                        sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, dataset, strategy,
-                                                                                 shared=True))),
-                    max_lanes_per_call=config.max_lanes_per_call, on_chunk=lambda lo, hi, out: outs.append(out))
-    selected = jax.tree.map(lambda *a: np.concatenate(a), *outs)
+    selected = export.rerun(f'{name} (selected again)', lanes, done,
+                            experiment.strategy_train_fn(config, dataset, strategy, shared=True),
+                            max_lanes_per_call=config.max_lanes_per_call)
     steps = selected_steps(selected['score'], spec.eval_every)
-    refit_accuracy = refit_lanes(lanes, steps, source_params, table, functools.partial(
+    refit_accuracy = refit_lanes(lanes, steps, done.source_params, done.table, functools.partial(
         target.refit_model, data=dataset.data, strategy=strategy, spec=spec))
     for i, record in enumerate(chosen):
       rows.append({'strategy': name, **{a: record[a] for a in types.AXES},
