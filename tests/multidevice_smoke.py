@@ -12,6 +12,7 @@ import sys
 import jax
 
 from configs import domain_shift
+from transfer import compiler
 from transfer import types
 from transfer.run import experiment
 from transfer.run import records
@@ -32,8 +33,8 @@ def main(workdir: str) -> None:
   keys = [store.run_key({'strategy': 'fine_tuning', **c}) + (j,) for c in cells
           for j in range(len(search.candidates(config, strategy)))][:6]  # 6 lanes: not a multiple of the devices
   lanes = [search.lane_values(c, cand) for c in cells for cand in search.candidates(config, strategy)][:6]
-  compiled = jax.jit(functools.partial(sweep.train_lanes,
-                                       train_fn=experiment.strategy_train_fn(config, dataset, strategy)))
+  compiled = compiler.jit(functools.partial(sweep.train_lanes,
+                                            train_fn=experiment.strategy_train_fn(config, dataset, strategy)))
   mesh = sweep.lane_mesh()
   width = sweep.chunk_width(len(lanes), 0, mesh.size)
   out = compiled(*sweep.shard(sweep.pad_to(types.stack_lanes(lanes), width), source, dataset.arrays, mesh))

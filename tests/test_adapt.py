@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from transfer import compiler
 from transfer.run import experiment
 from transfer.train import loop
 from transfer.train import losses
@@ -64,7 +65,7 @@ def test_each_domain_adaptation_strategy_trains_end_to_end(config, dataset, sour
   lane = types.Lane(jnp.int32(0), jnp.int32(32), jnp.float32(2.0), jnp.float32(0.1), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[0], source_params)
   train = functools.partial(target.train, data=dataset.data, strategy=strategies.get(name), spec=spec)
-  metrics = jax.jit(train)(lane, source, dataset.arrays)
+  metrics = compiler.jit(train)(lane, source, dataset.arrays)
   assert not bool(metrics['diverged'])
   assert 0.0 <= float(metrics['test_accuracy'][-1]) <= 1.0  # the last evaluation
 
@@ -88,7 +89,7 @@ def test_the_alignment_term_reaches_the_backbone(config, dataset, source_params,
   def backbone_grad(weight):
     loss = functools.partial(losses.adapt_loss, frozen=frozen, model=spec.model, mode=mode, knobs=spec.knobs,
                              align_weight=weight, align_scale=1.0, has_target=True)
-    grads, _ = jax.jit(jax.grad(loss, has_aux=True))(state, batch)  # jitted: op by op is slow on GPUs
+    grads, _ = compiler.jit(jax.grad(loss, has_aux=True))(state, batch)  # jitted: op by op is slow on GPUs
     return grads['model']['layer_0']['kernel']
 
   assert float(jnp.abs(backbone_grad(1.0) - backbone_grad(0.0)).max()) > 0

@@ -42,7 +42,8 @@ def test_the_level_applies_on_cpu_only_and_3_is_xlas_default():
 
 
 def test_the_environment_sets_the_starting_level_and_the_suite_compiles_at_0(monkeypatch):
-  assert compiler.options('cpu') == {'xla_backend_optimization_level': 0}  # tests/conftest.py
+  assert compiler.options('cpu') == {'xla_backend_optimization_level': 0,  # tests/conftest.py
+                                     'xla_cpu_use_fusion_emitters': False}
   monkeypatch.setenv(compiler.LEVEL_ENV, '2')
   assert compiler.initial_cpu_opt_level() == 2
   for unset_or_bad in ('', 'fast'):

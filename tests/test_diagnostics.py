@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from transfer import compiler
 from transfer.train import diagnostics
 
 
@@ -60,7 +61,7 @@ def test_it_vmaps_over_a_batch_of_feature_sets_under_jit():
   gaps = (0.0, 1.0, 8.0)
   sources, targets = (jnp.stack(x) for x in zip(*(pair(i, g) for i, g in enumerate(gaps))))
   keys = jax.random.split(jax.random.key(0), len(gaps))
-  batched = jax.jit(jax.vmap(diagnostics.proxy_a_distance))(sources, targets, keys)
+  batched = compiler.jit(jax.vmap(diagnostics.proxy_a_distance))(sources, targets, keys)
   assert batched.shape == (len(gaps),)
   single = [diagnostics.proxy_a_distance(s, t, k) for s, t, k in zip(sources, targets, keys)]
   np.testing.assert_allclose(batched, single, atol=0.02)  # at most a borderline example apart

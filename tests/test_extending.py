@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import same_arithmetic_atol
 from tests.conftest import smoke_config
+from transfer import compiler
 from transfer import errors
 from transfer import types
 from transfer.report import plots
@@ -58,7 +59,7 @@ def test_the_guide_strategy_combines_lp_ft_and_l2_sp(registered, config, dataset
   """At l2_sp_weight = 0 the combination is LP-FT (to float precision: the traced weight keeps a zero term in the
   program); at a large weight it differs."""
   source = jax.tree.map(lambda a: a[1], source_params)
-  fns = {name: jax.jit(experiment.strategy_train_fn(config, dataset, strategies.get(name)))
+  fns = {name: compiler.jit(experiment.strategy_train_fn(config, dataset, strategies.get(name)))
          for name in (registered.name, 'lp_ft')}
 
   def run(name, weight):  # the weight is the lane's own (traced): one program per strategy serves both weights

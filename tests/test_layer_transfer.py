@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import run_data
 from tests.conftest import same_arithmetic_atol
+from transfer import compiler
 from transfer.run import experiment
 from transfer.train import strategies
 from transfer import types
@@ -23,8 +24,8 @@ def lane(layers_copied, lr_mult=1.0):
 
 def fit(config, dataset, source_params, name, run_lane):
   run = run_data(config, dataset, run_lane)
-  fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
-                                 spec=experiment.target_spec(config, dataset)))
+  fn = compiler.jit(functools.partial(target.fit, strategy=strategies.get(name),
+                                      spec=experiment.target_spec(config, dataset)))
   params = fn(run_lane, jax.tree.map(lambda a: a[1], source_params), run).params
   return params
 

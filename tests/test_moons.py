@@ -12,6 +12,7 @@ import pytest
 
 from configs import common
 from tests.conftest import smoke_config
+from transfer import compiler
 from transfer import errors
 from transfer import types
 from transfer.data import dataset as dataset_lib
@@ -102,7 +103,7 @@ def test_each_seed_has_its_own_moons_and_every_call_the_same():
   assert not np.allclose(a[0].x, b[0].x)
   jax.tree.map(np.testing.assert_array_equal, a, DATA.target_splits((), lane(seed=0, shift=1.0)))
   lanes = types.stack_lanes([dict(seed=s, data_size=50, shift=h) for s in (0, 1) for h in (0.0, 1.0)])
-  batched = jax.jit(jax.vmap(DATA.target_splits, in_axes=(None, 0)))((), lanes)  # as the sweep runs it
+  batched = compiler.jit(jax.vmap(DATA.target_splits, in_axes=(None, 0)))((), lanes)  # as the sweep runs it
   np.testing.assert_allclose(batched[0].x[3], b[0].x, atol=1e-6)
 
 

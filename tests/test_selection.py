@@ -13,6 +13,7 @@ import pytest
 
 from configs import strategies as strategies_config
 from tests.conftest import smoke_config
+from transfer import compiler
 from transfer import errors
 from transfer import io
 from transfer import types
@@ -99,10 +100,10 @@ def test_a_vmapped_candidate_equals_the_same_hyperparameters_run_alone(config, d
   lanes = lanes_of(config, 'l2_sp')[:3]
   assert len({(v['lr'], v['l2_sp_weight']) for v in lanes}) == 3  # three different candidates
   stacked = types.stack_lanes(lanes)
-  batched = jax.jit(functools.partial(sweep.train_lanes, train_fn=fn))(stacked, source_params, ())
+  batched = compiler.jit(functools.partial(sweep.train_lanes, train_fn=fn))(stacked, source_params, ())
   for i, values in enumerate(lanes):
-    alone = jax.jit(fn)(jax.tree.map(lambda a: a[i], stacked), jax.tree.map(lambda a: a[values['seed']],
-                                                                            source_params), ())
+    alone = compiler.jit(fn)(jax.tree.map(lambda a: a[i], stacked), jax.tree.map(lambda a: a[values['seed']],
+                                                                                 source_params), ())
     for key, value in alone.items():
       np.testing.assert_allclose(batched[key][i], value, atol=1e-5, rtol=0, err_msg=key)
 
@@ -114,7 +115,7 @@ def test_a_whole_search_compiles_once_per_strategy(config, dataset, source_param
   def counted(lane, params, arrays):
     return train_fn(lane, params, arrays)
 
-  compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=counted))
+  compiled = compiler.jit(functools.partial(sweep.train_lanes, train_fn=counted))
   lanes = lanes_of(config, 'fine_tuning')
   assert len({v['lr'] for v in lanes}) == config.search.num_samples
   chunks = []

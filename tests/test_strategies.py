@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import REPO
 from tests.conftest import run_data
 from tests.conftest import same_arithmetic_atol
+from transfer import compiler
 from transfer.run import experiment
 from transfer import keys
 from transfer.train import losses
@@ -86,7 +87,8 @@ def test_lp_ft_fine_tunes_from_the_probe(config, dataset, source_params):
   lane = types.Lane(jnp.int32(1), jnp.int32(32), jnp.float32(0.0), jnp.float32(0.5), jnp.int32(-1))
   source = jax.tree.map(lambda a: a[1], source_params)
   run = run_data(config, dataset, lane)
-  lp_ft = jax.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))(lane, source, run).params
+  fit = compiler.jit(functools.partial(target.fit, strategy=strategies.get('lp_ft'), spec=spec))
+  lp_ft = fit(lane, source, run).params
 
   probe_steps = round(config.probe_fraction * config.steps)
   assert 0 < probe_steps < config.steps

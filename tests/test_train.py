@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import run_data
 from tests.conftest import same_arithmetic_atol
+from transfer import compiler
 from transfer.run import experiment
 from transfer.train import losses
 from transfer.train import strategies
@@ -29,8 +30,8 @@ def seed_params(source_params, seed):
 def fit(config, dataset, source_params, name, run_lane):
   """Final target params of one run of strategy `name`."""
   run = run_data(config, dataset, run_lane)
-  fn = jax.jit(functools.partial(target.fit, strategy=strategies.get(name),
-                                 spec=experiment.target_spec(config, dataset)))
+  fn = compiler.jit(functools.partial(target.fit, strategy=strategies.get(name),
+                                      spec=experiment.target_spec(config, dataset)))
   params = fn(run_lane, seed_params(source_params, run_lane.seed), run).params
   return params
 
@@ -80,12 +81,12 @@ def test_a_vmapped_lane_on_the_shared_data_table_equals_the_same_run_alone(confi
   """A sweep's lane reads its (seed, shift)'s row of the table rendered once; alone, a run renders its own data."""
   strategy = strategies.get('fine_tuning')
   shared = experiment.strategy_train_fn(config, dataset, strategy, shared=True)
-  alone_fn = jax.jit(experiment.strategy_train_fn(config, dataset, strategy))
+  alone_fn = compiler.jit(experiment.strategy_train_fn(config, dataset, strategy))
   cells = [dict(seed=s, data_size=n, shift=sh, lr_mult=m)
            for s, n, sh, m in ((0, 8, 0.0, 0.1), (1, 32, 3.0, 0.5), (1, 8, 3.0, 1.0))]
   lanes = types.stack_lanes(cells)
   table = experiment.data_table(config, dataset)
-  batched = jax.jit(functools.partial(sweep.train_lanes, train_fn=shared))(lanes, source_params, table)
+  batched = compiler.jit(functools.partial(sweep.train_lanes, train_fn=shared))(lanes, source_params, table)
   for i, cell in enumerate(cells):
     alone = alone_fn(jax.tree.map(lambda a: a[i], lanes), seed_params(source_params, cell['seed']), dataset.arrays)
     assert set(alone) == set(batched)

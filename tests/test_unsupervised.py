@@ -12,6 +12,7 @@ from configs import domain_adaptation
 from tests.conftest import same_arithmetic_atol
 from tests.test_data import npz_config
 from tests.test_data import write_npz
+from transfer import compiler
 from transfer import errors
 from transfer import types
 from transfer.run import experiment
@@ -39,7 +40,7 @@ def final_params(config, name, lane_values):
     run, adapt, validation = target.prepared(lane, own, data=dataset.data, strategy=strategy, spec=spec)
     return target.fit(lane, source, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation).params
 
-  return jax.jit(fitted)(lane, source, dataset.arrays)
+  return compiler.jit(fitted)(lane, source, dataset.arrays)
 
 
 def da_config(path):

@@ -246,7 +246,7 @@ def test_a_program_too_large_for_the_device_runs_in_narrower_chunks_with_the_sam
   lanes, rows = fine_tuning_lanes(), {}
 
   def run(**kwargs):
-    compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning')))
+    compiled = compiler.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning')))
     return sweep.run_lanes('fine_tuning', lanes, source_params, compiled=compiled, max_lanes_per_call=0,
                            on_chunk=lambda lo, hi, out: rows.update({lo + i: out['test_loss'][i] for i in
                                                                      range(hi - lo)}), **kwargs)

@@ -9,6 +9,7 @@ import pytest
 from configs import domain_adaptation
 from tests.test_data import write_npz
 from tests.test_unsupervised import da_config
+from transfer import compiler
 from transfer import errors
 from transfer import types
 from transfer.run import experiment
@@ -108,7 +109,7 @@ def test_validators_and_selection_never_read_a_target_label(tmp_path):
     source = jax.tree.map(lambda a: a[0], sources.pretrain_all(config, dataset)[0])
     lane = jax.tree.map(lambda a: a[0], types.stack_lanes([dict(seed=0, data_size=0, shift=0.0)]))
     train = experiment.strategy_train_fn(config, dataset, strategies.get('dann'))
-    outs.append(jax.jit(train)(lane, source, dataset.arrays))
+    outs.append(compiler.jit(train)(lane, source, dataset.arrays))
   a, b = outs
   for curve in validators.NAMES + ('score',):
     np.testing.assert_array_equal(a[curve], b[curve])

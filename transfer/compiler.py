@@ -2,20 +2,16 @@
 the program runs on (tests/test_layout.py keeps `jax.jit` out of every other module).
 
 On CPU, XLA's LLVM backend optimises at level 1 (`set_cpu_opt_level`) unless `$TRANSFER_CPU_OPT_LEVEL` or an
-entrypoint's `--cpu_opt_level` says otherwise (3 is XLA's own default; the test suite sets the variable to 0).
-Measured on the main job (2-core CPU, jax 0.10.2, domain_shift's 400-lane programs): each strategy compiles in
-3.8-4.2 s instead of 6.3-6.7 s and runs as fast (within noise: the time goes to matmul kernels, YNNPACK's and
-Eigen's, compiled ahead of time, not to the code LLVM emits); the benchmark's programs compile in 10.7 s instead of
-14.5 s. Level 0 compiles faster still but runs twice as slowly.
+entrypoint's `--cpu_opt_level` says otherwise (3 is XLA's own default; the test suite sets the variable to 0). The
+sweeps' programs compile faster at level 1 and run as fast, since their time goes to matmul kernels compiled ahead of
+time, not to the code LLVM emits; level 0 compiles faster still but runs more slowly (BUILD.md has the timings).
 
-Numbers: target training is bit-identical at levels 1 and 3 from the same source model (the main job's 1,200 lanes
-and the synthetic domain-adaptation programs, measured; tests/test_compiler.py on an MLP, DANN and a CNN); an
-evaluation loss may differ in its last bit (a CNN's test loss, DANN's validation loss), as it does from one CPU to
-another (docs/determinism.md). Pre-training keeps XLA's default level (`sources.pretrain_all`): its models are cached
-and shared by every experiment, and at level 1 a CNN's differ in their last bits, and an MLP seed pre-trained alone
-would no longer equal the same seed pre-trained beside others. `--cpu_opt_level=3` restores XLA's default for every
-program. Accelerators keep their defaults: the option also sets the LLVM level of GPU kernels, which nothing here
-has measured.
+From the same source model, target training gives the same accuracies at levels 1 and 3 (tests/test_compiler.py on
+an MLP, DANN and a CNN); an evaluation loss may differ in its last bit, as it does from one CPU to another
+(docs/determinism.md). Pre-training keeps XLA's default level (`sources.pretrain_all`): its models are cached and
+shared by every experiment, so they must not depend on the sweeps' level. `--cpu_opt_level=3` restores XLA's default
+for every program. Accelerators keep their defaults: the option also sets the LLVM level of GPU kernels, which
+nothing here has measured.
 """
 
 from __future__ import annotations
@@ -28,6 +24,10 @@ import jax
 LEVELS = (0, 1, 2, 3)  # LLVM's optimisation levels
 DEFAULT_CPU_OPT_LEVEL = 1
 XLA_DEFAULT_OPT_LEVEL = 3
+# Level 0 is for programs that are nearly all compilation (the test suite's): besides LLVM's level 0, XLA:CPU then
+# emits its fused elementwise kernels with its older LLVM IR emitters instead of its MLIR fusion emitters, whose
+# per-kernel pass pipelines are most of a small program's compile time at that level (tests/test_compiler.py).
+FASTEST_COMPILE = {'xla_cpu_use_fusion_emitters': False}
 LEVEL_ENV = 'TRANSFER_CPU_OPT_LEVEL'  # replaces the default level where set (the test suite sets 0 for itself and
 #                                       the scripts it starts); an entrypoint's --cpu_opt_level still wins
 
@@ -55,6 +55,8 @@ def options(backend: str | None = None, cpu_opt_level: int | None = None) -> dic
   level = _cpu_opt_level if cpu_opt_level is None else cpu_opt_level
   if (backend or jax.default_backend()) != 'cpu' or level == XLA_DEFAULT_OPT_LEVEL:
     return {}
+  if level == 0:
+    return {'xla_backend_optimization_level': 0, **FASTEST_COMPILE}
   return {'xla_backend_optimization_level': level}
 
 
