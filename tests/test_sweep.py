@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import same_arithmetic_atol
+from transfer import compiler
 from transfer.train import strategies
 from transfer.run import sweep
 
@@ -36,7 +37,7 @@ def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_
   def counted(lane, params, arrays):
     return train_fn_for('fine_tuning')(lane, params, arrays)
 
-  compiled = jax.jit(functools.partial(sweep.train_lanes, train_fn=counted))
+  compiled = compiler.jit(functools.partial(sweep.train_lanes, train_fn=counted))
   cells = sweep.grid(strategies.get('fine_tuning'), seeds=2, data_sizes=(8, 32), shifts=(0.0,), lr_mults=(0.1,))
 
   def collect(max_lanes, fn):
@@ -50,6 +51,24 @@ def test_a_chunked_grid_compiles_once_and_matches_one_call(source_params, train_
   assert timing.programs == 1  # 4 lanes in chunks of 3 (of 2 on two devices), the last padded: one compilation
   assert timing.width == sweep.chunk_width(len(cells), 3, jax.device_count()) < len(cells)
   assert timing.compile_seconds > 0 and timing.run_seconds > 0
-  whole, _ = collect(0, jax.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning'))))
+  whole, _ = collect(0, compiler.jit(functools.partial(sweep.train_lanes, train_fn=train_fn_for('fine_tuning'))))
   for a, b in zip(chunked, whole):
     np.testing.assert_allclose(a, b, atol=same_arithmetic_atol(1e-5))
+
+
+def test_a_per_lane_argument_reaches_its_own_lane_through_chunks_and_padding():
+  """What a program takes per lane besides the lane (refit's stop step) is split, padded and sharded as the lanes
+  are: lane i sees row i, whatever the chunking."""
+  def echo(lane, params, arrays, value):
+    del params, arrays
+    return {'value': value, 'seed': lane.seed}
+
+  cells = [{'seed': s, 'data_size': 8, 'shift': 0.0, 'lr_mult': None, 'layers_copied': None} for s in range(5)]
+  values = np.arange(5, dtype=np.float32) * 10 + 1
+  for max_lanes in (0, 3):
+    rows = {}
+    sweep.run_lanes('echo', cells, {'w': np.zeros((5, 1))}, compiled=compiler.jit(
+        functools.partial(sweep.train_lanes, train_fn=echo)), max_lanes_per_call=max_lanes,
+        on_chunk=lambda lo, hi, out: rows.update({lo + i: (out['value'][i], out['seed'][i]) for i in range(hi - lo)}),
+        per_lane=(values,))
+    assert [rows[i] for i in range(5)] == [(values[i], i) for i in range(5)]

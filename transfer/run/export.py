@@ -73,13 +73,15 @@ def finished(config, workdir: str) -> Finished:
                   experiment.data_table(config, dataset))
 
 
-def rerun(name: str, lanes: list[dict], done: Finished, train_fn, *, max_lanes_per_call: int) -> dict:
-  """`train_fn` (target.train_on's signature) over `lanes` of `done`, as a sweep runs them; the outputs of every
-  lane, concatenated."""
+def rerun(name: str, lanes: list[dict], done: Finished, train_fn, *, max_lanes_per_call: int,
+          per_lane: tuple[np.ndarray, ...] = ()) -> dict:
+  """`train_fn` (target.train_on's signature, then one argument per `per_lane` array) over `lanes` of `done`, as a
+  sweep runs them; the outputs of every lane, concatenated."""
   outs = []
   sweep.run_lanes(name, lanes, done.source_params, done.table,
                   compiled=compiler.jit(functools.partial(sweep.train_lanes, train_fn=train_fn)),
-                  max_lanes_per_call=max_lanes_per_call, on_chunk=lambda lo, hi, out: outs.append(out))
+                  max_lanes_per_call=max_lanes_per_call, on_chunk=lambda lo, hi, out: outs.append(out),
+                  per_lane=per_lane)
   return jax.tree.map(lambda *a: np.concatenate(a), *outs)
 
 

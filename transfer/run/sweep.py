@@ -49,14 +49,15 @@ def config_grid(strategy: strategies.Strategy, config, shifts: Sequence[float] |
               lr_mults=config.lr_mults if lr_mult_axis else (None,), layers_copied=config.layers_copied)
 
 
-def train_lanes(lanes: types.Lane, source_params, data, *, train_fn: Callable) -> dict:
+def train_lanes(lanes: types.Lane, source_params, data, *per_lane, train_fn: Callable) -> dict:
   """vmap of `train_fn` over lanes; each lane takes its own seed's pre-trained parameters and its data: its own
   row of `data` where that is a lane_data.DataTable (rendered once per seed and shift, shared by every lane), else
-  `data` itself (a data source's arrays, for a `train_fn` that renders each lane's data itself)."""
-  def one(lane):
+  `data` itself (a data source's arrays, for a `train_fn` that renders each lane's data itself); then its own row
+  of each `per_lane` array (an argument only some programs take, such as the step a refit stops at)."""
+  def one(lane, *own_values):
     own = data.row(lane) if isinstance(data, lane_data.DataTable) else data
-    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), own)
-  return jax.vmap(one)(lanes)
+    return train_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), own, *own_values)
+  return jax.vmap(one)(lanes, *per_lane)
 
 
 def chunk_width(n: int, max_lanes_per_call: int, devices: int) -> int:
@@ -82,11 +83,13 @@ def lane_mesh() -> jax.sharding.Mesh:
   return jax.sharding.Mesh(np.array(jax.devices()), ('lanes',))
 
 
-def shard(lanes: types.Lane, source_params, arrays, mesh: jax.sharding.Mesh):
-  """Lanes split along their first axis over the mesh; source parameters and data arrays replicated."""
+def shard(lanes: types.Lane, source_params, arrays, mesh: jax.sharding.Mesh, per_lane: tuple = ()):
+  """Lanes (and the `per_lane` arrays) split along their first axis over the mesh; source parameters and data
+  arrays replicated."""
   split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
   whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return jax.device_put(lanes, split), jax.device_put(source_params, whole), jax.device_put(arrays, whole)
+  return (jax.device_put(lanes, split), jax.device_put(source_params, whole), jax.device_put(arrays, whole),
+          *jax.device_put(per_lane, split))
 
 
 def pad_to(lanes: types.Lane, size: int) -> types.Lane:
@@ -199,8 +202,9 @@ def out_of_memory(name: str, width: int, devices: int, max_lanes_per_call: int,
 
 def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
               max_lanes_per_call: int, on_chunk: Callable[[int, int, dict], None],
-              progress: progress_lib.Progress | None = None) -> Timing:
-  """Runs every lane (a dict of its grid axes and hyperparameters) through `compiled` (a jitted `train_lanes`),
+              progress: progress_lib.Progress | None = None, per_lane: tuple[np.ndarray, ...] = ()) -> Timing:
+  """Runs every lane (a dict of its grid axes and hyperparameters; with `per_lane`, also its row of each of those
+  arrays) through `compiled` (a jitted `train_lanes`),
   chunk by chunk; `on_chunk(start, stop, outputs)` receives each chunk's outputs (numpy arrays, one row per lane)
   as soon as they are on the host (to persist them). The program is compiled once, before the first chunk, and
   timed apart from the chunks (twice where every lane would not fit the device's memory: then at the width that
@@ -211,7 +215,8 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
   width = chunk_width(len(lanes), max_lanes_per_call, mesh.size)
 
   def chunk(lo: int, hi: int, width: int):
-    return shard(pad_to(types.stack_lanes(lanes[lo:hi]), width), source_params, arrays, mesh)
+    own = pad_to(tuple(np.asarray(a)[lo:hi] for a in per_lane), width)
+    return shard(pad_to(types.stack_lanes(lanes[lo:hi]), width), source_params, arrays, mesh, own)
 
   start, programs = time.perf_counter(), 1
   progress.compiling(name)

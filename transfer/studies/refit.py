@@ -17,10 +17,8 @@ from __future__ import annotations
 import functools
 
 from absl import logging
-import jax
 import numpy as np
 
-from transfer import compiler
 from transfer import io
 from transfer import types
 from transfer.errors import ConfigError
@@ -28,7 +26,6 @@ from transfer.errors import WorkdirError
 from transfer.report import stats
 from transfer.run import experiment
 from transfer.run import export
-from transfer.run import sweep
 from transfer.train import strategies
 from transfer.train import target
 
@@ -41,21 +38,6 @@ def selected_steps(score: np.ndarray, eval_every: int) -> np.ndarray:
   finite = np.where(np.isfinite(score), score, -np.inf)
   best = np.argmax(finite, axis=1)
   return np.where(np.isfinite(finite.max(axis=1)), (best + 1) * eval_every, 0).astype(np.int32)
-
-
-def refit_lanes(lanes: list[dict], steps: np.ndarray, source_params, table, refit_fn) -> np.ndarray:
-  """`refit_fn` over every lane with its stop step, in one call sharded over the devices as a sweep's lanes are."""
-  mesh = sweep.lane_mesh()
-  width = sweep.chunk_width(len(lanes), 0, mesh.size)
-  stacked, stops = sweep.pad_to((types.stack_lanes(lanes), steps), width)
-  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
-  stacked, source_params, table = sweep.shard(stacked, source_params, table, mesh)
-
-  def one(lane, stop):
-    return refit_fn(lane, jax.tree.map(lambda a: a[lane.seed], source_params), table.row(lane), stop)
-
-  out = compiler.jit(jax.vmap(one))(stacked, jax.device_put(stops, split))
-  return np.asarray(sweep.gather(out['test_accuracy']))[:len(lanes)]
 
 
 def compare(config, workdir: str) -> list[dict]:
@@ -79,8 +61,9 @@ def compare(config, workdir: str) -> list[dict]:
                             experiment.strategy_train_fn(config, dataset, strategy, shared=True),
                             max_lanes_per_call=config.max_lanes_per_call)
     steps = selected_steps(selected['score'], spec.eval_every)
-    refit_accuracy = refit_lanes(lanes, steps, done.source_params, done.table, functools.partial(
-        target.refit_model, data=dataset.data, strategy=strategy, spec=spec))
+    refit_accuracy = export.rerun(f'{name} (refit)', lanes, done, functools.partial(
+        target.refit_model, data=dataset.data, strategy=strategy, spec=spec),
+        max_lanes_per_call=config.max_lanes_per_call, per_lane=(steps,))['test_accuracy']
     for i, record in enumerate(chosen):
       rows.append({'strategy': name, **{a: record[a] for a in types.AXES},
                    'step': int(steps[i]), 'selected': float(selected['selected_test_accuracy'][i]),
