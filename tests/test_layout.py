@@ -13,8 +13,8 @@ import pytest
 from transfer import types
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-LAYERS = {'errors': 0, 'types': 0, 'keys': 0, 'io': 0, 'compiler': 0, 'checkpoints': 0, 'data': 1, 'train': 2,
-          'report': 3, 'run': 4, 'studies': 5}
+LAYERS = {'errors': 0, 'types': 0, 'keys': 0, 'io': 0, 'compiler': 0, 'checkpoints': 0, 'importing': 0, 'data': 1,
+          'train': 2, 'report': 3, 'run': 4, 'studies': 5}
 
 
 def modules():

@@ -17,7 +17,6 @@ Everything here runs before anything compiles; a problem is one ConfigError or D
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from transfer import importing
 from transfer.data import arrays as arrays_lib
 from transfer.data import npz
 from transfer.data import source
@@ -50,16 +50,9 @@ def kwargs_of(data_config) -> dict:
 
 def function(path: str) -> Callable:
   """The function `path` ('package.module:function') names."""
-  module_name, colon, attribute = path.partition(':')
-  if not (module_name and colon and attribute):
-    raise ValueError("not of the form 'package.module:function'")
-  try:
-    found = importlib.import_module(module_name)
-  except Exception as e:  # anything the import raises is the user's module's problem, said in one line
-    raise ValueError(f'cannot import {module_name!r} ({type(e).__name__}: {e})') from e
-  fn = getattr(found, attribute, None)
+  fn = importing.named(path, 'function')
   if not callable(fn):
-    raise ValueError(f'{module_name!r} has no function {attribute!r}')
+    raise ValueError(f'{path.partition(":")[0]!r} has no function {path.partition(":")[2]!r}')
   return fn
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
@@ -20,6 +19,8 @@ from typing import Any, NamedTuple, Protocol
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from transfer import importing
 
 
 class Model(Protocol):
@@ -190,15 +191,8 @@ def module_kwargs(model_config) -> dict:
 
 def module_class(path: str) -> type[nn.Module]:
   """The `Model` class that `path` ('package.module:Class') names; a ValueError saying what is wrong."""
-  module_name, colon, attribute = path.partition(':')
-  if not (module_name and colon and attribute):
-    raise ValueError("not of the form 'package.module:Class'")
-  try:
-    found = importlib.import_module(module_name)
-  except ImportError as e:
-    raise ValueError(f'cannot import {module_name!r} ({type(e).__name__}: {e})') from e
-  for part in attribute.split('.'):
-    found = getattr(found, part, None)
+  found = importing.named(path, 'Class')
+  module_name, _, attribute = path.partition(':')
   if not (isinstance(found, type) and issubclass(found, nn.Module)):
     raise ValueError(f'{module_name!r} has no flax.linen.Module class {attribute!r}')
   missing = [m for m in ('features', 'classify') if not callable(getattr(found, m, None))]
