@@ -26,7 +26,7 @@ DEFAULT_CPU_OPT_LEVEL = 1
 XLA_DEFAULT_OPT_LEVEL = 3
 # Level 0 is for programs that are nearly all compilation (the test suite's): besides LLVM's level 0, XLA:CPU then
 # emits its fused elementwise kernels with its older LLVM IR emitters instead of its MLIR fusion emitters, whose
-# per-kernel pass pipelines are most of a small program's compile time at that level (tests/test_compiler.py).
+# per-kernel pass pipelines are most of a small program's compile time at that level (BUILD.md has the timings).
 FASTEST_COMPILE = {'xla_cpu_use_fusion_emitters': False}
 LEVEL_ENV = 'TRANSFER_CPU_OPT_LEVEL'  # replaces the default level where set (the test suite sets 0 for itself and
 #                                       the scripts it starts); an entrypoint's --cpu_opt_level still wins
@@ -55,9 +55,7 @@ def options(backend: str | None = None, cpu_opt_level: int | None = None) -> dic
   level = _cpu_opt_level if cpu_opt_level is None else cpu_opt_level
   if (backend or jax.default_backend()) != 'cpu' or level == XLA_DEFAULT_OPT_LEVEL:
     return {}
-  if level == 0:
-    return {'xla_backend_optimization_level': 0, **FASTEST_COMPILE}
-  return {'xla_backend_optimization_level': level}
+  return {'xla_backend_optimization_level': level, **(FASTEST_COMPILE if level == 0 else {})}
 
 
 def jit(fn: Callable, *, cpu_opt_level: int | None = None, **kwargs) -> Callable:

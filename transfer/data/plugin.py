@@ -52,7 +52,8 @@ def function(path: str) -> Callable:
   """The function `path` ('package.module:function') names."""
   fn = importing.named(path, 'function')
   if not callable(fn):
-    raise ValueError(f'{path.partition(":")[0]!r} has no function {path.partition(":")[2]!r}')
+    module_name, _, attribute = path.partition(':')
+    raise ValueError(f'{module_name!r} has no function {attribute!r}')
   return fn
 
 
