@@ -144,3 +144,26 @@ def test_each_seed_sees_its_own_random_subset_and_larger_sizes_extend_it():
   shifted, test_shifted = pool(0, shift=1.0)
   np.testing.assert_array_equal(shifted.y, a.y)
   assert not np.allclose(shifted.x, a.x) and not np.allclose(test_shifted.x, test_a.x)
+
+
+def test_each_digits_seed_draws_its_own_test_set_and_never_trains_or_adapts_on_it(tmp_path):
+  dataset = dataset_lib.load(strategies_config.get_config('digits,smoke'))
+  data, arrays = dataset.data, dataset.arrays
+  every = {a.tobytes() for a in np.concatenate([arrays.target_x, arrays.test_x])}
+  tests = []
+  for seed in (0, 1):
+    lane = types.Lane(jnp.int32(seed), jnp.int32(8), jnp.float32(0.0), jnp.float32(1.0), jnp.int32(-1))
+    (pool, test), unlabeled = data.target_splits(arrays, lane), data.adapt_data(arrays, lane).unlabeled
+    test_images = {a.tobytes() for a in np.asarray(test.x)}
+    rest = {a.tobytes() for a in np.asarray(unlabeled)}
+    assert len(test_images) == digits.TEST_SIZE and len(rest) == len(arrays.target_x)
+    assert not test_images & rest and test_images | rest == every  # a split of the target images
+    assert {a.tobytes() for a in np.asarray(pool.x)} <= rest  # the labelled pool is never a test image
+    _, domain = data.domain_samples(arrays, jnp.int32(seed), jnp.float32(0.0), 50)
+    assert {a.tobytes() for a in np.asarray(domain)} <= rest
+    tests.append(test_images)
+  assert tests[0] != tests[1]  # the seeds' test sets differ
+  npz = dataset_lib.load(npz_config(write_npz(tmp_path / 'mine.npz')))
+  for seed in (0, 1):  # a user's file keeps its own test set for every seed
+    lane = types.Lane(jnp.int32(seed), jnp.int32(8), jnp.float32(0.0), jnp.float32(1.0), jnp.int32(-1))
+    np.testing.assert_array_equal(npz.data.target_splits(npz.arrays, lane)[1].x, npz.arrays.test_x)

@@ -94,11 +94,12 @@ def test_same_classes_digits_rotate_the_target_and_keep_its_labels():
   np.testing.assert_array_equal(shifted.y, pool.y)
   np.testing.assert_array_equal(shifted_test.y, test.y)
   assert not np.allclose(shifted.x, pool.x) and not np.allclose(shifted_test.x, test.x)
-  np.testing.assert_array_equal(test.x, dataset.arrays.test_x)  # shift 0: the images as they are
+  seed_pool, seed_test, _ = data.seed_target(dataset.arrays, jnp.int32(0))
+  np.testing.assert_array_equal(test.x, seed_test.x)  # shift 0: the seed's test images as they are
   adapt = data.adapt_data(dataset.arrays, lane(shift=1.0))
   np.testing.assert_array_equal(adapt.source.x, dataset.arrays.source_x)  # the source is never rotated
   assert adapt.unlabeled.shape == dataset.arrays.target_x.shape
-  assert not np.allclose(adapt.unlabeled, dataset.arrays.target_x)
+  assert not np.allclose(adapt.unlabeled, seed_pool.x)  # rotated
 
 
 def test_every_data_source_declares_whether_it_has_the_source_classes(tmp_path):

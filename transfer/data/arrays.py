@@ -3,7 +3,11 @@ argument, the same for every lane; what differs per lane is computed inside it.
 
 Per lane: the target pool is the lane's seed's own random order of `target_x` (so a data size of n is a different
 random n examples for each seed, and a prefix of the same order for every n), and, where the source has a shift
-axis (digits), the target pool, test and unlabelled images are rotated by `shift * shift_angle` radians.
+axis (digits), the target pool, test and unlabelled images are rotated by `shift * shift_angle` radians. Where the
+source draws its test set per seed (digits: `ArrayData.draws_test`), each seed first splits `test_x` and `target_x`
+together at random into a test set of `test_x`'s size and the rest, which is its pool (in the seed's order) and its
+unlabelled images, so that the spread over seeds includes the test set's sampling; a user's npz keeps the test set it
+was given.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from transfer import keys as keys_lib
@@ -69,6 +74,7 @@ class ArrayData:
   shift_angle: float  # radians of rotation per unit of shift
   has_unlabeled: bool
   same_classes: bool  # whether target_y are the source's classes (digits' same-classes mode; an npz declaring it)
+  draws_test: bool  # whether each seed draws its own test set from test_x and target_x together (digits)
 
   @property
   def has_shift(self) -> bool:
@@ -82,17 +88,31 @@ class ArrayData:
     return (Split(arrays.source_x, arrays.source_y),
             Split(arrays.source_test_x, arrays.source_test_y))
 
+  def seed_target(self, arrays: Arrays, seed: jax.Array) -> tuple[Split, Split, jax.Array]:
+    """The seed's (labelled pool in its order, test set, unlabelled inputs), unshifted. With `draws_test` the test
+    set is the first `test_x.shape[0]` of the seed's random order over `test_x` and `target_x` together and the
+    rest (as many as `target_x`) is both the pool and the unlabelled inputs; otherwise the pool is the seed's order
+    of `target_x` and the test set and unlabelled inputs are the arrays given."""
+    keys = keys_lib.seed_keys(seed)
+    if not self.draws_test:
+      order = jax.random.permutation(keys.target_pool, arrays.target_x.shape[0])
+      return (Split(arrays.target_x[order], arrays.target_y[order]), Split(arrays.test_x, arrays.test_y),
+              arrays.unlabeled_x)
+    x, y = jnp.concatenate([arrays.test_x, arrays.target_x]), jnp.concatenate([arrays.test_y, arrays.target_y])
+    order = jax.random.permutation(keys.target_test, x.shape[0])
+    test, rest = order[:arrays.test_x.shape[0]], order[arrays.test_x.shape[0]:]
+    return Split(x[rest], y[rest]), Split(x[test], y[test]), x[rest]
+
   def target_splits(self, arrays: Arrays, lane: Lane) -> tuple[Split, Split]:
-    order = jax.random.permutation(keys_lib.seed_keys(lane.seed).target_pool, arrays.target_x.shape[0])
-    picked = order[:self.target_pool]
-    pool = Split(self.shifted(arrays.target_x[picked], lane.shift), arrays.target_y[picked])
-    return pool, Split(self.shifted(arrays.test_x, lane.shift), arrays.test_y)
+    pool, test, _ = self.seed_target(arrays, lane.seed)
+    pool = Split(pool.x[:self.target_pool], pool.y[:self.target_pool])
+    return (Split(self.shifted(pool.x, lane.shift), pool.y), Split(self.shifted(test.x, lane.shift), test.y))
 
   def domain_samples(self, arrays: Arrays, seed: jax.Array, shift: jax.Array, n: int) -> tuple[jax.Array, ...]:
     """Up to `n` held-out source inputs and unlabelled target inputs at `shift` (never test inputs: without
     unlabelled inputs the advisor refuses, see studies/decision.check_unlabeled)."""
-    del seed
-    return arrays.source_test_x[:n], self.shifted(arrays.unlabeled_x[:n], shift)
+    unlabeled = self.seed_target(arrays, seed)[2]
+    return arrays.source_test_x[:n], self.shifted(unlabeled[:n], shift)
 
   def source_validation(self, arrays: Arrays, seed: jax.Array, n: int) -> Split:
     """Up to `n` labelled source examples that neither pre-training nor adaptation trains on: the held-out source
@@ -102,7 +122,7 @@ class ArrayData:
 
   def adapt_data(self, arrays: Arrays, lane: Lane) -> AdaptData:
     return AdaptData(Split(arrays.source_x, arrays.source_y),
-                                 self.shifted(arrays.unlabeled_x, lane.shift))
+                     self.shifted(self.seed_target(arrays, lane.seed)[2], lane.shift))
 
 
 def dataset(config, arrays: Arrays, *, name: str | None = None, key: dict | None = None) -> source.Dataset:
@@ -119,6 +139,6 @@ def dataset(config, arrays: Arrays, *, name: str | None = None, key: dict | None
       name=name, input_shape=tuple(arrays.source_x.shape[1:]), source_classes=source_classes,
       target_classes=source_classes if same_classes else int(arrays.target_y.max()) + 1,
       target_pool=source.pool_size(config), rotates=name == 'digits', shift_angle=float(config.data.shift_angle),
-      has_unlabeled=arrays.unlabeled_x.shape[0] > 0, same_classes=same_classes)
+      has_unlabeled=arrays.unlabeled_x.shape[0] > 0, same_classes=same_classes, draws_test=name == 'digits')
   return source.Dataset(data, arrays, key or {'name': name, 'arrays': fingerprint(arrays)})
 

@@ -1,14 +1,15 @@
 """scikit-learn's bundled handwritten digits (1,797 8x8 images; read from the package, no network) as a transfer
 task, in one of two modes:
 
-- new classes (the default): source = digits 0-4, target = digits 5-9 (labels 0-4), target test = a fixed
-  held-out 400 of the 5-9 images;
+- new classes (the default): source = digits 0-4, target = digits 5-9 (labels 0-4);
 - same classes (`config.data.same_classes`): source = a fixed half of the images of every digit 0-9, target = the
-  other half (labels 0-9, the source's classes), target test = a fixed held-out 400 of those: the setting of
-  unsupervised domain adaptation, where the rotation (the shift) is the only difference between the domains.
+  other half (labels 0-9, the source's classes): the setting of unsupervised domain adaptation, where the rotation
+  (the shift) is the only difference between the domains.
 
-Pixels are scaled from 0..16 to [0, 1]. The target images' shift axis is a rotation (see transfer/data/arrays.py).
-The unlabelled target examples domain adaptation uses are the target pool's images (their labels unused).
+Each seed draws its own target test set: a random 400 of the target images, the rest (496; same classes: 501) its
+labelled pool and its unlabelled images (labels unused), so that the spread over seeds includes the test set's
+sampling (`load` returns a fixed 400 / rest split of the arrays, which `ArrayData.draws_test` redraws per seed). Pixels are scaled
+from 0..16 to [0, 1]. The target images' shift axis is a rotation (see transfer/data/arrays.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from transfer.data import arrays as arrays_lib
 from transfer.errors import ConfigError
 
-TEST_SIZE = 400  # held-out target images; the other 496 (same classes: 501) form the labelled target pool
+TEST_SIZE = 400  # target images each seed holds out as its test set; the other 496 (same classes: 501) are its pool
 SOURCE_HELD_OUT = 0.1  # share of the source images held out to measure pre-training
 
 
