@@ -8,8 +8,8 @@ task, in one of two modes:
 
 Each seed draws its own target test set: a random 400 of the target images, the rest (496; same classes: 501) its
 labelled pool and its unlabelled images (labels unused), so that the spread over seeds includes the test set's
-sampling (`load` returns a fixed 400 / rest split of the arrays, which `ArrayData.draws_test` redraws per seed). Pixels are scaled
-from 0..16 to [0, 1]. The target images' shift axis is a rotation (see transfer/data/arrays.py).
+sampling (`load` returns a fixed 400 / rest split of the arrays, which `ArrayData.draws_test` redraws per seed).
+Pixels are scaled from 0..16 to [0, 1]. The target images' shift axis is a rotation (see transfer/data/arrays.py).
 """
 
 from __future__ import annotations

@@ -317,8 +317,8 @@ def extensions_intro(outputs: str | None) -> str:
   lines = ['## Beyond the original study', '',
            'Real data and the feature hierarchy the study\'s concept figure draws. Digits: scikit-learn\'s bundled '
            '8x8 images, source = digits 0-4 (90% of them; 10% held out to score pre-training), target = digits 5-9 '
-           'relabelled 0-4, target test = a fixed set of the 5-9 images, the same for every seed, target pool = '
-           'the rest, of which each seed draws its own random subset (sizes: docs/data.md).']
+           'relabelled 0-4; each seed draws its own target test set from the 5-9 images and its labelled pool from '
+           'the rest, so the intervals over seeds include the test set\'s sampling (sizes: docs/data.md).']
   loaded = load_workdir(outputs, 'strategies_digits')
   if loaded is not None:
     config = loaded[0]
