@@ -1,6 +1,7 @@
 """A model defined outside the package (here, in this file) runs every strategy by `config.model.module` alone, with
 the default parameter groups (its top-level modules); and a deeper MLP needs nothing but `--config.model.depth`."""
 
+import functools
 import pathlib
 import re
 import sys
@@ -15,9 +16,12 @@ from configs import domain_adaptation
 from configs import strategies as strategies_config
 from tests.conftest import smoke_config
 from transfer import errors
+from transfer import types as transfer_types
 from transfer.data import dataset as dataset_lib
 from transfer.run import experiment
+from transfer.run import records
 from transfer.run import sources
+from transfer.run import sweep
 from transfer.run import validate
 from transfer.train import strategies
 
@@ -88,9 +92,8 @@ def test_a_wrong_module_or_argument_is_one_config_error(module, kwargs, message)
     validate.check_fields(config)
 
 
-def test_every_strategy_runs_on_it_end_to_end(tmp_path):
-  """Every strategy with labelled target data; the domain-adaptation ones train the source examples through the
-  pre-trained source head (the target's classes are new)."""
+def every_strategy_config():
+  """The strategies smoke config on the outside model, with every strategy and labelled target data."""
   config = with_module(strategies_config.get_config('smoke'))
   with config.unlocked():
     config.strategies = tuple(strategies.STRATEGIES)
@@ -98,8 +101,33 @@ def test_every_strategy_runs_on_it_end_to_end(tmp_path):
     config.ood_shifts = ()
     config.layers_copied = (0, 2)
     config.search.num_samples = 1
+  return config
+
+
+def test_every_strategy_builds_its_training_program_on_it():
+  """Every strategy's whole training program traces on the outside model: its features, classify and default groups
+  are all a strategy asks of a model (the domain-adaptation ones train the source examples through the pre-trained
+  source head, since the target's classes are new). Traced, not compiled: a model that lacks what a strategy needs
+  fails here; what the programs compute is the built-in models' tests' concern."""
+  config = every_strategy_config()
+  dataset = dataset_lib.load(config)
+  source_params = sources.source_shapes(config, dataset)
+  for name, strategy in strategies.STRATEGIES.items():
+    cells = sweep.config_grid(strategy, config)
+    fn = functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, dataset, strategy))
+    out = jax.eval_shape(fn, transfer_types.stack_lanes(cells), source_params, dataset.arrays)
+    assert set(records.CURVES) | set(records.SCALARS) <= set(out), name
+    assert {a.shape[0] for a in jax.tree.leaves(out)} == {len(cells)}, name
+
+
+def test_the_runner_runs_strategies_on_it_end_to_end(tmp_path):
+  """The runner on the outside model: its pre-trained backbone fine-tuned, and its own fresh initialisation."""
+  config = every_strategy_config()
+  with config.unlocked():
+    config.strategies = ('fine_tuning', 'scratch')
   records = experiment.run(config, str(tmp_path)).records
-  assert {r['strategy'] for r in records} == set(strategies.STRATEGIES)
+  assert {r['strategy'] for r in records} == {'fine_tuning', 'scratch'}
+  assert all(0 <= r['test_accuracy'] <= 1 for r in records)
 
 
 def test_domain_adaptation_without_target_labels_runs_on_it(tmp_path):
