@@ -26,6 +26,7 @@ from transfer import errors
 from transfer import io
 from transfer.data import dataset as dataset_lib
 from transfer.run import experiment
+from transfer.run import provenance
 from transfer.run import store
 from transfer.run import progress as progress_lib
 from transfer.run import sources
@@ -146,7 +147,8 @@ def test_a_run_records_its_environment(smoke_run):
   assert set(env['packages']) == {'python', 'jax', 'jaxlib', 'flax', 'optax', 'numpy'}
   assert env['packages']['jax'] == jax.__version__
   assert env['devices'] == {'platform': jax.devices()[0].platform, 'kind': jax.devices()[0].device_kind,
-                            'count': jax.device_count(), 'processes': 1}
+                            'count': jax.device_count(), 'processes': 1, 'host_cpu': provenance.host_cpu()}
+  assert env['devices']['host_cpu']  # the processor's model: the CPU device's kind is only 'cpu'
   assert re.fullmatch('[0-9a-f]{40}', env['git']['commit']) and isinstance(env['git']['dirty'], bool)  # a checkout
   assert env['start'] <= env['end'] and env['start'].endswith('+00:00') and env['wall_seconds'] > 0
   assert set(env['lanes']) == set(smoke_config().strategies)

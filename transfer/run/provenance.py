@@ -1,11 +1,12 @@
 """Where and how a workdir's results were computed: `environment.json`, written (by process 0, through transfer.io)
 when a run computes lanes, at its start and again at its end.
 
-It names the package versions, the devices, the git commit of the code and whether the checkout differs from it
-(outputs/ aside; null outside a git checkout), the command line, the start and end (UTC, ISO 8601), the wall seconds
-and each strategy's compile seconds (lowering and compiling its program, timed apart from running it), and the lanes
-each strategy computed. The entry of an earlier run that computed part of the same workdir (a killed sweep, a grown
-grid) moves to its `earlier` list. A run that computes nothing leaves the file as it is.
+It names the package versions, the devices (and the host's processor model), the git commit of the code and
+whether the checkout differs from it (outputs/ aside; null outside a git checkout), the command line, the start and
+end (UTC, ISO 8601), the wall seconds and each strategy's compile seconds (lowering and compiling its program, timed
+apart from running it), and the lanes each strategy computed. The entry of an earlier run that computed part of the
+same workdir (a killed sweep, a grown grid) moves to its `earlier` list. A run that computes nothing leaves the file
+as it is.
 """
 
 from __future__ import annotations
@@ -54,11 +55,23 @@ def packages() -> dict[str, str | None]:
   return out
 
 
+def host_cpu() -> str:
+  """The host's processor model (/proc/cpuinfo's first 'model name', else `platform.processor()`): the CPU's device
+  kind is only 'cpu', and two CPUs give a sweep different speeds and, in late digits, different results."""
+  if os.path.exists('/proc/cpuinfo'):
+    with open('/proc/cpuinfo') as f:
+      names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    if names:
+      return names[0]
+  return platform.processor()
+
+
 def devices() -> dict:
-  """The devices the lanes run on: platform, kind, count (over every process) and the number of processes."""
+  """The devices the lanes run on: platform, kind, count (over every process), the number of processes and the
+  host's processor model."""
   device = jax.devices()[0]
   return {'platform': device.platform, 'kind': device.device_kind, 'count': jax.device_count(),
-          'processes': jax.process_count()}
+          'processes': jax.process_count(), 'host_cpu': host_cpu()}
 
 
 def git(package_dir: str = PACKAGE_DIR) -> dict | None:

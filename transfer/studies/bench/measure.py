@@ -24,6 +24,7 @@ import numpy as np
 from transfer import compiler
 from transfer import types
 from transfer.run import experiment
+from transfer.run import provenance
 from transfer.run import sweep
 from transfer.studies import torch_loop
 from transfer.studies.bench import result
@@ -233,10 +234,6 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> result.Machine:
-  cpu = platform.processor()
-  if os.path.exists('/proc/cpuinfo'):
-    with open('/proc/cpuinfo') as f:
-      names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-    cpu = names[0] if names else cpu
-  return result.Machine(cpu, os.cpu_count(), platform.platform(), jax.__version__, jax.default_backend(),
+  return result.Machine(provenance.host_cpu(), os.cpu_count(), platform.platform(), jax.__version__,
+                        jax.default_backend(),
                         tuple(str(d) for d in jax.devices()), jax.devices()[0].device_kind)
