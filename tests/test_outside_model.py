@@ -1,5 +1,6 @@
-"""A model defined outside the package (here, in this file) runs every strategy by `config.model.module` alone, with
-the default parameter groups (its top-level modules); and a deeper MLP needs nothing but `--config.model.depth`."""
+"""A model defined outside the package (here, in this file) serves every strategy by `config.model.module` alone (each
+strategy's program builds on it; the runner runs some end to end), with the default parameter groups (its top-level
+modules); and a deeper MLP needs nothing but `--config.model.depth`."""
 
 import functools
 import pathlib

@@ -234,6 +234,6 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> result.Machine:
+  devices = jax.devices()
   return result.Machine(provenance.host_cpu(), os.cpu_count(), platform.platform(), jax.__version__,
-                        jax.default_backend(),
-                        tuple(str(d) for d in jax.devices()), jax.devices()[0].device_kind)
+                        jax.default_backend(), tuple(str(d) for d in devices), devices[0].device_kind)
