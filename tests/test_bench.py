@@ -289,10 +289,15 @@ def test_the_profile_splits_op_time_by_kind_and_by_how_often_ops_run():
   assert profile.op_profile({}, steps, devices) is None
 
 
-def test_the_smoke_benchmark_profiles_every_strategy(written):
+def test_the_smoke_benchmark_profiles_every_program(written):
+  """...one per group of strategies sharing one, as an experiment's sweep compiles them: scratch's lanes run in
+  fine-tuning's."""
   _, figures = written
   profiled = figures['profile']
-  assert set(profiled['per_strategy']) == set(figures['grid']['strategies'])
+  assert figures['grid']['strategies'] == ['fine_tuning', 'feature_extraction', 'scratch']
+  assert set(profiled['per_strategy']) == set(figures['cost']['per_strategy']) == {'fine_tuning+scratch',
+                                                                                   'feature_extraction'}
+  assert figures['sweep_programs'] == 3  # and the data table's
   if jax.default_backend() == 'cpu':  # XLA:CPU's trace names every op it runs
     assert profiled['sweep'] is not None
   for r in [profiled['sweep'], *profiled['per_strategy'].values()]:
@@ -340,10 +345,10 @@ def test_markdown_renders_a_constructed_result():
   assert text.startswith('# Benchmark\n\nMachine: a cpu, 2 cores, 2 JAX device(s) (cpu), jax 0.10.2; compiler '
                          "options {'xla_backend_optimization_level': 1}.\nGrid: fine_tuning, feature_extraction x 2 "
                          'seeds x data sizes [8, 32] x shifts [0.0] = 8 runs of 10 steps (batch 64).\n')
-  for row in ('| vmapped sweep (`jit(vmap(train))`, one call per strategy, and the data table they share) | 2.00 s |',
+  for row in ('| vmapped sweep (`jit(vmap(train))`, one call per program, and the data table they share) | 2.00 s |',
               '| PyTorch, one Python training loop per run | skipped (torch not installed) |',
               '| speed-up of the sweep over one lane per call | 2.5x |',
-              "| distinct programs of the sweep (one per strategy, and the shared data table's) | 3 |",
+              "| distinct programs (one per strategy, scratch's in fine-tuning's, and the data table's) | 3 |",
               '| work of the sweep (XLA cost analysis, loop bodies x trip count) | 12.0 GFLOP |',
               '| fraction of peak (XLA FLOPs) | 6.0 % |',
               '| memory bandwidth (`x + 1` on 16 MB), measured in the same run | 10.0 GB/s |',

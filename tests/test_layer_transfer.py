@@ -37,8 +37,11 @@ def assert_trees_close(a, b, atol=0.0):
 
 @pytest.mark.parametrize('name', ['anb', 'anb_plus', 'bnb', 'bnb_plus'])
 def test_copying_no_layer_is_training_from_scratch(config, dataset, source_params, name):
+  # Two programs with the same arithmetic; XLA fuses them differently (a layer-transfer program also selects its
+  # copied groups), which moved one parameter of these by 9e-10 on CPU; a group copied by mistake would move them by
+  # the distance between the source model's weights and fresh ones.
   assert_trees_close(fit(config, dataset, source_params, name, lane(0)),
-                     fit(config, dataset, source_params, 'scratch', lane(0)))
+                     fit(config, dataset, source_params, 'scratch', lane(0)), atol=1e-6)
 
 
 def test_anb_copying_every_layer_is_feature_extraction(config, dataset, source_params):

@@ -1,8 +1,10 @@
-"""Invariants of the strategies beyond freeze / fine-tune / scratch (schedules, LP-FT, L2-SP)."""
+"""Invariants of the strategies beyond freeze / fine-tune / scratch (schedules, LP-FT, L2-SP), and which of them share
+one compiled program."""
 
 import functools
 import glob
 import importlib
+import json
 import os
 
 import jax
@@ -15,7 +17,12 @@ from tests.conftest import REPO
 from tests.conftest import run_data
 from tests.conftest import same_arithmetic_atol
 from transfer import compiler
+from transfer.data import dataset as dataset_lib
+from transfer import io
 from transfer.run import experiment
+from transfer.run import search
+from transfer.run import store
+from transfer.run import sweep
 from transfer import keys
 from transfer.train import losses
 from transfer.train import optim
@@ -115,3 +122,40 @@ def test_every_strategy_is_trained_end_to_end_by_some_configs_smoke_run():
     names.update(importlib.import_module(f'configs.{module}').get_config('smoke').strategies)
   assert set(strategies.STRATEGIES) <= names, sorted(set(strategies.STRATEGIES) - names)
 
+
+
+def test_only_scratch_and_fine_tuning_share_a_program():
+  """Strategies whose training differs only in traced lane values share one compiled program (strategies.program):
+  scratch runs in fine-tuning's; every pre-trained strategy runs in its own."""
+  names = sorted(strategies.STRATEGIES)
+  shared = {(a, b) for a in names for b in names
+            if a < b and strategies.same_program(strategies.get(a), strategies.get(b))}
+  assert shared == {('fine_tuning', 'scratch')}
+  assert all(strategies.program(s) is s for s in strategies.STRATEGIES.values() if s.pretrained)
+
+
+def test_scratchs_lanes_in_fine_tunings_program_are_scratchs_own_runs(smoke_run, dataset):
+  """The smoke run's scratch lanes ran in fine-tuning's program (marked `pretrained = False`); scratch's own program,
+  run in chunks of the same width, gives every one of their curves and scalars, bit for bit on CPU, and no source-task
+  accuracy. (At another width XLA may sum the losses in another order: their last bit can differ.)"""
+  workdir, config, _ = smoke_run
+  scratch = strategies.get('scratch')
+  with open(os.path.join(workdir, 'environment.json')) as f:
+    assert 'scratch' not in json.load(f)['programs']  # it ran in a shared program
+  cells = sweep.config_grid(scratch, config, dataset_lib.shifts(config, dataset.data))
+  keys = [store.run_key({'strategy': 'scratch', **cell}) + (j,) for cell in cells
+          for j in range(len(search.candidates(config, scratch)))]
+  lanes = [search.lane_values(cell, candidate) for cell in cells for candidate in search.candidates(config, scratch)]
+  own = compiler.jit(functools.partial(sweep.train_lanes,
+                                       train_fn=experiment.strategy_train_fn(config, dataset, scratch, shared=True)))
+  out = {}
+  sweep.run_lanes('scratch', lanes, io.load_msgpack(os.path.join(workdir, experiment.SOURCE_MODELS)),
+                  experiment.data_table(config, dataset), compiled=own, max_lanes_per_call=config.max_lanes_per_call,
+                  on_chunk=lambda lo, hi, o: out.update({i: jax.tree.map(lambda a, i=i: a[i - lo], o)
+                                                         for i in range(lo, hi)}))
+  recorded = store.LaneStore(os.path.join(workdir, 'curves.npz')).get(keys)
+  assert len(out) == len(recorded) == len(lanes) > 0
+  for i, lane in enumerate(recorded):
+    for name, value in {**lane['curves'], **lane['scalars']}.items():
+      np.testing.assert_allclose(value, out[i][name], atol=same_arithmetic_atol(), rtol=0, err_msg=name)
+    assert np.isnan(lane['scalars']['source_accuracy']) and np.isnan(lane['scalars']['source_accuracy_before'])

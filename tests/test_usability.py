@@ -151,12 +151,13 @@ def test_a_run_records_its_environment(smoke_run):
   assert env['devices']['host_cpu']  # the processor's model: the CPU device's kind is only 'cpu'
   assert re.fullmatch('[0-9a-f]{40}', env['git']['commit']) and isinstance(env['git']['dirty'], bool)  # a checkout
   assert env['start'] <= env['end'] and env['start'].endswith('+00:00') and env['wall_seconds'] > 0
-  assert set(env['lanes']) == set(smoke_config().strategies)
-  assert set(env['compile_seconds']) == set(env['programs']) == set(env['lanes']) | {'data_table'}
+  assert set(env['lanes']) == set(smoke_config().strategies) == {'fine_tuning', 'feature_extraction', 'scratch'}
+  # one program per group of strategies that share one (scratch runs in fine-tuning's: strategies.program), compiled
+  # once for all their chunks, and one that renders the shared data
+  assert set(env['compile_seconds']) == set(env['programs']) == {'fine_tuning+scratch', 'feature_extraction',
+                                                                 'data_table'}
   assert all(s > 0 for s in env['compile_seconds'].values()) and env['earlier'] == []
-  # one program per strategy (its chunks share it) and one that renders the shared data
-  assert env['programs'] == {name: 1 for name in env['compile_seconds']}
-  assert env['distinct_programs'] == len(smoke_config().strategies) + 1
+  assert env['programs'] == {name: 1 for name in env['compile_seconds']} and env['distinct_programs'] == 3
 
 
 def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_run, tmp_path, monkeypatch):
@@ -200,7 +201,8 @@ def test_a_grown_sweep_computes_only_the_new_seed_and_matches_a_fresh_run(smoke_
   experiment.run(smoke_config(), workdir)
   assert pretrained == [[1]]
   (progress,) = shown
-  assert progress.total == progress.completed == len(ran) and set(progress.lanes) == set(smoke_config().strategies)
+  assert progress.total == progress.completed == len(ran)
+  assert set(progress.lanes) == {'fine_tuning+scratch', 'feature_extraction'}  # the programs: strategies.program
   assert ran and set(ran) == {1}
   assert len(ran) == len(np.load(os.path.join(smoke_run[0], 'curves.npz'))['key']) // 2  # every lane of seed 1
   ours, reference = load_runs(workdir), load_runs(smoke_run[0])
@@ -208,6 +210,9 @@ def test_a_grown_sweep_computes_only_the_new_seed_and_matches_a_fresh_run(smoke_
       (r['strategy'], r['seed'], r['data_size'], r['shift']) for r in reference]
   if jax.default_backend() == 'cpu':
     assert ours == reference
+  # curves.npz lists the lanes in the grid's order, as the fresh run's, not in the order they ran
+  assert [str(k) for k in np.load(os.path.join(workdir, 'curves.npz'))['key']] == [
+      str(k) for k in np.load(os.path.join(smoke_run[0], 'curves.npz'))['key']]
   with open(os.path.join(workdir, 'environment.json')) as f:
     env = json.load(f)
   assert sum(env['lanes'].values()) == len(ran) and len(env['earlier']) == 1  # the 1-seed run's entry
@@ -286,9 +291,10 @@ def test_a_device_out_of_memory_is_one_error_naming_max_lanes_per_call(source_pa
 def test_an_out_of_memory_in_a_sweep_names_max_lanes_per_call_and_half_the_chunk(tmp_path, monkeypatch):
   monkeypatch.setattr(sweep, 'compile_for', lambda *_: (out_of_memory, None))
   config = smoke_config(max_lanes_per_call=0)
-  lanes = config.seeds * len(config.data_sizes) * len(config.shifts) * config.search.num_samples
+  assert config.strategies[0] == 'fine_tuning'  # the first program, which scratch's lanes share: twice the lanes
+  lanes = 2 * config.seeds * len(config.data_sizes) * len(config.shifts) * config.search.num_samples
   with pytest.raises(errors.OutOfMemoryError, match=re.escape(
-      f"[{config.strategies[0]}] the device ran out of memory running {lanes} lanes per call (config.max_lanes_per_call"
+      f"[fine_tuning+scratch] the device ran out of memory running {lanes} lanes per call (config.max_lanes_per_call"
       f" = 0, chosen from the estimate of device memory): rerun with --config.max_lanes_per_call={lanes // 2}")):
     experiment.run(config, str(tmp_path / 'workdir'))
 

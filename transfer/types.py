@@ -32,7 +32,8 @@ class Lane(NamedTuple):
   The first fields are the grid axes, in the order records list them; an axis a strategy ignores (lr_mult,
   layers_copied) is None in its records and `UNUSED[axis]` in its lane. The rest are the run's hyperparameters,
   which a search varies across lanes of one compiled program. `lr_mult` is both: an axis where the experiment
-  sweeps it (the backbone-LR experiment), a searched hyperparameter elsewhere.
+  sweeps it (the backbone-LR experiment), a searched hyperparameter elsewhere. The last, `pretrained`, is neither:
+  it lets two strategies share one program (strategies.program).
   """
 
   seed: Any  # int32: picks the world, data, initialisation and minibatch order
@@ -44,6 +45,8 @@ class Lane(NamedTuple):
   weight_decay: Any = 0.0  # float32: decoupled weight decay of every trained group (AdamW), scaled like the LR
   l2_sp_weight: Any = 0.01  # float32: alpha of the L2-SP penalty (strategies with l2_sp)
   align_weight: Any = 1.0  # float32: weight of the feature-alignment term (domain-adaptation strategies)
+  pretrained: Any = True  # bool: the lane starts from the base network, where its program's strategy does; False in
+  #                         the lanes a fresh strategy runs in a pre-trained strategy's program (strategies.program)
 
 
 AXES: tuple[str, ...] = Lane._fields[:5]  # every grid axis, in record order
@@ -54,7 +57,7 @@ CELL_LABEL = {'data_size': 'n', 'shift': 'shift', 'lr_mult': 'lrmult', 'layers_c
 HPARAMS = ('lr', 'lr_mult', 'weight_decay', 'l2_sp_weight', 'align_weight')  # what a search can vary per lane
 DTYPES = {'seed': np.int32, 'data_size': np.int32, 'shift': np.float32, 'lr_mult': np.float32,
           'layers_copied': np.int32, 'lr': np.float32, 'weight_decay': np.float32, 'l2_sp_weight': np.float32,
-          'align_weight': np.float32}
+          'align_weight': np.float32, 'pretrained': np.bool_}
 UNUSED = {'lr_mult': 1.0, 'layers_copied': -1}  # lane value of an axis the strategy ignores (nothing reads it)
 OPTIONAL_AXES = tuple(UNUSED)  # None in the records of strategies that ignore them
 

@@ -8,7 +8,7 @@ import functools
 import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from absl import logging
@@ -134,6 +134,26 @@ def plan(config, name: str, shifts: tuple[float, ...], runs: store.RunStore) -> 
   return Plan(strategy, cells, keys, candidates, [(k, v) for k, v in lanes if k in missing])
 
 
+class ProgramGroup(NamedTuple):
+  """The plans of the strategies whose lanes run in one compiled program (strategies.program), and their lanes to
+  run, each marked with its strategy's `pretrained`."""
+
+  name: str  # the strategies' names joined by '+' (logs, progress, environment.json)
+  program: strategies.Strategy  # the strategy the program is compiled for
+  plans: list[Plan]
+  todo: list[tuple[tuple, dict]]
+
+
+def program_groups(plans: Sequence[Plan]) -> list[ProgramGroup]:
+  """`plans` grouped by the program their lanes run in (strategies.same_program), in the order of each group's first
+  strategy; the group's program is compiled once for all of their lanes (scratch's run in fine-tuning's)."""
+  by_name = {p.strategy.name: p for p in plans}
+  grouped = [[by_name[s.name] for s in g] for g in strategies.by_program([p.strategy for p in plans])]
+  return [ProgramGroup('+'.join(p.strategy.name for p in g), strategies.program(g[0].strategy), g,
+                       [(k, {**v, 'pretrained': p.strategy.pretrained}) for p in g for k, v in p.todo])
+          for g in grouped]
+
+
 def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = True) -> Outcome:
   """Runs the experiment `config` describes into `workdir`.
 
@@ -174,33 +194,34 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, programs={},
                                                     finished=False))
-  order = []
-  with progress_lib.shown(lanes) as progress:
+  groups = program_groups(plans)
+  with progress_lib.shown({g.name: len(g.todo) for g in groups if g.todo}) as progress:
     for p in plans:
-      name = p.strategy.name
-      logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d', name,
-                   len(p.cells), len(p.candidates), len(p.cells) * len(p.candidates) - len(p.todo),
-                   len(p.cells) * len(p.candidates), len(p.todo))
-      if p.todo:
+      logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d',
+                   p.strategy.name, len(p.cells), len(p.candidates),
+                   len(p.cells) * len(p.candidates) - len(p.todo), len(p.cells) * len(p.candidates), len(p.todo))
+    for group in groups:
+      if group.todo:
         compiled = compiler.jit(functools.partial(sweep.train_lanes,
-                                                  train_fn=strategy_train_fn(config, dataset, p.strategy,
+                                                  train_fn=strategy_train_fn(config, dataset, group.program,
                                                                              shared=True)))
 
-        def persist(lo, hi, out, todo=p.todo):
+        def persist(lo, hi, out, todo=group.todo):
           done = todo[lo:hi]
           runs.lanes.add([k for k, _ in done], [{h: v[h] for h in types.HPARAMS} for _, v in done],
                          {c: out[c] for c in records_lib.CURVES}, {s: out[s] for s in records_lib.SCALARS})
 
         if not source_params.cache_info().currsize:
           progress.doing('source models')
-        timing = sweep.run_lanes(name, [v for _, v in p.todo], source_params(), table(), compiled=compiled,
+        timing = sweep.run_lanes(group.name, [v for _, v in group.todo], source_params(), table(), compiled=compiled,
                                  max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress)
-        compile_seconds[name], programs[name] = timing.compile_seconds, timing.programs
+        compile_seconds[group.name], programs[group.name] = timing.compile_seconds, timing.programs
       runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
                                        mode=config.selection.mode, eval_every=config.selection.eval_every,
                                        ood_shifts=ood_shifts, validator=config.selection.validator)
-               for key, cell in zip(p.keys, p.cells))
-      order += p.keys
+               for p in group.plans for key, cell in zip(p.keys, p.cells))
+  order = [key for p in plans for key in p.keys]
+  runs.lanes.arrange([key + (j,) for p in plans for key in p.keys for j in range(len(p.candidates))])
   records = runs.ordered(order)
   runs.save(records)
   table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,

@@ -95,7 +95,8 @@ def config_changes(old: dict, new: dict) -> tuple[list[str], list[str], list[str
 
 
 class LaneStore:
-  """Finished lanes, persisted as curves.npz (io.write_lanes): one row per lane, in the order they finished. A lane
+  """Finished lanes, persisted as curves.npz (io.write_lanes): one row per lane, in the order they finished until
+  `arrange` puts them in the grid's. A lane
   is a dict: 'hparams' (types.HPARAMS -> value), 'curves' (name -> (evaluations,) array), 'scalars' (name ->
   value)."""
 
@@ -122,6 +123,15 @@ class LaneStore:
       self.lanes[key] = {'hparams': hparams[i], 'curves': {c: np.asarray(v[i]) for c, v in curves.items()},
                          'scalars': {s: io.scalar(v[i]) for s, v in scalars.items()}}
     io.write_lanes(self.path, self.lanes)
+
+  def arrange(self, keys: Sequence[tuple]) -> None:
+    """Puts the lanes of `keys` first, in that order (the grid's, whatever order they ran in: several strategies'
+    lanes share a program, a sweep resumed or grown), and rewrites curves.npz if that moved any."""
+    wanted = [k for k in keys if k in self.lanes]
+    ordered = {**{k: self.lanes[k] for k in wanted}, **self.lanes}
+    if list(ordered) != list(self.lanes):
+      self.lanes = ordered
+      io.write_lanes(self.path, self.lanes)
 
   def get(self, keys: Sequence[tuple]) -> list[dict]:
     return [self.lanes[k] for k in keys]

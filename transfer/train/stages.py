@@ -119,6 +119,12 @@ def head_only(params, run: RunData, *, model: nn.Module, steps: int, batch_size:
   return run, functools.partial(model.apply, method=model.classify)
 
 
+def lane_lr_mult(lane: Lane) -> jax.Array:
+  """The backbone LR multiplier a lane's 'lr_mult' schedule reads: its `lr_mult`, or 1 (the full LR) for a lane that
+  starts fresh, a fresh strategy's lane in a pre-trained strategy's program (strategies.program)."""
+  return jnp.where(lane.pretrained, lane.lr_mult, 1.0)
+
+
 def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, strategy: strategies.Strategy,
               anchor, spec: TargetSpec, evaluate: bool = True, kept: dict[str, loop_lib.Kept] | None = None,
               stop: jax.Array | None = None):
@@ -128,7 +134,7 @@ def run_stage(params, step_keys: jax.Array, lane: Lane, run: RunData | None, *, 
   only the stage's first `stop` steps train."""
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
-                                               lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs,
+                                               lr_mult=lane_lr_mult(lane), steps=steps, knobs=spec.knobs,
                                                layers_copied=lane.layers_copied)
   apply_fn = spec.model.apply
   if all(s is None for g, s in schedules.items() if g != spec.head_group):
@@ -182,7 +188,7 @@ def run_adapt_stage(params, step_keys: jax.Array, lane: Lane, run: RunData, adap
   """
   steps = step_keys.shape[0]
   labels, schedules, frozen = optim.group_plan(params, strategy, rules=spec.rules, head_group=spec.head_group,
-                                               lr_mult=lane.lr_mult, steps=steps, knobs=spec.knobs)
+                                               lr_mult=lane_lr_mult(lane), steps=steps, knobs=spec.knobs)
   feature_dim = models.backbone_features(params, run.pool.x[:1], model=spec.model).shape[-1]
   aux = init_aux(jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 1), source_params, feature_dim,
                  same_classes=spec.same_classes)

@@ -152,6 +152,39 @@ def get(name: str) -> Strategy:
   return STRATEGIES[name]
 
 
+def program(strategy: Strategy) -> Strategy:
+  """The strategy whose compiled program runs `strategy`'s lanes, each lane's `pretrained` field set to
+  `strategy.pretrained` (types.Lane).
+
+  A strategy that starts fresh and trains every group at the full LR runs in the program of the same training started
+  pre-trained, at the lane's `lr_mult`: there a lane whose `pretrained` is False keeps its fresh initialisation
+  (target.initial_params), trains its backbone at multiplier 1 (stages.lane_lr_mult) and measures no source task, the
+  arithmetic of its own program. So scratch shares fine-tuning's program (tests/test_programs.py: bit-identical
+  records on CPU). Every other strategy's program is its own.
+  """
+  if strategy.pretrained or strategy.backbone != 'full':
+    return strategy
+  return dataclasses.replace(strategy, pretrained=True, backbone='lr_mult', copy='all', base='source')
+
+
+def same_program(a: Strategy, b: Strategy) -> bool:
+  """Whether `a`'s and `b`'s lanes run in one compiled program (`program`): they differ in nothing else."""
+  strip = lambda s: dataclasses.replace(program(s), name='', description='')
+  return strip(a) == strip(b)
+
+
+def by_program(chosen: Sequence[Strategy]) -> list[list[Strategy]]:
+  """`chosen` grouped by the program their lanes run in (`same_program`), in the order of each group's first."""
+  groups: list[list[Strategy]] = []
+  for strategy in chosen:
+    group = next((g for g in groups if same_program(g[0], strategy)), None)
+    if group is None:
+      groups.append([strategy])
+    else:
+      group.append(strategy)
+  return groups
+
+
 def gated(base, start: int) -> Schedule:
   """`base` from step `start` on, exactly 0 before it."""
   return lambda count: jnp.where(count >= start, base, 0.0)

@@ -69,16 +69,17 @@ def initial_params(lane: Lane, base_params, pool: Split, *, strategy: strategies
                    init_key: jax.Array):
   """A fresh model for the target classes, its backbone (or, for `copy='first_k'`, its bottom `layers_copied`
   groups) replaced by those of `base_params` (the base network's: see base_network) if the strategy starts
-  pre-trained; where the source's classes are the target's (`spec.same_classes`) a strategy that copies the whole
-  source model keeps its head too."""
-  params = spec.model.init(init_key, pool.x[:1])['params']
-  if strategy.pretrained:
-    labels = optim.assign_groups(params, spec.rules)
-    copied = copied_groups(lane, spec) if strategy.uses_layers_copied else None
-    keep_head = spec.same_classes and strategy.copy == 'all' and strategy.base == 'source'
-    params = transplant(params, base_params, labels, head_group=spec.head_group, skip=spec.skip, copied=copied,
-                        keep_head=keep_head)
-  return params
+  pre-trained, unless the lane does not (`lane.pretrained` False: strategies.program); where the source's classes
+  are the target's (`spec.same_classes`) a strategy that copies the whole source model keeps its head too."""
+  fresh = spec.model.init(init_key, pool.x[:1])['params']
+  if not strategy.pretrained:
+    return fresh
+  labels = optim.assign_groups(fresh, spec.rules)
+  copied = copied_groups(lane, spec) if strategy.uses_layers_copied else None
+  keep_head = spec.same_classes and strategy.copy == 'all' and strategy.base == 'source'
+  params = transplant(fresh, base_params, labels, head_group=spec.head_group, skip=spec.skip, copied=copied,
+                      keep_head=keep_head)
+  return jax.tree.map(lambda p, f: jnp.where(lane.pretrained, p, f), params, fresh)
 
 
 def validation_split(pool: Split, data_size: jax.Array, *, every: int, num_classes: int):
@@ -268,7 +269,9 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
   run, adapt, validation = prepared(lane, lane_data, data=data, strategy=strategy, spec=spec,
                                     source_params=source_params)
   result = fit(lane, source_params, run, strategy=strategy, spec=spec, adapt=adapt, validation=validation)
-  before = source_task_accuracy(source_params, run, spec=spec)  # the source model's own accuracy
+  # the source model's own accuracy; neither it nor `source_accuracy` is measured by a lane that starts fresh
+  measured = lambda accuracy: jnp.where(lane.pretrained, accuracy, jnp.nan)
+  before = measured(source_task_accuracy(source_params, run, spec=spec))
   steps, every = spec.loop.steps, spec.eval_every
   nan_curve, nan = jnp.full((steps // every,), jnp.nan, jnp.float32), jnp.float32(jnp.nan)
   pads = {'pad_before': nan, 'pad_after': nan}
@@ -276,6 +279,7 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
     pads = proxy_a_distances(result.start, result.params, adapt.data, spec=spec,
                              key=jax.random.fold_in(keys_lib.seed_keys(lane.seed).target_init, 3))
   selected = result.kept['selected'].params if 'selected' in result.kept else result.params
+  final = final_evaluation(selected, result.kept['oracle'].params, run, spec=spec)
   tail = max(1, steps // 10)
   val_size = run.val_mask.sum()
   if validation is not None:  # a lane without labelled target examples validates on held-out source examples
@@ -284,7 +288,7 @@ def train_on(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, da
           'train_loss': result.step_losses.reshape(steps // every, every).mean(axis=1),
           'final_train_loss': jnp.mean(result.step_losses[-tail:]), 'val_size': val_size,
           'diverged': ~is_finite((result.step_losses, result.params)), 'source_accuracy_before': before, **pads,
-          **final_evaluation(selected, result.kept['oracle'].params, run, spec=spec)}
+          **final, 'source_accuracy': measured(final['source_accuracy'])}
 
 
 def selected_model(lane: Lane, source_params, lane_data: lane_data_lib.LaneData, *, data: DataSource,

@@ -38,6 +38,7 @@ from transfer.studies.bench import profile
 from transfer.studies.bench import render
 from transfer.studies.bench import result
 from transfer.train import models
+from transfer.train import strategies
 
 
 def is_count(x, least: int = 1) -> bool:
@@ -66,8 +67,8 @@ def check(config) -> None:
 
 def bf16_sweep(config, dataset, source, vmap_seconds: float, jax_accuracy: float) -> result.Bf16:
   """The sweep again with bfloat16 matmuls: its time, speed and accuracy against float32, and the bfloat16 peak."""
-  half = [measure.prepare(config, dataset, source, name, dtype=jnp.bfloat16, single=False)
-          for name in config.strategies]
+  half = [measure.prepare(config, dataset, source, names, dtype=jnp.bfloat16, single=False)
+          for names in program_names(config)]
   seconds = measure.best_time(lambda: [measure.block(p.vmapped(*p.sharded)) for p in half], config.bench.repeats)
   accuracy = measure.mean_accuracy(half)
   figures = result.Bf16(seconds, vmap_seconds / seconds, accuracy, accuracy - jax_accuracy,
@@ -75,6 +76,11 @@ def bf16_sweep(config, dataset, source, vmap_seconds: float, jax_accuracy: float
                         cost.peak_matmul_gflops(tuple(config.bench.peak_sizes), dtype=jnp.bfloat16))
   logging.info('vmapped sweep in bfloat16: %.2fs', seconds)
   return figures
+
+
+def program_names(config) -> list[list[str]]:
+  """The benchmark's strategies grouped by the program their lanes share, as an experiment's sweep groups them."""
+  return [[s.name for s in group] for group in strategies.by_program([strategies.get(n) for n in config.strategies])]
 
 
 def run(config, cache_dir: str) -> result.BenchResult:
@@ -89,7 +95,7 @@ def run(config, cache_dir: str) -> result.BenchResult:
   start = time.perf_counter()
   table = jax.block_until_ready(experiment.data_table(config, dataset))  # every (seed, shift)'s data, once
   table_seconds = time.perf_counter() - start  # its program's compilation and first run
-  prepared = [measure.prepare(config, dataset, source, name, table=table) for name in config.strategies]
+  prepared = [measure.prepare(config, dataset, source, names, table=table) for names in program_names(config)]
   lanes = sum(len(p.cells) for p in prepared)
   logging.info('benchmark grid: %d lanes; sweep programs compiled in %.1fs, one-lane programs in %.1fs', lanes,
                sum(p.compile_seconds for p in prepared), sum(p.single_compile_seconds for p in prepared))
@@ -121,7 +127,7 @@ def run(config, cache_dir: str) -> result.BenchResult:
       vmap_seconds=vmap_seconds, sequential_seconds=sequential_seconds, torch_seconds=torch_seconds,
       torch_skipped=torch_skipped, torch_gpu=torch_gpu, compile_seconds=sum(p.compile_seconds for p in prepared),
       table_first_call_seconds=table_seconds,
-      sweep_programs=len(prepared) + 1,  # one per strategy and the data table's
+      sweep_programs=len(prepared) + 1,  # one per group of strategies sharing one, and the data table's
       single_compile_seconds=sum(p.single_compile_seconds for p in prepared), compiler_options=compiler.options(),
       cost=work, peak_gflops=peak, bandwidth_gbs=bandwidth, bandwidth_mb=config.bench.bandwidth_mb, roofline=bound,
       bf16=bf16, profile=profiled, fe_step_seconds=fe_step, ft_step_seconds=ft_step,

@@ -197,8 +197,8 @@ def sweep_cost(config, dataset, prepared: list[measure.Prepared]) -> result.Cost
   """The sweep's work by XLA's cost analysis of each strategy's compiled program (every loop iteration counted),
   beside the analytic matmul count; where the backend reports no cost analysis, the analytic count and no bytes."""
   devices = sweep.lane_mesh().size
-  analytic = {p.name: lane_gflop(config, strategies.get(p.name), max(config.data_sizes), dataset.data.target_classes)
-                      * len(p.cells) for p in prepared}
+  analytic = {p.name: sum(lane_gflop(config, strategies.get(cell['strategy']), max(config.data_sizes),
+                                     dataset.data.target_classes) for cell in p.cells) for p in prepared}
   costs = {p.name: program_cost(p.program, p.sharded, p.vmapped, devices) for p in prepared}
   xla = all(c is not None for c in costs.values())
   per_strategy = {name: result.StrategyCost(

@@ -47,13 +47,14 @@ def best_time(fn, repeats: int) -> float:
 
 @dataclasses.dataclass
 class Prepared:
-  """One strategy's lanes, and its vmapped and single-lane programs, compiled."""
+  """The lanes of the strategies that share one program (strategies.program), and its vmapped and single-lane
+  programs, compiled."""
 
-  name: str
-  cells: list
+  name: str  # the strategies' names joined by '+', as environment.json names a sweep's programs
+  cells: list  # every lane's grid cell, with its 'strategy' and 'pretrained'
   lanes: types.Lane
   sharded: tuple
-  program: Callable  # sweep.train_lanes with the strategy's run bound: what `vmapped` compiles
+  program: Callable  # sweep.train_lanes with the program's run bound: what `vmapped` compiles
   vmapped: object
   single: object | None  # None where it was not asked for
   compile_seconds: float  # the vmapped program's
@@ -71,11 +72,16 @@ def train_fn(config, dataset, strategy: strategies.Strategy, dtype=None, shared:
   return functools.partial(fn, spec=dataclasses.replace(spec, model=spec.model.clone(dtype=dtype)))
 
 
-def prepare(config, dataset, source, name: str, dtype=None, single: bool = True, table=None) -> Prepared:
-  """The strategy's sweep program on the shared data `table` (experiment.data_table; made here when None) and, with
-  `single`, its one-lane program, which renders its lane's data itself as a run alone does."""
-  strategy = strategies.get(name)
-  cells = sweep.config_grid(strategy, config)
+def prepare(config, dataset, source, names: list[str], dtype=None, single: bool = True, table=None) -> Prepared:
+  """The sweep program of the strategies `names`, which share one (strategies.same_program), on the shared data
+  `table` (experiment.data_table; made here when None) with every lane of theirs, and, with `single`, its one-lane
+  program, which renders its lane's data itself as a run alone does."""
+  chosen = [strategies.get(name) for name in names]
+  if not all(strategies.same_program(chosen[0], s) for s in chosen):
+    raise ValueError(f'{names} do not share one program')
+  strategy = strategies.program(chosen[0])
+  cells = [{**cell, 'strategy': s.name, 'pretrained': s.pretrained} for s in chosen
+           for cell in sweep.config_grid(s, config)]
   mesh = sweep.lane_mesh()
   lanes = types.stack_lanes(cells)
   width = sweep.chunk_width(len(cells), 0, mesh.size)
@@ -88,7 +94,7 @@ def prepare(config, dataset, source, name: str, dtype=None, single: bool = True,
   one = jax.tree.map(lambda a: a[0], lanes), jax.tree.map(lambda a: a[0], source), dataset.arrays
   run_fn = train_fn(config, dataset, strategy, dtype, shared=False)
   compiled_single = compiler.jit(run_fn).lower(*one).compile() if single else None
-  return Prepared(name, cells, lanes, sharded, program, vmapped, compiled_single, middle - start,
+  return Prepared('+'.join(names), cells, lanes, sharded, program, vmapped, compiled_single, middle - start,
                   time.perf_counter() - middle if single else 0.0)
 
 
@@ -101,9 +107,9 @@ def run_sequential(p: Prepared, source, arrays) -> None:
 
 def run_torch(config, dataset, source, p: Prepared, device: str = 'cpu') -> tuple[float, list[float]]:
   """Seconds in PyTorch training loops over every lane on `device`, and the accuracies they reach."""
-  strategy = strategies.get(p.name)
   seconds, accuracies = 0.0, []
   for cell in p.cells:
+    strategy = strategies.get(cell['strategy'])
     lane = types.Lane(*(jnp.asarray(v) for v in types.stack_lanes([cell])))
     lane = jax.tree.map(lambda a: a[0], lane)
     pool, test = dataset.data.target_splits(dataset.arrays, lane)

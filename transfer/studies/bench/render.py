@@ -71,7 +71,7 @@ def markdown(b: BenchResult) -> str:
   counted = ('XLA cost analysis, loop bodies x trip count' if cost.loops_scaled else 'XLA cost analysis')
   no_xla = 'not reported by this backend'
   rows = [
-      ('vmapped sweep (`jit(vmap(train))`, one call per strategy, and the data table they share)',
+      ('vmapped sweep (`jit(vmap(train))`, one call per program, and the data table they share)',
        fmt_figure(b.vmap_seconds, ' s')),
       ('same JAX training, one lane per call', fmt_figure(b.sequential_seconds, ' s')),
       ('PyTorch, one Python training loop per run', fmt_figure(b.torch_seconds, ' s', missing=no_torch)),
@@ -81,10 +81,10 @@ def markdown(b: BenchResult) -> str:
       ('speed-up of the sweep over one lane per call', fmt_figure(b.speedup_vs_sequential, 'x', 1)),
       ('speed-up of the sweep over PyTorch', fmt_figure(b.speedup_vs_torch, 'x', 1, missing=no_torch)),
   ] + ([('speed-up of the sweep over PyTorch on GPU', fmt_figure(gpu.speedup, 'x', 1))] if gpu else []) + [
-      ("compilation of the sweep's programs (one per strategy; apart from the above)",
+      ("compilation of the sweep's programs (apart from the above)",
        fmt_figure(b.compile_seconds, ' s')),
       ('compilation / sweep', fmt_figure(b.compile_over_sweep, 'x', 2)),
-      ("distinct programs of the sweep (one per strategy, and the shared data table's)",
+      ("distinct programs (one per strategy, scratch's in fine-tuning's, and the data table's)",
        fmt_figure(b.sweep_programs, '', 0)),
       ("the data table's first call (its compilation and one rendering of every seed and shift)",
        fmt_figure(b.table_first_call_seconds, ' s')),
