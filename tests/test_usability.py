@@ -160,6 +160,22 @@ def test_a_run_records_its_environment(smoke_run):
   assert env['programs'] == {name: 1 for name in env['compile_seconds']} and env['distinct_programs'] == 3
 
 
+def test_a_second_run_of_the_same_structure_in_a_process_compiles_nothing(tmp_path):
+  """A run whose programs this process has made already (same structure and compiler options: a resumed or grown
+  sweep, the Python API's runs of configs that differ only in traced values) neither lowers nor compiles them again,
+  pre-training's included; it gives the same records."""
+  experiment.run(smoke_config(), str(tmp_path / 'first'), tensorboard=False)
+  events = []
+  listen = lambda name, seconds, **_: events.append(name)
+  jax.monitoring.register_event_duration_secs_listener(listen)
+  try:
+    experiment.run(smoke_config(), str(tmp_path / 'second'), tensorboard=False)
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listen)
+  assert not [e for e in events if e.endswith(('backend_compile_duration', 'jaxpr_to_mlir_module_duration'))], events
+  assert load_runs(str(tmp_path / 'second')) == load_runs(str(tmp_path / 'first'))
+
+
 def test_a_change_no_result_depends_on_is_accepted_and_recomputes_nothing(smoke_run, tmp_path, monkeypatch):
   workdir = str(tmp_path / 'copy')
   shutil.copytree(smoke_run[0], workdir)

@@ -96,6 +96,21 @@ def strategy_train_fn(config, dataset: Dataset, strategy: strategies.Strategy, *
                            spec=target_spec(config, dataset))
 
 
+def sweep_program(data, strategy: strategies.Strategy, spec: target.TargetSpec) -> Callable:
+  """`jit(sweep.train_lanes)` of `target.train_on` with this structure bound, made once per process for each
+  structure and compiler options: a later run of the same structure in the process (a resumed or grown sweep, the
+  Python API's runs of configs that differ only in traced values, the test suite's smoke runs) finds its traced,
+  lowered and compiled program in jax's caches instead of tracing and lowering it again."""
+  return cached_sweep_program(data, strategy, spec, tuple(sorted((compiler.options() or {}).items())))
+
+
+@functools.lru_cache(maxsize=16)
+def cached_sweep_program(data, strategy: strategies.Strategy, spec: target.TargetSpec, options: tuple) -> Callable:
+  del options  # a key only: compiler.jit reads the same options
+  return compiler.jit(functools.partial(sweep.train_lanes, train_fn=functools.partial(
+      target.train_on, data=data, strategy=strategy, spec=spec)))
+
+
 def data_table(config, dataset: Dataset, seeds: int | None = None) -> lane_data.DataTable:
   """Every (seed, shift)'s data of the experiment's grid, rendered once by one small program and shared by every
   lane of every strategy (the adaptation data only where some strategy adapts)."""
@@ -202,9 +217,7 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
                    len(p.cells) * len(p.candidates) - len(p.todo), len(p.cells) * len(p.candidates), len(p.todo))
     for group in groups:
       if group.todo:
-        compiled = compiler.jit(functools.partial(sweep.train_lanes,
-                                                  train_fn=strategy_train_fn(config, dataset, group.program,
-                                                                             shared=True)))
+        compiled = sweep_program(dataset.data, group.program, target_spec(config, dataset))
 
         def persist(lo, hi, out, todo=group.todo):
           done = todo[lo:hi]

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from absl import logging
 import flax.traverse_util
@@ -62,13 +62,20 @@ def pretrain_fn(config, dataset: Dataset):
                            loop=loop_lib.Loop(config.pretrain.steps, config.pretrain.batch_size))
 
 
+@functools.lru_cache(maxsize=8)
+def pretrain_program(**structure) -> Callable:
+  """`jit(vmap(pretrain))` with `structure` (pretrain_fn's keywords) bound, made once per process for each: a later
+  pre-training of the same structure in the process finds it traced and compiled. It compiles at XLA's default CPU
+  level, not the sweeps' faster-compiling one (see transfer/compiler.py), whatever the process's level."""
+  return compiler.jit(jax.vmap(functools.partial(pretrain_lib.pretrain, **structure), in_axes=(0, None)),
+                      cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL)
+
+
 def pretrain_all(config, dataset: Dataset, seeds: Sequence[int] | None = None):
   """Pre-trains one source model per seed of `seeds` (every seed of the config by default) in one
   `jit(vmap(pretrain))`; returns the params stacked over those seeds and their source metrics (one list each)."""
   seeds = list(range(config.seeds) if seeds is None else seeds)
-  # XLA's default CPU level, not the sweeps' faster-compiling one: see transfer/compiler.py
-  fn = compiler.jit(jax.vmap(pretrain_fn(config, dataset), in_axes=(0, None)),
-                    cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL)
+  fn = pretrain_program(**pretrain_fn(config, dataset).keywords)
   # The seeds split over this process's devices (one per core on CPU), as a sweep's lanes are, padded by repeating
   # the last (in a multi-process job process 0 alone pre-trains: see `pretrained`).
   mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ('lanes',))
