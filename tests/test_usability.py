@@ -307,8 +307,8 @@ def test_a_device_out_of_memory_is_one_error_naming_max_lanes_per_call(source_pa
 def test_an_out_of_memory_in_a_sweep_names_max_lanes_per_call_and_half_the_chunk(tmp_path, monkeypatch):
   monkeypatch.setattr(sweep, 'compile_for', lambda *_: (out_of_memory, None))
   config = smoke_config(max_lanes_per_call=0)
-  assert config.strategies[0] == 'fine_tuning'  # the first program, which scratch's lanes share: twice the lanes
-  lanes = 2 * config.seeds * len(config.data_sizes) * len(config.shifts) * config.search.num_samples
+  assert config.strategies[0] == 'fine_tuning'  # the first program, which scratch's lanes share, as wide as either
+  lanes = config.seeds * len(config.data_sizes) * len(config.shifts) * config.search.num_samples
   with pytest.raises(errors.OutOfMemoryError, match=re.escape(
       f"[fine_tuning+scratch] the device ran out of memory running {lanes} lanes per call (config.max_lanes_per_call"
       f" = 0, chosen from the estimate of device memory): rerun with --config.max_lanes_per_call={lanes // 2}")):

@@ -227,7 +227,8 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
         if not source_params.cache_info().currsize:
           progress.doing('source models')
         timing = sweep.run_lanes(group.name, [v for _, v in group.todo], source_params(), table(), compiled=compiled,
-                                 max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress)
+                                 max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress,
+                                 widest=max(len(p.todo) for p in group.plans))
         compile_seconds[group.name], programs[group.name] = timing.compile_seconds, timing.programs
       runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
                                        mode=config.selection.mode, eval_every=config.selection.eval_every,

@@ -202,17 +202,20 @@ def out_of_memory(name: str, width: int, devices: int, max_lanes_per_call: int,
 
 def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, compiled: Callable,
               max_lanes_per_call: int, on_chunk: Callable[[int, int, dict], None],
-              progress: progress_lib.Progress | None = None, per_lane: tuple[np.ndarray, ...] = ()) -> Timing:
+              progress: progress_lib.Progress | None = None, per_lane: tuple[np.ndarray, ...] = (),
+              widest: int = 0) -> Timing:
   """Runs every lane (a dict of its grid axes and hyperparameters; with `per_lane`, also its row of each of those
   arrays) through `compiled` (a jitted `train_lanes`),
   chunk by chunk; `on_chunk(start, stop, outputs)` receives each chunk's outputs (numpy arrays, one row per lane)
   as soon as they are on the host (to persist them). The program is compiled once, before the first chunk, and
   timed apart from the chunks (twice where every lane would not fit the device's memory: then at the width that
   does). A device that runs out of memory is one OutOfMemoryError naming max_lanes_per_call. `progress` (a whole
-  sweep's, run/progress.py) is told of the compilation and of every chunk."""
+  sweep's, run/progress.py) is told of the compilation and of every chunk. With `max_lanes_per_call` = 0 and
+  `widest` > 0, calls are at most `widest` lanes wide (the lanes of several strategies sharing one program run no
+  wider than the widest of them alone would, so sharing costs no memory)."""
   progress = progress or progress_lib.Progress({name: len(lanes)})
   mesh = lane_mesh()
-  width = chunk_width(len(lanes), max_lanes_per_call, mesh.size)
+  width = chunk_width(len(lanes), max_lanes_per_call if max_lanes_per_call > 0 else widest, mesh.size)
 
   def chunk(lo: int, hi: int, width: int):
     own = pad_to(tuple(np.asarray(a)[lo:hi] for a in per_lane), width)
@@ -261,8 +264,8 @@ def choose_width(name: str, n: int, width: int, devices: int, memory: Memory | N
   fit = fitting_width(width, devices, memory, budget)
   need = (memory.fixed + memory.per_lane * width / devices) / 2**20
   if fit >= width:
-    logging.info('[%s] %d lanes per call: all %d lanes need ~%.0f MiB per device, within %s', name, width, n, need,
-                 source)
+    logging.info('[%s] %d lanes per call%s: ~%.0f MiB per device, within %s', name, width,
+                 f' (of {n})' if width < n else '', need, source)
   else:
     logging.info('[%s] %d lanes per call (of %d): all of them would need ~%.0f MiB per device (%.1f MiB per lane), '
                  'more than %s; set config.max_lanes_per_call to choose', name, fit, n, need,
