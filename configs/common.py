@@ -29,7 +29,7 @@ def base(experiment: str) -> ml_collections.ConfigDict:
   # Target training (one compiled run per lane).
   c.steps = 0  # the budget of target steps (selection may stop earlier); 0 = budget(): 200-1,500, see below
   c.batch_size = 64  # minibatch drawn with replacement from the lane's training examples
-  c.max_lanes_per_call = 0  # lanes per compiled call (0 = a strategy's whole grid, or as many lanes as fit the
+  c.max_lanes_per_call = 0  # lanes per compiled call (0 = the largest strategy's grid, or as many lanes as fit the
   #                           device's free memory by XLA's estimate of the program; logged); no result depends on it
 
   # Hyperparameters: the fixed setting. It is every run's under selection.mode = 'fixed' and candidate 0 of a search;

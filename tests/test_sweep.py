@@ -72,3 +72,21 @@ def test_a_per_lane_argument_reaches_its_own_lane_through_chunks_and_padding():
         on_chunk=lambda lo, hi, out: rows.update({lo + i: (out['value'][i], out['seed'][i]) for i in range(hi - lo)}),
         per_lane=(values,))
     assert [rows[i] for i in range(5)] == [(values[i], i) for i in range(5)]
+
+
+@pytest.mark.parametrize('widest', [0, 5])
+def test_a_shared_programs_calls_are_no_wider_than_its_widest_strategy(widest):
+  """Two strategies of 5 lanes each sharing one program (strategies.program): with max_lanes_per_call = 0 their calls
+  are as wide as one strategy's alone would be (`widest`), never all 10 lanes at once; without `widest`, one call."""
+  lanes = [{'seed': i, 'data_size': 8, 'shift': 0.0} for i in range(10)]
+  widths, seen = [], []
+
+  def program(lane, source_params, arrays):  # not jitted: run_lanes calls it as it is
+    widths.append(lane.seed.shape[0])
+    return {'seed': lane.seed}
+
+  sweep.run_lanes('a+b', lanes, {}, compiled=program, max_lanes_per_call=0, widest=widest,
+                  on_chunk=lambda lo, hi, out: seen.extend(out['seed'].tolist()))
+  devices = jax.device_count()
+  assert widths == ([sweep.chunk_width(5, 0, devices)] * 2 if widest else [sweep.chunk_width(10, 0, devices)])
+  assert seen == list(range(10))

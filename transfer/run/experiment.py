@@ -235,7 +235,8 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
                                        ood_shifts=ood_shifts, validator=config.selection.validator)
                for p in group.plans for key, cell in zip(p.keys, p.cells))
   order = [key for p in plans for key in p.keys]
-  runs.lanes.arrange([key + (j,) for p in plans for key in p.keys for j in range(len(p.candidates))])
+  if lanes:
+    runs.lanes.arrange([key + (j,) for p in plans for key in p.keys for j in range(len(p.candidates))])
   records = runs.ordered(order)
   runs.save(records)
   table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,

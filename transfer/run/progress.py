@@ -21,13 +21,14 @@ from transfer import io
 
 
 class Progress:
-  """The counts of a sweep: lanes to run and done per strategy, chunks done of each strategy's chunks, and the
-  current step in words; `draw`, when set, is called after every change."""
+  """The counts of a sweep: lanes to run and done per program (named after the strategies whose lanes it runs,
+  e.g. 'fine_tuning+scratch': experiment.program_groups), chunks done of each program's chunks, and the current step
+  in words; `draw`, when set, is called after every change."""
 
   def __init__(self, lanes: Mapping[str, int], draw: Callable[[Progress], None] | None = None):
-    self.lanes = dict(lanes)  # strategy -> lanes to run
-    self.done = dict.fromkeys(self.lanes, 0)  # strategy -> lanes finished
-    self.chunks = dict.fromkeys(self.lanes, (0, 0))  # strategy -> (chunks finished, chunks)
+    self.lanes = dict(lanes)  # program -> lanes to run
+    self.done = dict.fromkeys(self.lanes, 0)  # program -> lanes finished
+    self.chunks = dict.fromkeys(self.lanes, (0, 0))  # program -> (chunks finished, chunks)
     self.step = 'starting'
     self.draw = draw
 
@@ -69,7 +70,7 @@ def on_terminal() -> bool:
 
 @contextlib.contextmanager
 def shown(lanes: Mapping[str, int], console: rich.console.Console | None = None) -> Iterator[Progress]:
-  """A `Progress` of a sweep of `lanes` (strategy -> lanes to run), drawn live on stderr if it is a terminal (or
+  """A `Progress` of a sweep of `lanes` (program -> lanes to run), drawn live on stderr if it is a terminal (or
   on `console`, for tests), and not drawn otherwise."""
   progress = Progress(lanes)
   if not progress.total or (console is None and not on_terminal()):

@@ -98,7 +98,8 @@ def entry(clock: Clock, *, lanes: dict[str, int], compile_seconds: dict[str, flo
   """This run's environment.json entry (`end` and `wall_seconds` are null until it has `finished`): the lanes each
   strategy ran, the seconds each program compiled (named after the strategies whose lanes it ran, e.g.
   'fine_tuning+scratch': experiment.program_groups; `data_table`: compiling and rendering the shared data) and how
-  many distinct programs each compiled (`distinct_programs` their sum; pre-training's, cached apart, not counted)."""
+  many distinct programs each used, compiled or found compiled in this process or the persistent cache
+  (`distinct_programs` their sum; pre-training's, cached apart, not counted)."""
   return {'start': clock.start, 'end': utc_now() if finished else None,
           'wall_seconds': round(clock.seconds(), 1) if finished else None,
           'compile_seconds': {k: round(v, 2) for k, v in compile_seconds.items()}, 'programs': programs,

@@ -215,7 +215,8 @@ def run_lanes(name: str, lanes: Sequence[dict], source_params, arrays=(), *, com
   wider than the widest of them alone would, so sharing costs no memory)."""
   progress = progress or progress_lib.Progress({name: len(lanes)})
   mesh = lane_mesh()
-  width = chunk_width(len(lanes), max_lanes_per_call if max_lanes_per_call > 0 else widest, mesh.size)
+  cap = max_lanes_per_call if max_lanes_per_call > 0 else chunk_width(widest, 0, mesh.size) if widest > 0 else 0
+  width = chunk_width(len(lanes), cap, mesh.size)
 
   def chunk(lo: int, hi: int, width: int):
     own = pad_to(tuple(np.asarray(a)[lo:hi] for a in per_lane), width)

@@ -159,7 +159,7 @@ def program(strategy: Strategy) -> Strategy:
   A strategy that starts fresh and trains every group at the full LR runs in the program of the same training started
   pre-trained, at the lane's `lr_mult`: there a lane whose `pretrained` is False keeps its fresh initialisation
   (target.initial_params), trains its backbone at multiplier 1 (stages.lane_lr_mult) and measures no source task, the
-  arithmetic of its own program. So scratch shares fine-tuning's program (tests/test_programs.py: bit-identical
+  arithmetic of its own program. So scratch shares fine-tuning's program (tests/test_strategies.py: bit-identical
   records on CPU). Every other strategy's program is its own.
   """
   if strategy.pretrained or strategy.backbone != 'full':

@@ -213,7 +213,7 @@ class BenchResult:
   torch_gpu: TorchGpu | None
   compile_seconds: float  # the sweep's programs'
   table_first_call_seconds: float | None  # the data table's compilation and first run
-  sweep_programs: int | None  # one per strategy and the data table's
+  sweep_programs: int | None  # one per group of strategies sharing one (strategies.program), and the data table's
   single_compile_seconds: float  # the one-lane programs' (the baseline's)
   compiler_options: dict
   cost: Cost
