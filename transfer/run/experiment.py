@@ -92,8 +92,12 @@ def holdout_every(config) -> int:
 def strategy_train_fn(config, dataset: Dataset, strategy: strategies.Strategy, *, shared: bool = False):
   """`target.train` with everything structural bound: one lane alone, its data rendered from the dataset's arrays;
   with `shared`, `target.train_on`, which reads the lane's row of a `data_table` (what a sweep vmaps)."""
-  return functools.partial(target.train_on if shared else target.train, data=dataset.data, strategy=strategy,
-                           spec=target_spec(config, dataset))
+  return bound_train_fn(dataset.data, strategy, target_spec(config, dataset), shared=shared)
+
+
+def bound_train_fn(data, strategy: strategies.Strategy, spec: target.TargetSpec, *, shared: bool):
+  """`strategy_train_fn` for a structure already resolved (what a sweep's program binds)."""
+  return functools.partial(target.train_on if shared else target.train, data=data, strategy=strategy, spec=spec)
 
 
 def sweep_program(data, strategy: strategies.Strategy, spec: target.TargetSpec) -> Callable:
@@ -107,8 +111,8 @@ def sweep_program(data, strategy: strategies.Strategy, spec: target.TargetSpec) 
 @functools.lru_cache(maxsize=16)
 def cached_sweep_program(data, strategy: strategies.Strategy, spec: target.TargetSpec, options: tuple) -> Callable:
   del options  # a key only: compiler.jit reads the same options
-  return compiler.jit(functools.partial(sweep.train_lanes, train_fn=functools.partial(
-      target.train_on, data=data, strategy=strategy, spec=spec)))
+  return compiler.jit(functools.partial(sweep.train_lanes,
+                                       train_fn=bound_train_fn(data, strategy, spec, shared=True)))
 
 
 def data_table(config, dataset: Dataset, seeds: int | None = None) -> lane_data.DataTable:
@@ -209,7 +213,7 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds={}, programs={},
                                                     finished=False))
-  groups = program_groups(plans)
+  groups, spec = program_groups(plans), target_spec(config, dataset)
   with progress_lib.shown({g.name: len(g.todo) for g in groups if g.todo}) as progress:
     for p in plans:
       logging.info('[%s] %d cells x %d candidates: %d of %d lanes already in the workdir; running %d',
@@ -217,7 +221,7 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
                    len(p.cells) * len(p.candidates) - len(p.todo), len(p.cells) * len(p.candidates), len(p.todo))
     for group in groups:
       if group.todo:
-        compiled = sweep_program(dataset.data, group.program, target_spec(config, dataset))
+        compiled = sweep_program(dataset.data, group.program, spec)
 
         def persist(lo, hi, out, todo=group.todo):
           done = todo[lo:hi]

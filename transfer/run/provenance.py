@@ -3,8 +3,8 @@ when a run computes lanes, at its start and again at its end.
 
 It names the package versions, the devices (and the host's processor model), the git commit of the code and
 whether the checkout differs from it (outputs/ aside; null outside a git checkout), the command line, the start and
-end (UTC, ISO 8601), the wall seconds and each strategy's compile seconds (lowering and compiling its program, timed
-apart from running it), and the lanes each strategy computed. The entry of an earlier run that computed part of the
+end (UTC, ISO 8601), the wall seconds and each program's compile seconds (lowering and compiling it, timed apart
+from running it), and the lanes each strategy computed. The entry of an earlier run that computed part of the
 same workdir (a killed sweep, a grown grid) moves to its `earlier` list. A run that computes nothing leaves the file
 as it is.
 """

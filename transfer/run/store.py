@@ -96,9 +96,8 @@ def config_changes(old: dict, new: dict) -> tuple[list[str], list[str], list[str
 
 class LaneStore:
   """Finished lanes, persisted as curves.npz (io.write_lanes): one row per lane, in the order they finished until
-  `arrange` puts them in the grid's. A lane
-  is a dict: 'hparams' (types.HPARAMS -> value), 'curves' (name -> (evaluations,) array), 'scalars' (name ->
-  value)."""
+  `arrange` puts them in the grid's. A lane is a dict: 'hparams' (types.HPARAMS -> value), 'curves' (name ->
+  (evaluations,) array), 'scalars' (name -> value)."""
 
   def __init__(self, path: str):
     self.path, self.lanes = path, io.read_lanes(path)
