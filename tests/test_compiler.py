@@ -1,7 +1,8 @@
 """transfer.compiler: the sweeps' CPU optimisation level changes compile time, not results. From the same source
 models, target training at level 1 and at XLA's default 3 gives the same accuracies and curves, bit for bit (an MLP's
 every output); a loss (an evaluation's log-softmax and mean) may round differently in its last bit, as from one CPU to
-another (docs/determinism.md). Pre-training, whose models are cached and shared, keeps XLA's default level."""
+another (docs/determinism.md). Pre-training, whose models are cached and shared, keeps XLA's default level, except in
+a process set to 0 (the suite), whose models are cached under keys of their own."""
 
 import functools
 
@@ -70,12 +71,26 @@ def assert_same(a, b, *, loss_rtol: float = 0.0):
       assert np.array_equal(x, y, equal_nan=True), jax.tree_util.keystr(path)
 
 
-def test_a_seed_pre_trained_alone_equals_it_pre_trained_beside_others(config, dataset, source_params):
-  """What keeping XLA's default level for pre-training protects: a cached seed's model does not depend on which
-  seeds were pre-trained with it (nor on how they were split over the devices), so a sweep that grows its seeds
-  reuses models that equal fresh ones."""
+@pytest.mark.parametrize('level', [0, 1])
+def test_pre_training_compiles_at_xlas_default_unless_the_process_is_at_0(monkeypatch, config, dataset, level):
+  """The scripts' level 1 pre-trains at 3, under the cache keys models always had; the suite's 0 pre-trains at 0,
+  under keys that say so, so that neither is ever served the other's models."""
+  monkeypatch.setattr(compiler, '_cpu_opt_level', level)
+  assert compiler.pretrain_cpu_opt_level() == (0 if level == 0 else compiler.XLA_DEFAULT_OPT_LEVEL)
+  source = sources.source_config(config, dataset)
+  assert source.get('cpu_opt_level') == (0 if level == 0 and jax.default_backend() == 'cpu' else None)
+  assert set(source) - {'cpu_opt_level'} == {'data', 'model', 'pretrain'}
+
+
+@pytest.mark.parametrize('level', [0, 1])
+def test_a_seed_pre_trained_alone_equals_it_pre_trained_beside_others(monkeypatch, config, dataset, level):
+  """What keeping XLA's default level for pre-training protects (the scripts' level 1 pre-trains at 3; the suite's
+  0 at 0): a cached seed's model does not depend on which seeds were pre-trained with it (nor on how they were
+  split over the devices), so a sweep that grows its seeds reuses models that equal fresh ones."""
+  monkeypatch.setattr(compiler, '_cpu_opt_level', level)
+  beside, _ = sources.pretrain_all(config, dataset, seeds=(0, 1))
   alone, _ = sources.pretrain_all(config, dataset, seeds=(1,))
-  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda a: a[1], source_params),
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda a: a[1], beside),
                jax.tree.map(lambda a: a[0], alone))
 
 

@@ -88,6 +88,7 @@ def test_the_main_job_pre_training_again_leaves_the_committed_provenance_files_b
     assert text == json.dumps(json.loads(text), indent=1, sort_keys=True) + '\n', path.name
   cache = tmp_path / 'pretrained'
   shutil.copytree(committed, cache, ignore=shutil.ignore_patterns('*.msgpack'))
+  monkeypatch.setattr(compiler, '_cpu_opt_level', compiler.DEFAULT_CPU_OPT_LEVEL)  # the main job's, not the suite's
   config = domain_shift.get_config(None)
   dataset = dataset_lib.load(config)
   key = sources.cache_key(sources.source_config(config, dataset))

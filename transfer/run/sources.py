@@ -45,7 +45,7 @@ def source_config(config, dataset: Dataset) -> dict:
   """Everything that determines a seed's pre-trained source model, the seed aside (and so the cache key of every
   seed's model): not the number of seeds, so a sweep that adds seeds reuses the models it has."""
   return {'data': dataset.key, 'model': models.model_key(config.model, dataset.data.input_shape),
-          'pretrain': {k: config.pretrain[k] for k in ('steps', 'batch_size', 'lr')}}
+          'pretrain': {k: config.pretrain[k] for k in ('steps', 'batch_size', 'lr')}, **compiler.pretrain_key()}
 
 
 def seed_file(cache: str, key: str, seed: int) -> str:
@@ -63,19 +63,19 @@ def pretrain_fn(config, dataset: Dataset):
 
 
 @functools.lru_cache(maxsize=8)
-def pretrain_program(**structure) -> Callable:
-  """`jit(vmap(pretrain))` with `structure` (pretrain_fn's keywords) bound, made once per process for each: a later
-  pre-training of the same structure in the process finds it traced and compiled. It compiles at XLA's default CPU
-  level, not the sweeps' faster-compiling one (see transfer/compiler.py), whatever the process's level."""
+def pretrain_program(cpu_opt_level: int, **structure) -> Callable:
+  """`jit(vmap(pretrain))` with `structure` (pretrain_fn's keywords) bound, made once per process for each structure
+  and level: a later pre-training of the same structure in the process finds it traced and compiled. The level is
+  `compiler.pretrain_cpu_opt_level()`: XLA's default, not the sweeps' faster-compiling one (transfer/compiler.py)."""
   return compiler.jit(jax.vmap(functools.partial(pretrain_lib.pretrain, **structure), in_axes=(0, None)),
-                      cpu_opt_level=compiler.XLA_DEFAULT_OPT_LEVEL)
+                      cpu_opt_level=cpu_opt_level)
 
 
 def pretrain_all(config, dataset: Dataset, seeds: Sequence[int] | None = None):
   """Pre-trains one source model per seed of `seeds` (every seed of the config by default) in one
   `jit(vmap(pretrain))`; returns the params stacked over those seeds and their source metrics (one list each)."""
   seeds = list(range(config.seeds) if seeds is None else seeds)
-  fn = pretrain_program(**pretrain_fn(config, dataset).keywords)
+  fn = pretrain_program(compiler.pretrain_cpu_opt_level(), **pretrain_fn(config, dataset).keywords)
   # The seeds split over this process's devices (one per core on CPU), as a sweep's lanes are, padded by repeating
   # the last (in a multi-process job process 0 alone pre-trains: see `pretrained`).
   mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ('lanes',))
