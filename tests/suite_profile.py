@@ -4,8 +4,9 @@ Every test process (each xdist worker, or the one process under `-n 0`) adds up,
 jax's tracing to a jaxpr, lowering to MLIR and XLA compilation (jax.monitoring's compile events, each named by the
 function it compiles), of the scripts the tests start (`subprocess.run`) and of matplotlib writing figures; the
 process that runs pytest merges them and prints a table after the test summary: the categories against the tests'
-own time (both workers' together, the sum that `--durations=0` lists), then the programs that took longest to
-compile. Nothing is printed or written unless the plugin is loaded; BUILD.md quotes its output.
+own time (both workers' together, the sum that `--durations=0` lists), the test files that took longest with the
+same categories in each, then the programs that took longest to compile. Nothing is printed or written unless the
+plugin is loaded; BUILD.md quotes its output.
 """
 
 from __future__ import annotations
@@ -81,23 +82,26 @@ def pytest_unconfigure(config):
                'programs': {k: [v, _compiles[k]] for k, v in _programs.items()}}, f)
 
 
-def merged(records: list[dict]) -> tuple[collections.Counter, collections.Counter, dict]:
-  """Per-process records -> (category -> seconds, test file -> seconds, program -> [compile seconds, compilations])."""
-  categories, tests, programs = collections.Counter(), collections.Counter(), {}
+def merged(records: list[dict]) -> tuple[collections.Counter, collections.Counter, dict, collections.Counter]:
+  """Per-process records -> (category -> seconds, test file -> seconds, program -> [compile seconds, compilations],
+  (category, test file) -> seconds)."""
+  categories, tests, programs, by_file = collections.Counter(), collections.Counter(), {}, collections.Counter()
   for record in records:
-    for category, _, seconds in record['seconds']:
+    for category, test_file, seconds in record['seconds']:
       categories[category] += seconds
+      by_file[category, test_file] += seconds
     tests.update(record['tests'])
     for name, (seconds, count) in record['programs'].items():
       total = programs.setdefault(name, [0.0, 0])
       total[0] += seconds
       total[1] += count
-  return categories, tests, programs
+  return categories, tests, programs, by_file
 
 
 def table(records: list[dict], top: int = 8) -> list[str]:
-  """The profile as markdown lines: each category's seconds and share of the tests' time, then the `top` programs."""
-  categories, tests, programs = merged(records)
+  """The profile as markdown lines: each category's seconds and share of the tests' time, the `top` test files by
+  their tests' time with each category's seconds in them, then the `top` programs by XLA compile time."""
+  categories, tests, programs, by_file = merged(records)
   total = sum(tests.values())
   processes = sum(1 for record in records if record['tests'])
   lines = [f'Suite profile: {total:.0f} s of test time in {processes} process(es)', '',
@@ -105,6 +109,10 @@ def table(records: list[dict], top: int = 8) -> list[str]:
   for category in CATEGORIES:
     share = f'{categories[category] / total:.0%}' if total else '-'
     lines.append(f'| {category} | {categories[category]:.0f} | {share} |')
+  lines += ['', f'| test file | seconds | {" | ".join(CATEGORIES)} |', '|---|---|' + '---|' * len(CATEGORIES)]
+  for test_file, seconds in tests.most_common(top):
+    lines.append(f'| {test_file} | {seconds:.0f} | ' + ' | '.join(f'{by_file[c, test_file]:.0f}' for c in CATEGORIES)
+                 + ' |')
   lines += ['', '| program (XLA compile) | seconds | compilations |', '|---|---|---|']
   for name, (seconds, count) in sorted(programs.items(), key=lambda item: -item[1][0])[:top]:
     lines.append(f'| {name} | {seconds:.1f} | {count} |')

@@ -11,4 +11,5 @@ def test_the_profile_adds_up_every_process_and_ranks_programs_by_compile_time():
   lines = suite_profile.table([worker(3.0, 'jit_train_lanes'), worker(1.0, 'jit_pretrain'), idle], top=1)
   assert lines[0] == 'Suite profile: 20 s of test time in 2 process(es)'
   assert '| xla compile | 4 | 20% |' in lines and '| figures | 2 | 10% |' in lines and '| trace | 0 | 0% |' in lines
+  assert '| tests/test_a.py | 20 | 0 | 0 | 4 | 0 | 2 |' in lines  # the file's time and its categories' in order
   assert lines[-1] == '| jit_train_lanes | 3.0 | 2 |' and '| jit_pretrain | 1.0 | 2 |' not in lines
