@@ -19,15 +19,14 @@ import os
 import tempfile
 import time
 
-OUT_ENV = 'TRANSFER_SUITE_PROFILE_DIR'  # where each test process writes its figures (set by the pytest process)
+OUT_ENV = 'TRANSFER_SUITE_PROFILE_DIR'  # where each test process writes its record (set by the pytest process)
 EVENTS = {'/jax/core/compile/jaxpr_trace_duration': 'trace',
           '/jax/core/compile/jaxpr_to_mlir_module_duration': 'lower',
           '/jax/core/compile/backend_compile_duration': 'xla compile'}
 CATEGORIES = ('trace', 'lower', 'xla compile', 'subprocess', 'figures')
 
 _seconds: collections.Counter = collections.Counter()  # (category, test file) -> seconds
-_programs: collections.Counter = collections.Counter()  # program name -> XLA compile seconds
-_compiles: collections.Counter = collections.Counter()  # program name -> compilations
+_programs: dict[str, list] = {}  # program name -> [XLA compile seconds, compilations]
 _tests: collections.Counter = collections.Counter()  # test file -> seconds of its tests (setup, call, teardown)
 
 
@@ -54,8 +53,13 @@ def on_event(event: str, seconds: float, fun_name: str = '?', **_) -> None:
   if event in EVENTS:
     add(EVENTS[event], seconds)
     if EVENTS[event] == 'xla compile':
-      _programs[fun_name] += seconds
-      _compiles[fun_name] += 1
+      add_program(_programs, fun_name, seconds, 1)
+
+
+def add_program(programs: dict[str, list], name: str, seconds: float, compilations: int) -> None:
+  total = programs.setdefault(name, [0.0, 0])
+  total[0] += seconds
+  total[1] += compilations
 
 
 def pytest_configure(config):
@@ -75,11 +79,16 @@ def pytest_runtest_logreport(report):
     _tests[report.nodeid.split('::')[0]] += report.duration
 
 
-def pytest_unconfigure(config):
+def write_record() -> None:
   name = os.environ.get('PYTEST_XDIST_WORKER', 'main')
   with open(os.path.join(os.environ[OUT_ENV], f'{name}.json'), 'w') as f:
     json.dump({'seconds': [[c, t, s] for (c, t), s in _seconds.items()], 'tests': dict(_tests),
-               'programs': {k: [v, _compiles[k]] for k, v in _programs.items()}}, f)
+               'programs': _programs}, f)
+
+
+def pytest_unconfigure(config):
+  if os.environ.get('PYTEST_XDIST_WORKER'):  # the pytest process writes its own in pytest_terminal_summary
+    write_record()
 
 
 def merged(records: list[dict]) -> tuple[collections.Counter, collections.Counter, dict, collections.Counter]:
@@ -92,9 +101,7 @@ def merged(records: list[dict]) -> tuple[collections.Counter, collections.Counte
       by_file[category, test_file] += seconds
     tests.update(record['tests'])
     for name, (seconds, count) in record['programs'].items():
-      total = programs.setdefault(name, [0.0, 0])
-      total[0] += seconds
-      total[1] += count
+      add_program(programs, name, seconds, count)
   return categories, tests, programs, by_file
 
 
@@ -122,7 +129,7 @@ def table(records: list[dict], top: int = 8) -> list[str]:
 def pytest_terminal_summary(terminalreporter):
   if os.environ.get('PYTEST_XDIST_WORKER'):
     return
-  pytest_unconfigure(None)  # this process's own record (the tests it ran itself under -n 0)
+  write_record()  # this process's own (the tests it ran itself under -n 0); the workers' are written by now
   records = []
   for path in sorted(glob.glob(os.path.join(os.environ[OUT_ENV], '*.json'))):
     with open(path) as f:

@@ -66,10 +66,11 @@ def pretrain_cpu_opt_level() -> int:
   return 0 if _cpu_opt_level == 0 else XLA_DEFAULT_OPT_LEVEL
 
 
-def pretrain_key(backend: str | None = None) -> dict:
-  """What the compiler adds to the cache key of pre-trained models: {} at XLA's default (every cache made before
-  level 0 could pre-train keeps its key), else the CPU level the models were compiled at."""
-  return {'cpu_opt_level': pretrain_cpu_opt_level()} if options(backend, pretrain_cpu_opt_level()) else {}
+def pretrain_key() -> dict:
+  """What the compiler adds to the cache key of pre-trained models: {} at XLA's default or off CPU (every cache made
+  before level 0 could pre-train keeps its key), else the CPU level the models were compiled at."""
+  level = pretrain_cpu_opt_level()
+  return {'cpu_opt_level': level} if options(cpu_opt_level=level) else {}
 
 
 def jit(fn: Callable, *, cpu_opt_level: int | None = None, **kwargs) -> Callable:
