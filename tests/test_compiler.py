@@ -104,12 +104,14 @@ def test_the_cpu_level_changes_no_accuracy(config_module, variant, names, exact)
   config = config_module.get_config(variant)
   dataset = dataset_lib.load(config)
   source_params, _ = sources.pretrain_all(config, dataset, seeds=(0, 1))
+  table = experiment.data_table(config, dataset)
   for name in names:
     strategy = strategies.get(name)
     cells = sweep.config_grid(strategy, config)[:2]
     lanes = types.stack_lanes([{**cell, 'seed': i, 'lr_mult': cell['lr_mult'] or 0.1} for i, cell in enumerate(cells)])
-    fn = functools.partial(sweep.train_lanes, train_fn=experiment.strategy_train_fn(config, dataset, strategy))
-    level_1 = functools.partial(compiler.jit, cpu_opt_level=compiler.DEFAULT_CPU_OPT_LEVEL)  # the scripts' level
-    default, level = (jax.tree.map(np.asarray, jit(fn)(lanes, source_params, dataset.arrays))
-                      for jit in (jax.jit, level_1))
+    fn = functools.partial(sweep.train_lanes,  # the program a sweep compiles: it reads each lane's row of the table
+                           train_fn=experiment.strategy_train_fn(config, dataset, strategy, shared=True))
+    lowered = jax.jit(fn).lower(lanes, source_params, table)  # compiled twice: XLA's default, the scripts' level
+    default, level = (jax.tree.map(np.asarray, lowered.compile(compiler_options=options)(lanes, source_params, table))
+                      for options in (None, compiler.options(cpu_opt_level=compiler.DEFAULT_CPU_OPT_LEVEL)))
     assert_same(default, level, loss_rtol=0.0 if exact else 1e-6)
