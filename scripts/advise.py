@@ -24,7 +24,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from transfer.run import cli
-from transfer.studies import decision
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/domain_shift.py', 'Config naming data, model and '
                                           'source pre-training.', lock_config=True)
@@ -42,6 +41,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
+  from transfer.studies import decision  # here: a bad flag or config is one line, before jax loads
   fitted = _FITTED.value or f'outputs/decision/{"thresholds" if _ADVISOR.value == "framework" else "tree"}.json'
   print(cli.exit_on_user_error(decision.advise, _CONFIG.value, seed=_SEED.value, data_size=_DATA_SIZE.value,
                                shift=_SHIFT.value, advisor=_ADVISOR.value, fitted_path=fitted))

@@ -10,7 +10,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from transfer.run import cli
-from transfer.studies import bench
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/bench.py', 'Benchmark config (path[:variant]).',
                                           lock_config=True)
@@ -21,6 +20,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
+  from transfer.studies import bench  # here: a bad flag or config is one line, before jax loads
   cli.use_compilation_cache(None)  # the benchmark times compilation itself: never a program read back from disk
   print(cli.exit_on_user_error(bench.run_and_write, _CONFIG.value, _OUT.value))
 

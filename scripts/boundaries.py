@@ -14,7 +14,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from transfer.run import cli
-from transfer.studies import boundaries
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/domain_adaptation.py:moons,fixed',
                                           'Domain-adaptation config on moons (path[:variant]).', lock_config=True)
@@ -28,6 +27,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
+  from transfer.studies import boundaries  # here: a bad flag or config is one line, before jax loads
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'outputs/{config.experiment}'
   for path in cli.exit_on_user_error(boundaries.run, config, workdir, shift=_SHIFT.value, seed=_SEED.value):

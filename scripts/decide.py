@@ -10,7 +10,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from transfer.run import cli
-from transfer.studies import decision
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/decision.py', 'Decision config (path[:variant]).',
                                           lock_config=True)
@@ -22,6 +21,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
+  from transfer.studies import decision  # here: a bad flag or config is one line, before jax loads
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'outputs/{config.experiment}'
   print(cli.exit_on_user_error(decision.run, config, workdir, overwrite=_OVERWRITE.value))

@@ -13,7 +13,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from transfer.run import cli
-from transfer.studies import refit
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'The experiment\'s config file (path[:variant]).',
                                           lock_config=True)
@@ -26,6 +25,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.initialize()
+  from transfer.studies import refit  # here: a bad flag or config is one line, before jax loads
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'outputs/{config.experiment}'
   print(f'wrote {cli.exit_on_user_error(refit.write, config, workdir, _OUT.value)}')

@@ -18,10 +18,8 @@ import traceback
 from collections.abc import Mapping
 
 from absl import flags
-import jax
 from ml_collections.config_flags import config_flags  # the module: its package exports only the DEFINE_ functions
 
-from transfer import compiler
 from transfer.errors import ConfigError
 from transfer.errors import UserError
 
@@ -34,10 +32,10 @@ MIN_COMPILE_SECONDS = 0.1
 _CACHE = flags.DEFINE_bool('jax_cache', True, f'Keep compiled programs in a persistent cache: ${CACHE_ENV}, else '
                            '$XDG_CACHE_HOME/transfer/jax, else ~/.cache/transfer/jax (see BUILD.md).')
 _CPU_OPT_LEVEL = flags.DEFINE_enum(
-    'cpu_opt_level', str(compiler.initial_cpu_opt_level()), [str(level) for level in compiler.LEVELS],
-    "LLVM optimisation level of the sweeps compiled for CPU (transfer/compiler.py; default 1, or "
-    f"${compiler.LEVEL_ENV}): 1 compiles faster than XLA's default 3 and runs as fast; 3 reproduces outputs computed "
-    'before level 1 was the default bit for bit.')
+    'cpu_opt_level', None, ['0', '1', '2', '3'],
+    'LLVM optimisation level of the sweeps compiled for CPU (transfer/compiler.py; default 1, or '
+    "$TRANSFER_CPU_OPT_LEVEL where set): 1 compiles faster than XLA's default 3 and runs as fast; 3 reproduces "
+    'outputs computed before level 1 was the default bit for bit.')
 _DISTRIBUTED = flags.DEFINE_bool('jax_distributed', False,
                                  'Call jax.distributed.initialize() first (one process per host; see BUILD.md).')
 
@@ -123,6 +121,7 @@ def compilation_cache_dir(environ: Mapping[str, str]) -> str | None:
 def use_compilation_cache(path: str | None) -> None:
   """Caches compiled programs in `path` (created by jax on the first write); None turns the cache off, also one
   that JAX_COMPILATION_CACHE_DIR would have turned on."""
+  import jax  # here, not at the top: a script's bad flag or config file is reported before jax loads (~1.5 s)
   if path is None:
     jax.config.update('jax_enable_compilation_cache', False)
     return
@@ -148,7 +147,10 @@ def initialize() -> None:
   """What every entrypoint's main does first, before any JAX computation: the compilation cache (--jax_cache), the
   CPU compiler's optimisation level (--cpu_opt_level) and, with --jax_distributed, joining a multi-host job (after
   which only process 0 writes files: transfer/io.py)."""
+  import jax
+  from transfer import compiler
   use_compilation_cache(compilation_cache_dir(os.environ) if _CACHE.value else None)
-  compiler.set_cpu_opt_level(int(_CPU_OPT_LEVEL.value))
+  if _CPU_OPT_LEVEL.value is not None:  # else compiler's own default: 1, or $TRANSFER_CPU_OPT_LEVEL
+    compiler.set_cpu_opt_level(int(_CPU_OPT_LEVEL.value))
   if _DISTRIBUTED.value:
     jax.distributed.initialize(**exit_on_user_error(distributed_args, os.environ))
