@@ -1,15 +1,20 @@
 """Shared smoke-sized fixtures: a config, its loaded dataset and per-seed pre-trained source models."""
 
+import atexit
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 # Identical programs compiled by several tests (and by the scripts they start) are compiled once per session, in a
 # cache of the session's own: the scripts' default cache (transfer/run/cli.py, ~/.cache/transfer/jax) is the user's.
-os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='transfer-jax-cache-'))
+# The process that makes it (pytest's own; its workers and scripts inherit it) deletes it when it exits.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='transfer-jax-cache-')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 os.environ['TRANSFER_JAX_CACHE'] = os.environ['JAX_COMPILATION_CACHE_DIR']
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
