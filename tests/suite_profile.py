@@ -5,8 +5,9 @@ jax's tracing to a jaxpr, lowering to MLIR and XLA compilation (jax.monitoring's
 function it compiles), of the scripts the tests start (`subprocess.run`) and of matplotlib writing figures; the
 process that runs pytest merges them and prints a table after the test summary: the categories against the tests'
 own time (both workers' together, the sum that `--durations=0` lists), the test files that took longest with the
-same categories in each, then the programs that took longest to compile. Nothing is printed or written unless the
-plugin is loaded; BUILD.md quotes its output.
+same categories in each, then the programs that took longest to compile (with how many of their compilations were
+read from the session's persistent cache, i.e. a program another process had compiled). Nothing is printed or
+written unless the plugin is loaded; BUILD.md quotes its output.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ EVENTS = {'/jax/core/compile/jaxpr_trace_duration': 'trace',
           '/jax/core/compile/jaxpr_to_mlir_module_duration': 'lower',
           '/jax/core/compile/backend_compile_duration': 'xla compile'}
 CATEGORIES = ('trace', 'lower', 'xla compile', 'subprocess', 'figures')
+CACHE_HIT = '/jax/compilation_cache/cache_hits'  # a program read from the persistent cache instead of compiled
 
 _seconds: collections.Counter = collections.Counter()  # (category, test file) -> seconds
-_programs: dict[str, list] = {}  # program name -> [XLA compile seconds, compilations]
+_programs: dict[str, list] = {}  # program name -> [XLA compile seconds, compilations, of them read from the cache]
+_cache_hit = [False]  # the compilation being timed was read from the persistent cache (jax says so before timing it)
 _tests: collections.Counter = collections.Counter()  # test file -> seconds of its tests (setup, call, teardown)
 
 
@@ -53,13 +56,20 @@ def on_event(event: str, seconds: float, fun_name: str = '?', **_) -> None:
   if event in EVENTS:
     add(EVENTS[event], seconds)
     if EVENTS[event] == 'xla compile':
-      add_program(_programs, fun_name, seconds, 1)
+      add_program(_programs, fun_name, seconds, 1, int(_cache_hit[0]))
+      _cache_hit[0] = False
 
 
-def add_program(programs: dict[str, list], name: str, seconds: float, compilations: int) -> None:
-  total = programs.setdefault(name, [0.0, 0])
+def on_cache_hit(event: str, **_) -> None:
+  if event == CACHE_HIT:
+    _cache_hit[0] = True
+
+
+def add_program(programs: dict[str, list], name: str, seconds: float, compilations: int, cached: int) -> None:
+  total = programs.setdefault(name, [0.0, 0, 0])
   total[0] += seconds
   total[1] += compilations
+  total[2] += cached
 
 
 def pytest_configure(config):
@@ -70,6 +80,7 @@ def pytest_configure(config):
   import jax
   import matplotlib.figure
   jax.monitoring.register_event_duration_secs_listener(on_event)
+  jax.monitoring.register_event_listener(on_cache_hit)
   subprocess.run = timed(subprocess.run, 'subprocess')
   matplotlib.figure.Figure.savefig = timed(matplotlib.figure.Figure.savefig, 'figures')
 
@@ -92,16 +103,16 @@ def pytest_unconfigure(config):
 
 
 def merged(records: list[dict]) -> tuple[collections.Counter, collections.Counter, dict, collections.Counter]:
-  """Per-process records -> (category -> seconds, test file -> seconds, program -> [compile seconds, compilations],
-  (category, test file) -> seconds)."""
+  """Per-process records -> (category -> seconds, test file -> seconds, program -> [compile seconds, compilations,
+  of them read from the persistent cache], (category, test file) -> seconds)."""
   categories, tests, programs, by_file = collections.Counter(), collections.Counter(), {}, collections.Counter()
   for record in records:
     for category, test_file, seconds in record['seconds']:
       categories[category] += seconds
       by_file[category, test_file] += seconds
     tests.update(record['tests'])
-    for name, (seconds, count) in record['programs'].items():
-      add_program(programs, name, seconds, count)
+    for name, (seconds, count, cached) in record['programs'].items():
+      add_program(programs, name, seconds, count, cached)
   return categories, tests, programs, by_file
 
 
@@ -120,9 +131,9 @@ def table(records: list[dict], top: int = 8) -> list[str]:
   for test_file, seconds in tests.most_common(top):
     lines.append(f'| {test_file} | {seconds:.0f} | ' + ' | '.join(f'{by_file[c, test_file]:.0f}' for c in CATEGORIES)
                  + ' |')
-  lines += ['', '| program (XLA compile) | seconds | compilations |', '|---|---|---|']
-  for name, (seconds, count) in sorted(programs.items(), key=lambda item: -item[1][0])[:top]:
-    lines.append(f'| {name} | {seconds:.1f} | {count} |')
+  lines += ['', '| program (XLA compile) | seconds | compilations | of them read from the cache |', '|---|---|---|---|']
+  for name, (seconds, count, cached) in sorted(programs.items(), key=lambda item: -item[1][0])[:top]:
+    lines.append(f'| {name} | {seconds:.1f} | {count} | {cached} |')
   return lines
 
 
