@@ -31,6 +31,7 @@ MIN_COMPILE_SECONDS = 0.1
 
 _CACHE = flags.DEFINE_bool('jax_cache', True, f'Keep compiled programs in a persistent cache: ${CACHE_ENV}, else '
                            '$XDG_CACHE_HOME/transfer/jax, else ~/.cache/transfer/jax (see BUILD.md).')
+# The levels and the variable are compiler.LEVELS and compiler.LEVEL_ENV, spelt out: importing compiler imports jax.
 _CPU_OPT_LEVEL = flags.DEFINE_enum(
     'cpu_opt_level', None, ['0', '1', '2', '3'],
     'LLVM optimisation level of the sweeps compiled for CPU (transfer/compiler.py; default 1, or '
