@@ -6,7 +6,9 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +27,7 @@ from transfer.studies.bench import render
 from transfer.studies.bench import result
 from transfer.train import strategies
 from transfer import types
+from tests.conftest import cpu_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ('vmap_seconds', 'sequential_seconds', 'torch_seconds', 'compile_seconds', 'model_gflop', 'peak_gflops',
@@ -261,13 +264,21 @@ def test_a_bad_bench_field_is_one_config_error(tmp_path):
     bench.run(config, str(tmp_path))
 
 
-def test_bench_gpu_script_is_executable_and_parses():
+def test_the_gpu_script_fits_a_ten_minute_slot_and_runs_nothing_without_a_gpu(tmp_path):
+  """scripts/bench_gpu.sh parses, its steps' default timeouts (the main job twice, the benchmark, the tests) add up
+  to at most 540 s, and where JAX sees no GPU it says so and runs no step."""
   script = os.path.join(REPO, 'scripts', 'bench_gpu.sh')
   assert os.path.isfile(script) and os.access(script, os.X_OK)
   subprocess.run(['bash', '-n', script], check=True)
   with open(script) as f:
-    text = f.read()
-  assert 'set -euo pipefail' in text and 'timeout' in text and '8192' in text and 'pytest -q -x' in text
+    limits = {name: int(seconds) for name, seconds in re.findall(r'\$\{(\w+)_TIMEOUT:-(\d+)\}', f.read())}
+  assert set(limits) == {'MAIN', 'BENCH', 'TEST'}
+  assert 2 * limits['MAIN'] + limits['BENCH'] + limits['TEST'] <= 540
+  out = tmp_path / 'out'
+  proc = subprocess.run(['bash', script, str(out)], env=cpu_env(PYTHON=sys.executable), capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 1 and 'JAX sees no GPU' in proc.stdout and 'Nothing was run.' in proc.stdout
+  assert sorted(os.listdir(out)) == ['bench_gpu.log']
 
 
 def test_a_frozen_backbone_costs_no_backward_flops():
