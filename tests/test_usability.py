@@ -142,8 +142,8 @@ def load_runs(workdir):
 def test_a_run_records_its_environment(smoke_run):
   with open(os.path.join(smoke_run[0], 'environment.json')) as f:
     env = json.load(f)
-  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'programs', 'distinct_programs', 'lanes',
-                      'argv', 'packages', 'devices', 'compiler_options', 'git', 'earlier'}
+  assert set(env) == {'start', 'end', 'wall_seconds', 'compile_seconds', 'programs', 'distinct_programs', 'phases',
+                      'lanes', 'argv', 'packages', 'devices', 'compiler_options', 'git', 'earlier'}
   assert env['compiler_options'] == compiler.options()
   assert set(env['packages']) == {'python', 'jax', 'jaxlib', 'flax', 'optax', 'numpy'}
   assert env['packages']['jax'] == jax.__version__
@@ -159,6 +159,13 @@ def test_a_run_records_its_environment(smoke_run):
                                                                  'data_table'}
   assert all(s > 0 for s in env['compile_seconds'].values()) and env['earlier'] == []
   assert env['programs'] == {name: 1 for name in env['compile_seconds']} and env['distinct_programs'] == 3
+  # where the wall time went, and how busy the cores were: phases that do not overlap, each program's holding its
+  # compilation
+  phases = env['phases']
+  assert set(phases) == {'source_models', 'data_table', 'fine_tuning+scratch', 'feature_extraction', 'report'}
+  assert all(p['seconds'] > 0 and p['cpu_seconds'] >= 0 for p in phases.values())
+  assert sum(p['seconds'] for p in phases.values()) <= env['wall_seconds'] + 0.1
+  assert all(phases[name]['seconds'] >= env['compile_seconds'][name] - 0.01 for name in env['compile_seconds'])
 
 
 def test_a_second_run_of_the_same_structure_in_a_process_compiles_nothing(tmp_path):

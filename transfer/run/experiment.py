@@ -187,10 +187,13 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
   runs = store.open_workdir(workdir, experiment=config.experiment,
                             config_json=recorded_config(config, dataset).to_json(indent=1), overwrite=overwrite)
 
+  phases = provenance.Phases()
+
   @functools.cache
   def source_params():
-    params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
-    io.save_msgpack(os.path.join(workdir, SOURCE_MODELS), params)  # usable as config.pretrained.checkpoint
+    with phases('source_models'):
+      params = sources.source_models(config, dataset, sources.cache_dir(config, workdir))
+      io.save_msgpack(os.path.join(workdir, SOURCE_MODELS), params)  # usable as config.pretrained.checkpoint
     return params
 
   compile_seconds, programs = {}, {}
@@ -198,7 +201,8 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
   @functools.cache
   def table():
     start = time.perf_counter()
-    rows = jax.block_until_ready(data_table(config, dataset))
+    with phases('data_table'):
+      rows = jax.block_until_ready(data_table(config, dataset))
     compile_seconds['data_table'], programs['data_table'] = time.perf_counter() - start, 1  # compiling and rendering
     logging.info('Data of %d (seed, shift) rows rendered once for every strategy in %.1fs', rows.shifts.shape[0] *
                  config.seeds, compile_seconds['data_table'])
@@ -230,27 +234,30 @@ def run(config, workdir: str, *, overwrite: bool = False, tensorboard: bool = Tr
 
         if not source_params.cache_info().currsize:
           progress.doing('source models')
-        timing = sweep.run_lanes(group.name, [v for _, v in group.todo], source_params(), table(), compiled=compiled,
-                                 max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress,
-                                 widest=max(len(p.todo) for p in group.plans))
+        params, rows = source_params(), table()
+        with phases(group.name):
+          timing = sweep.run_lanes(group.name, [v for _, v in group.todo], params, rows, compiled=compiled,
+                                   max_lanes_per_call=config.max_lanes_per_call, on_chunk=persist, progress=progress,
+                                   widest=max(len(p.todo) for p in group.plans))
         compile_seconds[group.name], programs[group.name] = timing.compile_seconds, timing.programs
       runs.add(records_lib.cell_record(p.strategy, cell, runs.lanes.get([key + (j,) for j in range(len(p.candidates))]),
                                        mode=config.selection.mode, eval_every=config.selection.eval_every,
                                        ood_shifts=ood_shifts, validator=config.selection.validator)
                for p in group.plans for key, cell in zip(p.keys, p.cells))
   order = [key for p in plans for key in p.keys]
-  if lanes:
-    runs.lanes.arrange([key + (j,) for p in plans for key in p.keys for j in range(len(p.candidates))])
-  records = runs.ordered(order)
-  runs.save(records)
-  table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,
-                                       eval_every=config.selection.eval_every)
+  with phases('report'):
+    if lanes:
+      runs.lanes.arrange([key + (j,) for p in plans for key in p.keys for j in range(len(p.candidates))])
+    records = runs.ordered(order)
+    runs.save(records)
+    table = workdir_report.write_workdir(workdir, records=records, report_config=config.report,
+                                         eval_every=config.selection.eval_every)
+    if tensorboard:  # from the files just written; imported here: tensorboardX imports torch where that is installed
+      from transfer.report import tensorboard as tensorboard_lib
+      tensorboard_lib.write_events(workdir)
   if lanes:
     provenance.record(environment, provenance.entry(clock, lanes=lanes, compile_seconds=compile_seconds,
-                                                    programs=programs, finished=True))
-  if tensorboard:  # from the files just written; imported here: tensorboardX imports torch where that is installed
-    from transfer.report import tensorboard as tensorboard_lib
-    tensorboard_lib.write_events(workdir)
+                                                    programs=programs, finished=True, phases=phases))
   logging.info('Done: %d runs in %s; peak resident memory %.0f MB', len(records), workdir,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   return Outcome(table, records, dataset, source_params)

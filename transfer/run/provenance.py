@@ -4,13 +4,14 @@ when a run computes lanes, at its start and again at its end.
 It names the package versions, the devices (and the host's processor model), the git commit of the code and
 whether the checkout differs from it (outputs/ aside; null outside a git checkout), the command line, the start and
 end (UTC, ISO 8601), the wall seconds and each program's compile seconds (lowering and compiling it, timed apart
-from running it), and the lanes each strategy computed. The entry of an earlier run that computed part of the
-same workdir (a killed sweep, a grown grid) moves to its `earlier` list. A run that computes nothing leaves the file
-as it is.
+from running it), the wall and CPU seconds of the run's phases (`Phases`), and the lanes each strategy computed.
+The entry of an earlier run that computed part of the same workdir (a killed sweep, a grown grid) moves to its
+`earlier` list. A run that computes nothing leaves the file as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.metadata
 import os
@@ -42,6 +43,29 @@ class Clock:
 
   def seconds(self) -> float:
     return time.perf_counter() - self.reference
+
+
+class Phases:
+  """The wall and CPU seconds of a run's phases, each measured by a `with phases(name):` block (a phase entered
+  again adds to its totals; blocks do not nest). CPU seconds are the process's, over all of its threads (XLA's
+  included), so CPU over wall seconds is how many cores the phase kept busy on average."""
+
+  def __init__(self):
+    self.totals: dict[str, list[float]] = {}
+
+  @contextlib.contextmanager
+  def __call__(self, name: str):
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+      yield
+    finally:
+      total = self.totals.setdefault(name, [0.0, 0.0])
+      total[0] += time.perf_counter() - wall
+      total[1] += time.process_time() - cpu
+
+  def as_dict(self) -> dict[str, dict[str, float]]:
+    return {name: {'seconds': round(wall, 2), 'cpu_seconds': round(cpu, 2)}
+            for name, (wall, cpu) in self.totals.items()}
 
 
 def packages() -> dict[str, str | None]:
@@ -94,16 +118,19 @@ def git(package_dir: str = PACKAGE_DIR) -> dict | None:
 
 
 def entry(clock: Clock, *, lanes: dict[str, int], compile_seconds: dict[str, float], programs: dict[str, int],
-          finished: bool) -> dict:
+          finished: bool, phases: Phases | None = None) -> dict:
   """This run's environment.json entry (`end` and `wall_seconds` are null until it has `finished`): the lanes each
   strategy ran, the seconds each program compiled (named after the strategies whose lanes it ran, e.g.
   'fine_tuning+scratch': experiment.program_groups; `data_table`: compiling and rendering the shared data) and how
   many distinct programs each used, compiled or found compiled in this process or the persistent cache
-  (`distinct_programs` their sum; pre-training's, cached apart, not counted)."""
+  (`distinct_programs` their sum; pre-training's, cached apart, not counted), and the wall and CPU seconds of the
+  run's `phases` (experiment.run's: `source_models`, pre-training them or reading them from the cache;
+  `data_table`; each program's compilation and chunks, named as in `compile_seconds`; `report`, the records, tables,
+  figures and TensorBoard files)."""
   return {'start': clock.start, 'end': utc_now() if finished else None,
           'wall_seconds': round(clock.seconds(), 1) if finished else None,
           'compile_seconds': {k: round(v, 2) for k, v in compile_seconds.items()}, 'programs': programs,
-          'distinct_programs': sum(programs.values()), 'lanes': lanes,
+          'distinct_programs': sum(programs.values()), 'phases': phases.as_dict() if phases else {}, 'lanes': lanes,
           'argv': list(sys.argv), 'packages': packages(), 'devices': devices(),
           'compiler_options': compiler.options(), 'git': clock.git}  # the sweeps' (pre-training keeps XLA's defaults)
 
