@@ -17,9 +17,9 @@
 #    not run on a GPU before, BUILD.md): TEST_TIMEOUT, default 90. TEST_FILES=tests runs the whole suite.
 # Everything printed goes to OUT/bench_gpu.log too; the script exits non-zero if any step did.
 #
-# A machine without ml-collections, rich, matplotlib or tensorboardX but with their wheels in .whl/ (fetched by
-# `bash scripts/bench_gpu.sh --wheels` on a machine with the package registry) gets them installed into
-# $TMPDIR/transfer-site, which PYTHONPATH then names. JAX may take XLA_PYTHON_CLIENT_MEM_FRACTION of the GPU
+# A machine without ml-collections, rich, matplotlib, tensorboardX, pytest or pytest-xdist but with their wheels in
+# .whl/ (fetched by `bash scripts/bench_gpu.sh --wheels` on a machine with the package registry) gets them installed
+# into a temporary folder, which PYTHONPATH then names. JAX may take XLA_PYTHON_CLIENT_MEM_FRACTION of the GPU
 # (default here 0.85, jax's own 0.75: the 8192-lane call is the largest). Stops at once if JAX sees no GPU, unless
 # BENCH_GPU_REHEARSE=1, which runs every step on CPU with the smoke variants and one test file (to check this
 # script: under 2 minutes on 2 cores).
@@ -27,7 +27,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$(command -v python3 || command -v python)}
 WHEELS=(ml_collections==1.1.0 PyYAML rich markdown-it-py mdurl pygments tensorboardX protobuf matplotlib contourpy
-        cycler fonttools kiwisolver pillow pyparsing python-dateutil six packaging)
+        cycler fonttools kiwisolver pillow pyparsing python-dateutil six packaging pytest pluggy iniconfig
+        pytest-xdist execnet)
 
 if [[ "${1:-}" == --wheels ]]; then  # run where the registry is reachable; carry .whl/ to the GPU machine
   exec "${PY}" -m pip download --no-deps --only-binary=:all: --python-version "${WHEEL_PYTHON:-3.12}" \
@@ -48,7 +49,7 @@ smoke=$([[ ${rehearse} == 1 ]] && echo ':smoke' || true)
 say() { echo "$*" | tee -a "${log}"; }
 
 say "bench_gpu.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if ! "${PY}" -c 'import ml_collections, rich, matplotlib, tensorboardX' 2> /dev/null \
+if ! "${PY}" -c 'import ml_collections, rich, matplotlib, tensorboardX, pytest, xdist' 2> /dev/null \
     && compgen -G '.whl/*.whl' > /dev/null; then
   say "installing the wheels in .whl/ into ${tmp}/site"
   "${PY}" -m pip install -q --no-index --no-deps --target "${tmp}/site" .whl/*.whl 2>&1 | tee -a "${log}"
