@@ -300,6 +300,22 @@ def test_the_profile_splits_op_time_by_kind_and_by_how_often_ops_run():
   assert profile.op_profile({}, steps, devices) is None
 
 
+def test_an_op_that_holds_others_counts_only_its_own_time():
+  """A while loop's event spans the ops of its body on the same thread: they are counted once, under their names,
+  and the loop keeps the rest; another thread's events overlapping in time are not held by it."""
+  x = lambda name, ts, dur, tid=1: {'ph': 'X', 'name': name, 'ts': ts, 'dur': dur, 'pid': 7, 'tid': tid}
+  events = [x('while.3', 0, 100), x('dot.1', 10, 30), x('fusion.2', 50, 20), x('dot.1', 110, 30),  # after the loop
+            x('copy.4', 20, 60, tid=2), x('while.3', 200, 50), x('while.9', 205, 40), x('dot.1', 210, 10),  # nested
+            {'ph': 'X', 'name': '$python frame', 'ts': 0, 'dur': 500, 'pid': 7, 'tid': 1}]  # not an op: left out
+  found = profile.self_times(events)
+  assert {name: calls for name, (_, calls) in found.items()} == {'while.3': 2, 'dot.1': 3, 'fusion.2': 1,
+                                                                 'copy.4': 1, 'while.9': 1}
+  assert {name: seconds for name, (seconds, _) in found.items()} == pytest.approx(
+      {'while.3': 60e-6, 'dot.1': 70e-6, 'fusion.2': 20e-6, 'copy.4': 60e-6, 'while.9': 30e-6})
+  busy = 100 + 30 + 50 + 60  # microseconds in which thread 1 and thread 2 ran ops
+  assert sum(seconds for seconds, _ in found.values()) == pytest.approx(busy * 1e-6)
+
+
 def test_the_smoke_benchmark_profiles_every_program(written):
   """...one per group of strategies sharing one, as an experiment's sweep compiles them: scratch's lanes run in
   fine-tuning's."""
@@ -368,9 +384,9 @@ def test_markdown_renders_a_constructed_result():
               '| fraction of roofline (roofline time / sweep time) | 20.0 % |',
               '| one fine-tuning step (4 lanes) | 4.000 ms |',
               '| mean test accuracy, JAX / PyTorch (sanity: same job) | 0.600 / skipped (torch not installed) |',
-              "| where the sweep's device time goes (jax.profiler, op seconds) | no per-op events in this backend's "
-              'trace |',
-              "| where the sweep's device time goes (fine_tuning) (jax.profiler, op seconds) | matmuls 60%, XLA's "
+              "| where the sweep's device time goes (jax.profiler, own op seconds) | no per-op events in this "
+              "backend's trace |",
+              "| where the sweep's device time goes (fine_tuning) (jax.profiler, own op seconds) | matmuls 60%, XLA's "
               'generated code 30%, copies and transposes 10%; in every step 90%, once per run 10% |',
               '| one vmapped fine-tuning call of 1 lane(s), one device | 0.100 s (10000.00 µs per lane-step) |',
               '| one vmapped fine-tuning call of 4 lane(s), one device | skipped: needs ~9.0 GiB |'):

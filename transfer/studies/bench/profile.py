@@ -48,10 +48,40 @@ def op_profile(events: dict[str, tuple[float, int]], steps: int, devices: int) -
                           len(events))
 
 
+def self_times(events: list[dict]) -> dict[str, tuple[float, int]]:
+  """{op name: (total seconds, calls)} from a trace's complete events ('ph' 'X', microseconds) named like HLO
+  instructions (OP_NAME; Python frames and runtime events are left out). An op's seconds are its own: an event that
+  holds others on its thread (a while loop's, around the ops of its body) counts its duration less theirs, so no op
+  time is counted twice."""
+  ops = [e for e in events if e.get('ph') == 'X' and OP_NAME.match(e.get('name', ''))]
+  threads: dict[tuple, list[dict]] = {}
+  for event in ops:
+    threads.setdefault((event.get('pid'), event.get('tid')), []).append(event)
+  found: dict[str, list] = {}
+  for thread in threads.values():
+    thread.sort(key=lambda e: (e.get('ts', 0), -e.get('dur', 0)))  # a holder before what it holds
+    open_events: list[list] = []  # [end, own seconds, name] of the events holding the current one, innermost last
+    for event in thread:
+      start, duration = event.get('ts', 0), event.get('dur', 0)
+      while open_events and open_events[-1][0] <= start:
+        close(open_events.pop(), found)
+      if open_events:
+        open_events[-1][1] -= duration / 1e6
+      open_events.append([start + duration, duration / 1e6, event['name']])
+    while open_events:
+      close(open_events.pop(), found)
+  return {name: (seconds, calls) for name, (seconds, calls) in found.items()}
+
+
+def close(event: list, found: dict[str, list]) -> None:
+  entry = found.setdefault(event[2], [0.0, 0])
+  entry[0] += event[1]
+  entry[1] += 1
+
+
 def traced_ops(fn: Callable, trace_dir: str) -> dict[str, tuple[float, int]]:
-  """Calls `fn` under jax.profiler and returns {op name: (total seconds, calls)} for the XLA ops it ran (the
-  profiler's events named like HLO instructions; Python frames and runtime events are left out). Empty where the
-  backend's trace has no per-op events."""
+  """Calls `fn` under jax.profiler and returns the `self_times` of the XLA ops it ran. Empty where the backend's
+  trace has no per-op events."""
   jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
   try:
     fn()
@@ -62,14 +92,7 @@ def traced_ops(fn: Callable, trace_dir: str) -> dict[str, tuple[float, int]]:
     return {}
   with gzip.open(found[-1]) as f:
     trace = json.load(f)
-  ops: dict[str, list] = {}
-  for event in trace['traceEvents'] if isinstance(trace, dict) else trace:
-    name = event.get('name', '')
-    if event.get('ph') == 'X' and OP_NAME.match(name):
-      entry = ops.setdefault(name, [0.0, 0])
-      entry[0] += event.get('dur', 0) / 1e6
-      entry[1] += 1
-  return {name: (seconds, calls) for name, (seconds, calls) in ops.items()}
+  return self_times(trace['traceEvents'] if isinstance(trace, dict) else trace)
 
 
 def sweep_profile(prepared: list[measure.Prepared], steps: int) -> result.Profile:

@@ -114,7 +114,7 @@ def markdown(b: BenchResult) -> str:
       ('fine-tuning step / feature-extraction step', fmt_figure(b.ft_over_fe_step, 'x', 1)),
       ('mean test accuracy, JAX / PyTorch (sanity: same job)',
        f'{b.jax_accuracy:.3f} / {fmt_figure(b.torch_accuracy, "", 3, no_torch)}'),
-  ] + [(f"where the sweep's device time goes{'' if name == 'sweep' else f' ({name})'} (jax.profiler, op seconds)",
+  ] + [(f"where the sweep's device time goes{'' if name == 'sweep' else f' ({name})'} (jax.profiler, own op seconds)",
         profile_text(p)) for name, p in profile_rows(b)] + (
       [('mean test accuracy, PyTorch on GPU', fmt_figure(gpu.mean_test_accuracy, '', 3))] if gpu else []) + [
       ('peak resident memory (everything above)', fmt_figure(b.peak_rss_mb, ' MB', 0)),
