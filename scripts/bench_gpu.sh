@@ -63,11 +63,12 @@ if ! "${PY}" -c "${gpu}" 2>&1 | tee -a "${log}" && [[ ${rehearse} != 1 ]]; then
   exit 1
 fi
 
-# step NAME TIMEOUT COMMAND...: runs COMMAND under `timeout`, its output into the log; records its exit status.
+# step NAME TIMEOUT COMMAND...: runs COMMAND under `timeout`, its output into the log; its exit status in `rc`.
 failed=0
 step() {
-  local name=$1 limit=$2 rc=0 start=${SECONDS}
+  local name=$1 limit=$2 start=${SECONDS}
   shift 2
+  rc=0
   timeout "${limit}" "$@" 2>&1 | tee -a "${log}" || rc=$?
   say "${name}: exit ${rc}$([[ ${rc} == 124 ]] && echo " (timed out after ${limit}s)"), $((SECONDS - start))s"
   (( rc == 0 )) || failed=1
@@ -78,15 +79,15 @@ step() {
 main=(env TRANSFER_JAX_CACHE="${tmp}/jax-cache" "${PY}" -m scripts.run --config="configs/domain_shift.py${smoke}"
       --config.seeds=10 --config.pretrain.cache_dir="${tmp}/pretrained" --workdir="${tmp}/main")
 for run in cold warm; do
-  start=$("${PY}" -c 'import time; print(time.time())')
+  start=$(date +%s.%N)
   step "main job (${run})" "${MAIN_TIMEOUT:-90}" "${main[@]}" $([[ ${run} == warm ]] && echo --overwrite)
-  "${PY}" - "${tmp}" "${run}" "${start}" "${out}" <<'EOF' 2>&1 | tee -a "${log}"
+  "${PY}" - "${tmp}" "${run}" "${start}" "${rc}" "${out}" <<'EOF' 2>&1 | tee -a "${log}"
 import json, os, sys, time
-tmp, run, start, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+tmp, run, start, rc, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 path = os.path.join(out, 'main_job.json')
 found = json.load(open(path)) if os.path.exists(path) else {}
 env = os.path.join(tmp, 'main', 'environment.json')
-found[run] = {'seconds': round(time.time() - start, 2),
+found[run] = {'seconds': round(time.time() - start, 2), 'exit': rc,
               'environment': json.load(open(env)) if os.path.exists(env) else None}
 json.dump(found, open(path, 'w'), indent=1)
 print(f'main job ({run}): {found[run]["seconds"]} s')

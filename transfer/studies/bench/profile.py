@@ -60,23 +60,20 @@ def self_times(events: list[dict]) -> dict[str, tuple[float, int]]:
   found: dict[str, list] = {}
   for thread in threads.values():
     thread.sort(key=lambda e: (e.get('ts', 0), -e.get('dur', 0)))  # a holder before what it holds
-    open_events: list[list] = []  # [end, own seconds, name] of the events holding the current one, innermost last
-    for event in thread:
-      start, duration = event.get('ts', 0), event.get('dur', 0)
-      while open_events and open_events[-1][0] <= start:
-        close(open_events.pop(), found)
-      if open_events:
-        open_events[-1][1] -= duration / 1e6
-      open_events.append([start + duration, duration / 1e6, event['name']])
-    while open_events:
-      close(open_events.pop(), found)
+    spans = [(e.get('ts', 0), e.get('dur', 0)) for e in thread]  # microseconds
+    own = [duration for _, duration in spans]
+    holders: list[int] = []  # the events holding the current one, innermost last
+    for i, (start, duration) in enumerate(spans):
+      while holders and sum(spans[holders[-1]]) <= start:  # that holder ended before this event began
+        holders.pop()
+      if holders:
+        own[holders[-1]] -= duration
+      holders.append(i)
+    for event, microseconds in zip(thread, own):
+      entry = found.setdefault(event['name'], [0.0, 0])
+      entry[0] += microseconds / 1e6
+      entry[1] += 1
   return {name: (seconds, calls) for name, (seconds, calls) in found.items()}
-
-
-def close(event: list, found: dict[str, list]) -> None:
-  entry = found.setdefault(event[2], [0.0, 0])
-  entry[0] += event[1]
-  entry[1] += 1
 
 
 def traced_ops(fn: Callable, trace_dir: str) -> dict[str, tuple[float, int]]:
