@@ -36,8 +36,11 @@ step concept python -m scripts.concept
 step report python -m scripts.report
 total=$(( $(date +%s) - start ))
 echo "reproduced every output in ${total}s"
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo 'no git')
-git diff --quiet HEAD -- transfer configs scripts 2>/dev/null || commit="${commit}, with uncommitted changes"
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+  git diff --quiet HEAD -- transfer configs scripts || commit="${commit}, with uncommitted changes to the code"
+else
+  commit='unknown (no git)'
+fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//' || true)
 {
   echo '# Reproduction time'
