@@ -17,24 +17,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def reproduce(tmp_path, **env):
-  """Runs a copy of the script in an empty tree whose `python` writes its arguments to calls.jsonl; returns them."""
+  """Runs a copy of the script in an empty tree whose `python` only records its arguments (each NUL-terminated, a
+  newline after each call); returns the tree, each call's arguments and what the script printed."""
   tree = tmp_path / 'tree'
   (tree / 'scripts').mkdir(parents=True)
   (tree / 'outputs').mkdir()
   shutil.copy(os.path.join(REPO, 'scripts', 'reproduce.sh'), tree / 'scripts')
   bin_dir = tmp_path / 'bin'
   bin_dir.mkdir()
-  calls = tmp_path / 'calls.jsonl'
+  calls = tmp_path / 'calls'
   stand_in = bin_dir / 'python'
-  stand_in.write_text('#!/bin/sh\n'
-                      f'printf \'%s\\0\' "$@" >> {calls}.raw\n'
-                      f'printf \'\\n\' >> {calls}.raw\n')
+  stand_in.write_text(f'#!/bin/sh\nprintf \'%s\\0\' "$@" >> {calls}\nprintf \'\\n\' >> {calls}\n')
   stand_in.chmod(0o755)
   proc = subprocess.run(['bash', str(tree / 'scripts' / 'reproduce.sh')], capture_output=True, text=True,
                         env=dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', **env), timeout=60)
   assert proc.returncode == 0, proc.stderr
-  raw = (tmp_path / 'calls.jsonl.raw').read_text()
-  return tree, [line.strip('\0').split('\0') for line in raw.split('\0\n') if line.strip('\0')], proc.stdout
+  return tree, [call.split('\0') for call in calls.read_text().split('\0\n') if call], proc.stdout
 
 
 def committed_experiments() -> set[str]:
