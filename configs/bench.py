@@ -8,8 +8,8 @@ Run (minutes on a 2-core CPU, the 2,048-lane scaling call the longest part; PyTo
 It writes outputs/benchmark/benchmark.json and benchmark.md (docs/results.md reads them); the figures measured on
 this repository's machine are in outputs/benchmark/benchmark.md, not here: the sweep's time against a PyTorch per-run
 loop and the same JAX run one lane per call, compile time, the fraction of the measured matmul peak (analytic and
-XLA FLOP counts), bandwidth and roofline, the profiler's split of op time, step costs, lane scaling, optional
-bfloat16 (bench.bf16) and peak memory.
+XLA FLOP counts) beside what the sweep's per-lane matmuls reach on their own, bandwidth and roofline, the
+profiler's split of op time, step costs, lane scaling, optional bfloat16 (bench.bf16) and peak memory.
 
 On a GPU machine: bash scripts/bench_gpu.sh (lanes up to 8192, bfloat16 and PyTorch on; outputs/benchmark/gpu/).
 

@@ -4,7 +4,7 @@ figure in one fixed order (`run`); each concern lives in its own module:
 
   measure   timing the sweep, its baselines (one lane per call, PyTorch), step costs and lane scaling
   cost      the work counted (an analytic matmul count, XLA's cost analysis), the measured peak and bandwidth,
-            the roofline
+            the roofline, and what the sweep's per-lane matmuls reach alone
   profile   where the device time goes, from jax.profiler traces
   result    the typed result (`BenchResult`) and its JSON form
   render    benchmark.md, and the sentence saying what limits the sweep
@@ -31,6 +31,7 @@ from transfer import errors
 from transfer import io
 from transfer.run import experiment
 from transfer.run import sources
+from transfer.run import sweep
 from transfer.run import validate
 from transfer.studies.bench import cost
 from transfer.studies.bench import measure
@@ -113,6 +114,8 @@ def run(config, cache_dir: str) -> result.BenchResult:
   profiled = profile.sweep_profile(prepared, config.steps)
   work = cost.sweep_cost(config, dataset, prepared)
   peak = cost.peak_matmul_gflops(tuple(config.bench.peak_sizes))
+  matmul_lanes = sweep.chunk_width(max(len(p.cells) for p in prepared), 0, len(jax.devices()))  # its widest call
+  lane_matmul = cost.lane_matmul_gflops(config, dataset.data.target_classes, matmul_lanes)
   bandwidth = cost.bandwidth_gbs(config.bench.bandwidth_mb)
   bound = cost.roofline(work.analytic_gflop if work.xla_gflop is None else work.xla_gflop, work.gbytes, peak,
                         bandwidth)
@@ -129,7 +132,8 @@ def run(config, cache_dir: str) -> result.BenchResult:
       table_first_call_seconds=table_seconds,
       sweep_programs=len(prepared) + 1,  # one per group of strategies sharing one, and the data table's
       single_compile_seconds=sum(p.single_compile_seconds for p in prepared), compiler_options=compiler.options(),
-      cost=work, peak_gflops=peak, bandwidth_gbs=bandwidth, bandwidth_mb=config.bench.bandwidth_mb, roofline=bound,
+      cost=work, peak_gflops=peak, lane_matmul_gflops=lane_matmul,
+      lane_matmul_lanes=matmul_lanes, bandwidth_gbs=bandwidth, bandwidth_mb=config.bench.bandwidth_mb, roofline=bound,
       bf16=bf16, profile=profiled, fe_step_seconds=fe_step, ft_step_seconds=ft_step,
       step_lanes=config.bench.step_lanes, lane_scaling=scaling,
       lane_scaling_data_size=config.bench.scaling_data_size or max(config.data_sizes), jax_accuracy=jax_accuracy,

@@ -1,6 +1,7 @@
 """The cost model of the sweep: its work counted twice, by an analytic count of the model's matmuls and by XLA's cost
 analysis of each compiled program (FLOPs and bytes accessed); the machine's practical peak (a large matmul) and memory
-bandwidth (a large `x + 1`), measured; and the roofline time, max(FLOPs / peak, bytes / bandwidth).
+bandwidth (a large `x + 1`), measured; the roofline time, max(FLOPs / peak, bytes / bandwidth); and what the sweep's
+small per-lane matmuls reach on their own (`lane_matmul_gflops`), the ceiling of its speed.
 
 XLA's cost analysis counts the body of a loop once, not once per iteration (checked at run time by
 `loops_counted_once`, on a tiny scan at two lengths; tests/test_bench.py checks it too). Every run is a `lax.scan`
@@ -67,9 +68,52 @@ def lane_gflop(config, strategy: strategies.Strategy, data_size_pool: int, num_c
   if strategy.backbone == 'frozen':
     train_flop = data_size_pool * fwd_backbone + rows * 2 * fwd_head  # head: forward + weight gradient
   else:
-    input_grads = fwd_backbone - 2 * backbone[0][0] * backbone[0][1]  # no gradient w.r.t. the input itself
-    train_flop = rows * (2 * (fwd_backbone + fwd_head) + input_grads + fwd_head)
+    train_flop = rows * trained_flop_per_row(config, num_classes)
   return (train_flop + config.data.test_size * (fwd_backbone + fwd_head)) / 1e9
+
+
+def trained_flop_per_row(config, num_classes: int) -> int:
+  """Matmul FLOPs of one training example through the whole trained model: every layer's forward and weight
+  gradient, and the input gradient of every layer but the first (nothing differentiates the input itself)."""
+  backbone, head = dense_shapes(config, num_classes)
+  layers = backbone + [head]
+  fwd = sum(2 * i * o for i, o in layers)
+  return 2 * fwd + fwd - 2 * layers[0][0] * layers[0][1]
+
+
+def lane_matmuls(weights, x, grad_out):
+  """One lane's matmuls of a training step and nothing else: the forward through `weights` ((in, out) each, no
+  activation), then from `grad_out` every weight gradient and every input gradient but the first layer's. Returns
+  the output and the weight gradients, last layer's first (so that no matmul is dead code)."""
+  inputs = [x]
+  for w in weights:
+    inputs.append(inputs[-1] @ w)
+  grads = []
+  for k in reversed(range(len(weights))):
+    grads.append(inputs[k].T @ grad_out)
+    if k:
+      grad_out = grad_out @ weights[k].T
+  return inputs[-1], grads
+
+
+def lane_matmul_gflops(config, num_classes: int, lanes: int, repeats: int = 30) -> float:
+  """What the sweep's per-lane matmuls reach on their own: `lane_matmuls` of one minibatch (`config.batch_size`
+  rows) at the model's shapes, vmapped over `lanes` lanes (a multiple of the devices) and sharded over every device
+  as the sweep's lanes are; GFLOP/s by the analytic count (`trained_flop_per_row`), best of `repeats` (this
+  machine's speed varies from call to call). It is the speed the sweep's matmuls would have with nothing else in the
+  program, with this backend's matmul kernels: the ceiling of the sweep's own speed."""
+  mesh = sweep.lane_mesh()
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
+  backbone, head = dense_shapes(config, num_classes)
+  layers = backbone + [head]
+  keys = jax.random.split(jax.random.key(0), len(layers) + 2)
+  normal = lambda key, *shape: jax.device_put(jax.random.normal(key, (lanes, *shape), jnp.float32), split)
+  weights = [normal(k, i, o) / i ** 0.5 for k, (i, o) in zip(keys, layers)]
+  x, grad_out = normal(keys[-2], config.batch_size, layers[0][0]), normal(keys[-1], config.batch_size, layers[-1][1])
+  f = compiler.jit(jax.vmap(lane_matmuls))
+  measure.block(f(weights, x, grad_out))
+  seconds = measure.best_time(lambda: measure.block(f(weights, x, grad_out)), repeats)
+  return lanes * config.batch_size * trained_flop_per_row(config, num_classes) / seconds / 1e9
 
 
 class XlaCost(NamedTuple):

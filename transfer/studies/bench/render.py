@@ -25,18 +25,22 @@ def limit_sentence(b: BenchResult) -> str:
   if fraction >= 0.5:
     return lead + (f'{bound.capitalize()}-bound: the sweep runs at {fraction:.0%} of its {of}, so {what} is what '
                    'limits it.')
+  alone = '' if b.lane_matmul_gflops is None else (
+      f" On their own, the sweep's per-lane matmuls reach {b.lane_matmul_gflops:.1f} GFLOP/s with this backend's "
+      f'kernels ({b.lane_matmul_lanes} lanes of {g.batch_size} rows), {b.lane_matmul_fraction_of_peak:.0%} of the '
+      f'peak, and the sweep runs at {b.sweep_over_lane_matmul:.0%} of that.')
   profile = None if b.profile is None else b.profile.sweep
   if profile is None:
     return lead + (f'Overhead, not {what}: the sweep takes {1 / fraction:.1f}x its {of} time, so the gap is per-step '
                    'loop and launch overhead and the inefficiency of small per-lane matmuls '
-                   f"({g.batch_size} rows by {g.width} wide), not the machine's {what}.")
+                   f"({g.batch_size} rows by {g.width} wide), not the machine's {what}." + alone)
   share = profile.share
   return lead + (f'Not {what} alone: the sweep takes {1 / fraction:.1f}x its {of} time. The profiler puts '
                  f'{share.matmul:.0%} of the device time in matmuls (per-lane, {g.batch_size} rows by '
                  f"{g.width} wide, below the peak that large ones reach), {share.fused:.0%} in XLA's generated "
                  'code (the Adam update, activations, losses, random minibatch draws and data generation) and '
                  f"{share.copy:.0%} in copies and transposes; {1 - profile.per_step_share:.0%} of it runs once "
-                 'per run (generating each lane\'s data, initialising, evaluating), not in the steps.')
+                 'per run (generating each lane\'s data, initialising, evaluating), not in the steps.' + alone)
 
 
 def profile_rows(b: BenchResult) -> list[tuple[str, OpProfile | None]]:
@@ -97,6 +101,12 @@ def markdown(b: BenchResult) -> str:
       ('fraction of peak (analytic matmul count)', fmt_figure(100 * b.fraction_of_peak, ' %', 1)),
       (f"fraction of peak ({'XLA' if b.xla_gflop is not None else 'analytic'} FLOPs)",
        fmt_figure(100 * b.xla_fraction_of_peak, ' %', 1)),
+  ] + ([
+      (f"the sweep's per-lane matmuls alone (every layer's forward and gradients, {b.lane_matmul_lanes} lanes of "
+       f'{g.batch_size} rows, no other op), measured in the same run',
+       f'{b.lane_matmul_gflops:.1f} GFLOP/s ({100 * b.lane_matmul_fraction_of_peak:.1f} % of peak)'),
+      ('achieved during the sweep / those matmuls alone', fmt_figure(100 * b.sweep_over_lane_matmul, ' %', 1)),
+  ] if b.lane_matmul_gflops is not None else []) + [
       (f'memory bandwidth (`x + 1` on {b.bandwidth_mb:g} MB), measured in the same run',
        fmt_figure(b.bandwidth_gbs, ' GB/s', 1)),
       ('roofline time: max(FLOPs / peak, bytes / bandwidth)',

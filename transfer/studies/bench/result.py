@@ -218,6 +218,8 @@ class BenchResult:
   compiler_options: dict
   cost: Cost
   peak_gflops: float  # a large f32 matmul's, measured in the same run
+  lane_matmul_gflops: float | None  # the sweep's per-lane matmuls alone (cost.lane_matmul_gflops); None: not measured
+  lane_matmul_lanes: int | None  # the lanes they ran in (the sweep's widest call)
   bandwidth_gbs: float  # `x + 1` on `bandwidth_mb` MB, measured in the same run
   bandwidth_mb: float
   roofline: Roofline
@@ -279,6 +281,16 @@ class BenchResult:
     return self.work_gflop / self.vmap_seconds / self.peak_gflops
 
   @property
+  def lane_matmul_fraction_of_peak(self) -> float | None:
+    """What the per-lane matmuls reach alone, as a fraction of the peak: the most the sweep could reach."""
+    return None if self.lane_matmul_gflops is None else self.lane_matmul_gflops / self.peak_gflops
+
+  @property
+  def sweep_over_lane_matmul(self) -> float | None:
+    """The sweep's speed (analytic count) as a fraction of its per-lane matmuls' alone."""
+    return None if self.lane_matmul_gflops is None else self.achieved_gflops / self.lane_matmul_gflops
+
+  @property
   def fraction_of_roofline(self) -> float:
     return self.roofline.seconds / self.vmap_seconds
 
@@ -305,6 +317,10 @@ class BenchResult:
         'cost': self.cost.to_json(),
         'peak_gflops': self.peak_gflops, 'achieved_gflops': self.achieved_gflops,
         'fraction_of_peak': self.fraction_of_peak, 'xla_fraction_of_peak': self.xla_fraction_of_peak,
+        **({} if self.lane_matmul_gflops is None else {
+            'lane_matmul_gflops': self.lane_matmul_gflops, 'lane_matmul_lanes': self.lane_matmul_lanes,
+            'lane_matmul_fraction_of_peak': self.lane_matmul_fraction_of_peak,
+            'sweep_over_lane_matmul': self.sweep_over_lane_matmul}),
         'bandwidth_gbs': self.bandwidth_gbs, 'bandwidth_mb': self.bandwidth_mb,
         'roofline': self.roofline.to_json(), 'fraction_of_roofline': self.fraction_of_roofline,
         'bf16': None if self.bf16 is None else self.bf16.to_json(),
@@ -331,6 +347,7 @@ class BenchResult:
         compile_seconds=d['compile_seconds'], table_first_call_seconds=d.get('table_first_call_seconds'),
         sweep_programs=d.get('sweep_programs'), single_compile_seconds=d['single_compile_seconds'],
         compiler_options=d['compiler_options'], cost=Cost.from_json(d['cost']), peak_gflops=d['peak_gflops'],
+        lane_matmul_gflops=d.get('lane_matmul_gflops'), lane_matmul_lanes=d.get('lane_matmul_lanes'),
         bandwidth_gbs=d['bandwidth_gbs'], bandwidth_mb=d['bandwidth_mb'], roofline=Roofline(**d['roofline']),
         bf16=None if d['bf16'] is None else Bf16(**d['bf16']),
         profile=None if d.get('profile') is None else Profile.from_json(d['profile']),
