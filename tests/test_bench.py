@@ -302,8 +302,7 @@ def test_the_lane_matmuls_are_a_training_steps_and_counted_as_the_analytic_count
   """`lane_matmuls` computes the weight gradients a training step does (those of a linear chain, by jax.grad) with
   the matmuls the analytic count counts for one example per row (XLA's cost analysis of it, on CPU)."""
   config = bench_config.get_config('smoke')
-  backbone, head = cost.dense_shapes(config, 3)
-  layers, rows = backbone + [head], 7
+  layers, rows = cost.layer_shapes(config, 3), 7
   keys = jax.random.split(jax.random.key(1), len(layers) + 2)
   weights = [jax.random.normal(k, shape) for k, shape in zip(keys, layers)]
   x, grad_out = jax.random.normal(keys[-2], (rows, layers[0][0])), jax.random.normal(keys[-1], (rows, 3))

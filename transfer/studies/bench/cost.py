@@ -72,11 +72,16 @@ def lane_gflop(config, strategy: strategies.Strategy, data_size_pool: int, num_c
   return (train_flop + config.data.test_size * (fwd_backbone + fwd_head)) / 1e9
 
 
+def layer_shapes(config, num_classes: int) -> list[tuple[int, int]]:
+  """(in, out) of every layer, the head last."""
+  backbone, head = dense_shapes(config, num_classes)
+  return backbone + [head]
+
+
 def trained_flop_per_row(config, num_classes: int) -> int:
   """Matmul FLOPs of one training example through the whole trained model: every layer's forward and weight
   gradient, and the input gradient of every layer but the first (nothing differentiates the input itself)."""
-  backbone, head = dense_shapes(config, num_classes)
-  layers = backbone + [head]
+  layers = layer_shapes(config, num_classes)
   fwd = sum(2 * i * o for i, o in layers)
   return 2 * fwd + fwd - 2 * layers[0][0] * layers[0][1]
 
@@ -104,8 +109,7 @@ def lane_matmul_gflops(config, num_classes: int, lanes: int, repeats: int = 30) 
   program, with this backend's matmul kernels: the ceiling of the sweep's own speed."""
   mesh = sweep.lane_mesh()
   split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('lanes'))
-  backbone, head = dense_shapes(config, num_classes)
-  layers = backbone + [head]
+  layers = layer_shapes(config, num_classes)
   keys = jax.random.split(jax.random.key(0), len(layers) + 2)
   normal = lambda key, *shape: jax.device_put(jax.random.normal(key, (lanes, *shape), jnp.float32), split)
   weights = [normal(k, i, o) / i ** 0.5 for k, (i, o) in zip(keys, layers)]
