@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import jax
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from configs import bench as bench_config
@@ -394,8 +394,8 @@ def test_the_json_has_every_key_in_order_and_reads_back_to_the_same_result():
 
 
 def test_a_file_from_before_the_table_was_timed_reads_back_unchanged():
-  """benchmark.json written before `table_first_call_seconds`, `sweep_programs` and `profile` were measured lacks
-  them: it reads back, and writes back, without them."""
+  """benchmark.json written before `table_first_call_seconds`, `sweep_programs`, `profile` and the lane matmuls
+  were measured lacks them: it reads back, and writes back, without them."""
   figures = constructed().to_json()
   for key in ('table_first_call_seconds', 'sweep_programs', 'profile', 'lane_matmul_gflops', 'lane_matmul_lanes',
               'lane_matmul_fraction_of_peak', 'sweep_over_lane_matmul'):

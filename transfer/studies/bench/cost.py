@@ -83,7 +83,7 @@ def trained_flop_per_row(config, num_classes: int) -> int:
   gradient, and the input gradient of every layer but the first (nothing differentiates the input itself)."""
   layers = layer_shapes(config, num_classes)
   fwd = sum(2 * i * o for i, o in layers)
-  return 2 * fwd + fwd - 2 * layers[0][0] * layers[0][1]
+  return 3 * fwd - 2 * layers[0][0] * layers[0][1]  # forward, weight and input gradients, less the input's
 
 
 def lane_matmuls(weights, x, grad_out):
